@@ -1,0 +1,72 @@
+# Two commands do everything on a fresh machine: `make local` and `make test`.
+# Both depend on the install stamp, so `make setup` runs by itself when needed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.9
+
+# TFX 1.16 runs on tf-keras (Keras 2); every process, Beam workers included, must agree.
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+# Python comes from the machine, never from a download.
+export UV_PYTHON_DOWNLOADS := never
+
+# TFX 1.16 needs Python 3.10: take python3.10 from PATH, else pyenv's.
+PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { command -v "$$p"; break; }; done)
+
+DEMO_DATA := data/demo
+DEMO_STAMP := $(DEMO_DATA)/.complete
+
+.PHONY: help setup local test test-fast lint format lock demo-data clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Create .venv (Python 3.10) with the pinned stack.
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml requirements.lock | $(UV)
+	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (TFX 1.16 needs it): install it or pass PYTHON310=/path/to/python3.10"; exit 1; }
+	$(UV) venv --allow-existing --python $(PYTHON310) $(VENV)
+	$(UV) pip sync --python $(PY) requirements.lock
+	$(UV) pip install --python $(PY) --no-deps -e .
+	touch $@
+
+lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml.
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.10 --python-platform x86_64-manylinux_2_28 -o requirements.lock --quiet
+
+$(DEMO_STAMP): $(STAMP) pipeline/demo_data.py
+	$(PY) -m pipeline.demo_data --out $(DEMO_DATA)
+
+demo-data: $(DEMO_STAMP) ## Generate the bundled demo dataset (deterministic).
+
+# DATA, IMAGE_SIZE, BACKBONE, WEIGHTS, EPOCHS, BATCH_SIZE, PIPELINE_ROOT, ... reach the runner
+# through the environment (make exports command-line variables); see README.
+local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) ## Run the whole pipeline locally (DATA=/path/to/images).
+	$(PY) -m pipeline.local_runner $(if $(DATA),,--data $(DEMO_DATA))
+
+lint: $(STAMP) ## ruff lint and format check.
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## Apply ruff's fixes and formatting.
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: $(STAMP) lint ## Lint, then every test tier (unit, component, pipeline, e2e).
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Every tier but e2e.
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+clean: ## Remove outputs and generated data (keeps .venv).
+	rm -rf outputs data build

@@ -1,0 +1,61 @@
+"""Export: the trained Keras model wrapped with the transform graph and the class names.
+
+Two signatures:
+- `serving_default(image_bytes: string[None])` -> probabilities, class_id, class_name. What
+  clients call: raw encoded images in, no preprocessing on their side.
+- `from_examples(examples: string[None])` -> the same, from serialized tf.Examples. What TFMA
+  calls to evaluate on ExampleGen's raw examples.
+Both run the same tf.Transform graph the model was trained behind.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from components import features
+
+CLASS_NAMES_DIR = "assets.extra"
+
+
+def _serving_functions(model: keras.Model, tft_output: tft.TFTransformOutput, class_names):
+    model.tft_layer = tft_output.transform_features_layer()  # tracked, so saved with the model
+    names = tf.constant(list(class_names))
+    image_spec = {features.IMAGE_KEY: tft_output.raw_feature_spec()[features.IMAGE_KEY]}
+
+    def predict(raw_features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        transformed = model.tft_layer(raw_features)
+        probabilities = model(transformed[features.TRANSFORMED_IMAGE_KEY], training=False)
+        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {
+            features.PROBABILITIES_KEY: probabilities,
+            features.CLASS_ID_KEY: class_id,
+            features.CLASS_NAME_KEY: tf.gather(names, class_id),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_KEY)])
+    def serve_image_bytes(image_bytes):
+        return predict({features.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])})
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(serialized_examples):
+        return predict(tf.io.parse_example(serialized_examples, image_spec))
+
+    return {
+        features.SERVING_SIGNATURE: serve_image_bytes,
+        features.EXAMPLES_SIGNATURE: serve_examples,
+    }
+
+
+def export_serving_model(
+    model: keras.Model, tft_output: tft.TFTransformOutput, class_names, export_dir: str
+) -> None:
+    """Saves a SavedModel that serves raw image bytes; class names also go to assets.extra."""
+    signatures = _serving_functions(model, tft_output, class_names)
+    model.save(export_dir, save_format="tf", signatures=signatures)
+    extra = os.path.join(export_dir, CLASS_NAMES_DIR)
+    tf.io.gfile.makedirs(extra)
+    features.write_class_names(extra, list(class_names))

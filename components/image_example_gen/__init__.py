@@ -1,0 +1,1 @@
+"""ExampleGen for image folders (one subfolder per class) and TFRecord folders."""

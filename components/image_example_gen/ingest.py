@@ -1,0 +1,204 @@
+"""Reading a folder of images into labelled tf.Examples, and saying exactly what was wrong.
+
+Pure functions with no TFX or Beam in them, so the runner can check a folder before a pipeline
+starts and the ExampleGen executor can use the same rules inside it.
+
+The folder convention is `image_dataset_from_directory`'s: `root/<class name>/<image file>`.
+Class ids are the sorted class folder names' positions. Nothing under `root` is ever written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+
+from components import features
+
+# More than this fraction of undecodable image files fails the run (documented in README).
+DEFAULT_MAX_BAD_FILE_FRACTION = 0.01
+
+
+class DataError(ValueError):
+    """The input data cannot be used; the message names the folder or files at fault."""
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    """An image file that was skipped, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImageFolderScan:
+    """What a scan of an image folder found: usable files with labels, and what it skipped."""
+
+    root: str
+    class_names: tuple[str, ...]
+    files: tuple[tuple[str, int], ...]  # (path relative to root, label id)
+    rejected: tuple[RejectedFile, ...] = ()
+    ignored: tuple[str, ...] = ()  # files that are not images by their extension
+    class_counts: dict[str, int] = field(default_factory=dict)
+
+    def to_report(self) -> dict:
+        """A JSON-able summary for the ingestion report and the run summary."""
+        return {
+            "root": self.root,
+            "class_names": list(self.class_names),
+            "class_counts": dict(self.class_counts),
+            "images": len(self.files),
+            "rejected": [{"path": r.path, "reason": r.reason} for r in self.rejected],
+            "ignored": list(self.ignored),
+        }
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _has_image_extension(name: str) -> bool:
+    return name.lower().endswith(features.IMAGE_EXTENSIONS)
+
+
+def list_class_folders(root: str) -> tuple[list[str], list[str]]:
+    """Returns (sorted class folder names, stray top-level files); checks the folder's shape."""
+    if not tf.io.gfile.exists(root):
+        raise DataError(f"Data folder {root!r} does not exist.")
+    if not tf.io.gfile.isdir(root):
+        raise DataError(f"Data path {root!r} is a file; expected a folder with one subfolder per class.")
+    entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(root) if not _is_hidden(e))
+    if not entries:
+        raise DataError(f"Data folder {root!r} is empty.")
+    classes = [e for e in entries if tf.io.gfile.isdir(os.path.join(root, e))]
+    stray = [e for e in entries if e not in classes]
+    if not classes:
+        raise DataError(
+            f"Data folder {root!r} has no class subfolders: put each class's images in "
+            f"{root}/<class name>/ (found only files: {', '.join(stray[:5])})."
+        )
+    return classes, stray
+
+
+def list_image_files(root: str) -> tuple[list[str], list[tuple[str, int]], list[str]]:
+    """Lists (class names, [(relative path, label)], ignored relative paths) without decoding.
+
+    Raises DataError for a folder that cannot make a classifier: missing, empty, no class
+    folders, a class folder with no image files, or a single class.
+    """
+    class_names, stray = list_class_folders(root)
+    files: list[tuple[str, int]] = []
+    ignored = list(stray)
+    empty_classes = []
+    for label, name in enumerate(class_names):
+        class_dir = os.path.join(root, name)
+        names = sorted(n for n in tf.io.gfile.listdir(class_dir) if not _is_hidden(n))
+        images = [n for n in names if _has_image_extension(n)]
+        ignored += [f"{name}/{n}" for n in names if not _has_image_extension(n)]
+        if not images:
+            empty_classes.append(name)
+        files += [(f"{name}/{n}", label) for n in images]
+    if empty_classes:
+        raise DataError(
+            f"Class folder(s) with no images in {root!r}: {', '.join(empty_classes)}. "
+            f"Add images ({', '.join(features.IMAGE_EXTENSIONS)}) or remove the folder."
+        )
+    if len(class_names) < 2:
+        raise DataError(
+            f"Data folder {root!r} has one class ({class_names[0]!r}); a classifier needs at "
+            "least two class subfolders."
+        )
+    return class_names, files, ignored
+
+
+def why_undecodable(image_bytes: bytes) -> str | None:
+    """None if the bytes decode as Transform will decode them, else a short reason."""
+    if not image_bytes:
+        return "empty file"
+    try:
+        image = features.decode_image(image_bytes)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError) as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return f"not a decodable image ({message[:120]})"
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        return "image has zero width or height"
+    return None
+
+
+def scan_image_folder(
+    root: str, max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
+) -> ImageFolderScan:
+    """Lists and decodes every image once; skips undecodable ones, failing past the threshold."""
+    class_names, candidates, ignored = list_image_files(root)
+    good: list[tuple[str, int]] = []
+    rejected: list[RejectedFile] = []
+    for relative_path, label in candidates:
+        with tf.io.gfile.GFile(os.path.join(root, relative_path), "rb") as f:
+            reason = why_undecodable(f.read())
+        if reason:
+            rejected.append(RejectedFile(relative_path, reason))
+        else:
+            good.append((relative_path, label))
+    if len(rejected) > max_bad_file_fraction * len(candidates):
+        listed = "\n".join(f"  {r.path}: {r.reason}" for r in rejected[:20])
+        more = f"\n  ... and {len(rejected) - 20} more" if len(rejected) > 20 else ""
+        raise DataError(
+            f"{len(rejected)} of {len(candidates)} image files in {root!r} cannot be decoded, "
+            f"more than the allowed {max_bad_file_fraction:.1%}:\n{listed}{more}"
+        )
+    counts = Counter(class_names[label] for _, label in good)
+    missing = [name for name in class_names if counts[name] == 0]
+    if missing:
+        raise DataError(f"No decodable images left for class(es): {', '.join(missing)}.")
+    return ImageFolderScan(
+        root=root,
+        class_names=tuple(class_names),
+        files=tuple(good),
+        rejected=tuple(rejected),
+        ignored=tuple(ignored),
+        class_counts={name: counts[name] for name in class_names},
+    )
+
+
+def make_example(image_bytes: bytes, label: int, filename: str) -> tf.train.Example:
+    """One labelled example: the encoded bytes as found on disk, the label id, the file name."""
+    feature = {
+        features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_bytes])),
+        features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        features.FILENAME_KEY: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[filename.encode("utf-8")])
+        ),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def read_example(root: str, relative_path: str, label: int) -> tf.train.Example:
+    """Reads one image file into an example (called on Beam workers)."""
+    with tf.io.gfile.GFile(os.path.join(root, relative_path), "rb") as f:
+        return make_example(f.read(), label, relative_path)
+
+
+def read_tfrecord_class_names(root: str) -> list[str]:
+    """Class names for a TFRecord folder: `class_names.txt`, one per line, line i = label i."""
+    path = os.path.join(root, features.TFRECORD_CLASS_NAMES_FILE)
+    if not tf.io.gfile.exists(path):
+        raise DataError(
+            f"TFRecord folder {root!r} has no {features.TFRECORD_CLASS_NAMES_FILE}: write one "
+            "class name per line, line i naming label id i."
+        )
+    with tf.io.gfile.GFile(path) as f:
+        names = [line.strip() for line in f if line.strip()]
+    if len(names) < 2:
+        raise DataError(f"{path} names {len(names)} class(es); a classifier needs at least two.")
+    return names
+
+
+def detect_input_format(root: str) -> str:
+    """'tfrecord' if the folder holds TFRecord files at its top level, else 'images'."""
+    names = tf.io.gfile.listdir(root) if tf.io.gfile.isdir(root) else []
+    if any(features.TFRECORD_MARKER in n.lower() for n in names):
+        return "tfrecord"
+    return "images"

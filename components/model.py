@@ -1,0 +1,83 @@
+"""The classifier: a keras.applications backbone and a new regularized head.
+
+Written against tf-keras (Keras 2), the Keras that TFX 1.16 and tf.Transform run on.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tf_keras as keras
+
+from components import features
+from components.training_config import TrainingConfig
+
+BACKBONES = {
+    "mobilenet_v2": keras.applications.MobileNetV2,
+    "efficientnet_b0": keras.applications.EfficientNetB0,
+    "resnet50_v2": keras.applications.ResNet50V2,
+    "vgg16": keras.applications.VGG16,
+}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights were asked for but cannot be had; the message says what to do."""
+
+
+def build_backbone(config: TrainingConfig) -> keras.Model:
+    """The convolutional base, without its ImageNet top, ending in global average pooling."""
+    if config.backbone not in BACKBONES:
+        raise ValueError(f"Unknown backbone {config.backbone!r}; choose one of {sorted(BACKBONES)}")
+    kwargs = {
+        "include_top": False,
+        "pooling": "avg",
+        "input_shape": (config.image_size, config.image_size, features.CHANNELS),
+    }
+    if config.backbone == "mobilenet_v2":
+        kwargs["alpha"] = config.backbone_alpha
+    weights = config.weights
+    if weights == "imagenet":
+        try:
+            return BACKBONES[config.backbone](weights="imagenet", **kwargs)
+        except Exception as e:  # the Keras download raises a bare Exception on no network
+            raise WeightsUnavailableError(
+                f"Could not download ImageNet weights for {config.backbone} ({e}). Without "
+                "network access, download the weights file elsewhere and set WEIGHTS=/path/to/file."
+            ) from e
+    backbone = BACKBONES[config.backbone](weights=None, **kwargs)
+    if weights not in ("none", ""):
+        if not os.path.exists(weights):
+            raise WeightsUnavailableError(f"Weights file {weights!r} does not exist.")
+        backbone.load_weights(weights)
+    return backbone
+
+
+def build_model(config: TrainingConfig, num_classes: int) -> keras.Model:
+    """Backbone + dropout + an L2-regularized softmax layer, compiled for sparse labels.
+
+    A pretrained backbone is frozen (feature extraction); a randomly initialised one trains
+    with the head, since frozen random features would be useless.
+    """
+    keras.utils.set_random_seed(config.seed)
+    backbone = build_backbone(config)
+    backbone.trainable = config.weights in ("none", "")
+    inputs = keras.Input(
+        shape=(config.image_size, config.image_size, features.CHANNELS),
+        name=features.TRANSFORMED_IMAGE_KEY,
+    )
+    # training=False keeps a frozen backbone's BatchNorm in inference mode (keras-io guide).
+    x = backbone(inputs, training=None if backbone.trainable else False)
+    x = keras.layers.Dropout(config.dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_regularizer=keras.regularizers.L2(config.weight_decay) if config.weight_decay else None,
+        name="head_softmax",
+    )(x)
+    model = keras.Model(inputs, outputs, name=f"{config.backbone}_classifier")
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model

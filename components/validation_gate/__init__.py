@@ -1,0 +1,1 @@
+"""A gate that stops the pipeline when ExampleValidator found anomalies."""

@@ -1,0 +1,43 @@
+"""The one configuration object, built at the entry point and passed down, never read from env."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from components.image_example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
+from components.training_config import TrainingConfig
+
+DEFAULT_PIPELINE_NAME = "image-classifier"
+# One in-process Beam worker: on small data, worker start-up costs more than it saves.
+LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Where data and outputs live, how examples are split, and what a model must achieve."""
+
+    data_root: str
+    pipeline_root: str
+    serving_dir: str
+    schema_path: str
+    # SQLite file for ML Metadata; None leaves it to the orchestrator (Kubeflow).
+    metadata_path: str | None = None
+    pipeline_name: str = DEFAULT_PIPELINE_NAME
+    input_format: str = "images"  # or "tfrecord"
+    eval_percent: int = 20
+    max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
+    accuracy_floor: float = 0.5
+    regression_tolerance: float = 0.02
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
+    enable_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.eval_percent < 100:
+            raise ValueError(f"eval_percent must be between 1 and 99, got {self.eval_percent}")
+        if not 0 <= self.accuracy_floor <= 1:
+            raise ValueError(f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
+        if not 0 <= self.regression_tolerance <= 1:
+            raise ValueError(f"regression_tolerance must be in [0, 1], got {self.regression_tolerance}")
+        if not 0 <= self.max_bad_file_fraction <= 1:
+            raise ValueError(f"max_bad_file_fraction must be in [0, 1], got {self.max_bad_file_fraction}")

@@ -1,0 +1,123 @@
+"""`make local`: build the config from flags and environment, check inputs, run, summarize.
+
+Every setting is a flag with an environment fallback (so `make local EPOCHS=3` works), e.g.
+    python -m pipeline.local_runner --data /path/to/images --epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.image_example_gen import ingest
+from components.training_config import TrainingConfig
+from pipeline.config import PipelineConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "schema.pbtxt"
+DEFAULT_OUTPUTS = "outputs"
+
+
+@dataclass(frozen=True)
+class Setting:
+    flag: str
+    env: str
+    type: type
+    help: str
+
+
+# Flag, environment variable, type; defaults come from the config dataclasses.
+PIPELINE_SETTINGS = {
+    "data_root": Setting("--data", "DATA", str, "image folder: <class>/<image> (or TFRecords)"),
+    "pipeline_root": Setting("--pipeline-root", "PIPELINE_ROOT", str, "where TFX writes artifacts"),
+    "serving_dir": Setting("--serving-dir", "SERVING_DIR", str, "where blessed models are pushed"),
+    "metadata_path": Setting("--metadata", "METADATA_PATH", str, "ML Metadata SQLite file"),
+    "eval_percent": Setting("--eval-percent", "EVAL_PERCENT", int, "share of files for evaluation"),
+    "max_bad_file_fraction": Setting(
+        "--max-bad-files", "MAX_BAD_FILES", float, "fail if more undecodable files than this"
+    ),
+    "accuracy_floor": Setting("--accuracy-floor", "ACCURACY_FLOOR", float, "minimum accuracy to bless"),
+    "regression_tolerance": Setting(
+        "--tolerance", "TOLERANCE", float, "allowed accuracy drop vs the baseline"
+    ),
+}
+TRAINING_SETTINGS = {
+    "image_size": Setting("--image-size", "IMAGE_SIZE", int, "square input size in pixels"),
+    "backbone": Setting("--backbone", "BACKBONE", str, "mobilenet_v2, efficientnet_b0, resnet50_v2, vgg16"),
+    "backbone_alpha": Setting("--backbone-alpha", "BACKBONE_ALPHA", float, "MobileNetV2 width"),
+    "weights": Setting("--weights", "WEIGHTS", str, "none, imagenet, or a weights file"),
+    "epochs": Setting("--epochs", "EPOCHS", int, "maximum epochs (early stopping may stop sooner)"),
+    "batch_size": Setting("--batch-size", "BATCH_SIZE", int, "training batch size"),
+    "learning_rate": Setting("--learning-rate", "LEARNING_RATE", float, "Adam learning rate"),
+    "dropout": Setting("--dropout", "DROPOUT", float, "dropout rate in the head"),
+    "weight_decay": Setting("--weight-decay", "WEIGHT_DECAY", float, "L2 factor on the head"),
+    "early_stopping_patience": Setting("--patience", "PATIENCE", int, "early stopping patience"),
+}
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.local_runner",
+        description="Run the image-classification TFX pipeline locally (LocalDagRunner + Beam).",
+    )
+    for name, setting in {**PIPELINE_SETTINGS, **TRAINING_SETTINGS}.items():
+        parser.add_argument(
+            setting.flag,
+            dest=name,
+            type=setting.type,
+            default=environ.get(setting.env) or None,
+            help=f"{setting.help} (env {setting.env})",
+        )
+    parser.add_argument("--outputs", default=environ.get("OUTPUTS", DEFAULT_OUTPUTS), help="outputs folder")
+    parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """The one config object. Relative paths become absolute: TFX stores them in metadata."""
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    if "data_root" not in given:
+        raise ingest.DataError("No data folder: pass --data /path/to/images or DATA=/path/to/images.")
+    types = {name: s.type for name, s in {**PIPELINE_SETTINGS, **TRAINING_SETTINGS}.items()}
+    training = TrainingConfig(**{k: types[k](given[k]) for k in TRAINING_SETTINGS if k in given})
+    outputs = os.path.abspath(args.outputs)
+    pipeline_root = os.path.abspath(given.get("pipeline_root", os.path.join(outputs, "pipeline")))
+    data_root = os.path.abspath(given["data_root"])
+    return PipelineConfig(
+        data_root=data_root,
+        pipeline_root=pipeline_root,
+        serving_dir=os.path.abspath(given.get("serving_dir", os.path.join(outputs, "serving"))),
+        metadata_path=os.path.abspath(given.get("metadata_path", os.path.join(pipeline_root, "metadata.sqlite"))),
+        schema_path=str(DEFAULT_SCHEMA),
+        input_format=ingest.detect_input_format(data_root),
+        training=training,
+        enable_cache=not args.no_cache,
+        **{k: types[k](given[k]) for k in PIPELINE_SETTINGS if k in given and k not in _PATHS},
+    )
+
+
+_PATHS = {"data_root", "pipeline_root", "serving_dir", "metadata_path"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Import the heavy stack only once the arguments are known to be sane.
+    args = build_parser(os.environ).parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except (ingest.DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    from pipeline import run_local
+
+    return run_local.run(config, outputs_dir=os.path.abspath(args.outputs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""create_pipeline(config): the whole DAG, pure, the same for every runner.
+
+ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator ->
+ValidationGate -> Transform -> Trainer -> Evaluator (vs latest blessed) -> Pusher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tfx import v1 as tfx
+
+from components import evaluation, preprocessing, training
+from components.image_example_gen.component import ImageExampleGen
+from components.validation_gate.component import ValidationGate
+from pipeline.config import PipelineConfig
+
+
+def import_path(function: Callable) -> str:
+    """The dotted path TFX imports a user function by, taken from the function itself."""
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def create_components(config: PipelineConfig) -> list:
+    """Every node of the pipeline, wired; in topological order."""
+    example_gen = ImageExampleGen(
+        data_root=config.data_root,
+        input_format=config.input_format,
+        eval_percent=config.eval_percent,
+        max_bad_file_fraction=config.max_bad_file_fraction,
+    )
+    examples = example_gen.outputs["examples"]
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    schema = schema_gen.outputs["schema"]
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema
+    )
+    validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
+
+    transform = tfx.components.Transform(
+        examples=examples,
+        schema=schema,
+        preprocessing_fn=import_path(preprocessing.preprocessing_fn),
+        custom_config={preprocessing.IMAGE_SIZE_KEY: config.training.image_size},
+        # The Trainer applies the transform graph itself and caches the result in memory:
+        # materializing float images would write ~110 KB per 96 px image to disk.
+        materialize=False,
+        disable_statistics=True,
+    )
+    transform.add_upstream_node(validation_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=import_path(training.run_fn),
+        examples=examples,
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=config.training.to_dict(),
+    )
+
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model")
+
+    evaluator = tfx.components.Evaluator(
+        examples=examples,
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=evaluation.eval_config(config.accuracy_floor, config.regression_tolerance),
+        example_splits=["eval"],
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
+        ),
+    )
+    return [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        validation_gate,
+        transform,
+        trainer,
+        baseline_resolver,
+        evaluator,
+        pusher,
+    ]
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """The TFX pipeline for `config`; reads no environment, touches no file."""
+    metadata = (
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+        if config.metadata_path
+        else None
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=create_components(config),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata,
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )
