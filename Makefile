@@ -12,7 +12,9 @@ UV_VERSION := 0.13.9
 
 # TFX 1.16 runs on tf-keras (Keras 2); every process, Beam workers included, must agree.
 export TF_USE_LEGACY_KERAS := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_CPP_MIN_LOG_LEVEL := 3
+# google-api-core and aiplatform warn on every import under Python 3.10, which TFX 1.16 needs.
+export PYTHONWARNINGS := ignore:You are using a non-supported Python version:FutureWarning,ignore:Support for google-cloud-storage:FutureWarning
 # Python comes from the machine, never from a download.
 export UV_PYTHON_DOWNLOADS := never
 
@@ -22,8 +24,9 @@ PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.1
 
 DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
+PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local test test-fast lint format lock demo-data clean
+.PHONY: help setup local pretrain test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,9 +52,13 @@ $(DEMO_STAMP): $(STAMP) pipeline/demo_data.py
 
 demo-data: $(DEMO_STAMP) ## Generate the bundled demo dataset (deterministic).
 
+# Returns at once when the weights file for BACKBONE (and BACKBONE_ALPHA) already exists.
+pretrain: $(STAMP) ## Pretrain the backbone on generated source shapes (once, a few minutes).
+	$(PY) -m pipeline.pretrain --out $(PRETRAINED_DIR)
+
 # DATA, IMAGE_SIZE, BACKBONE, WEIGHTS, EPOCHS, BATCH_SIZE, PIPELINE_ROOT, ... reach the runner
 # through the environment (make exports command-line variables); see README.
-local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) ## Run the whole pipeline locally (DATA=/path/to/images).
+local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Run the whole pipeline locally (DATA=/path/to/images).
 	$(PY) -m pipeline.local_runner $(if $(DATA),,--data $(DEMO_DATA))
 
 lint: $(STAMP) ## ruff lint and format check.

@@ -71,7 +71,9 @@ def build_model(config: TrainingConfig, num_classes: int) -> keras.Model:
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_regularizer=keras.regularizers.L2(config.weight_decay) if config.weight_decay else None,
+        kernel_regularizer=keras.regularizers.L2(config.weight_decay)
+        if config.weight_decay
+        else None,
         name="head_softmax",
     )(x)
     model = keras.Model(inputs, outputs, name=f"{config.backbone}_classifier")

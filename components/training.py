@@ -31,9 +31,11 @@ def make_dataset(
     once (first epoch), later epochs read the in-memory cache. With `shuffle_seed`, the order
     changes every epoch.
     """
-    files = tf.io.gfile.glob(file_pattern) if isinstance(file_pattern, str) else [
-        f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)
-    ]
+    files = (
+        tf.io.gfile.glob(file_pattern)
+        if isinstance(file_pattern, str)
+        else [f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)]
+    )
     if not files:
         raise FileNotFoundError(f"No example files match {file_pattern}")
     raw_spec = tft_output.raw_feature_spec()
@@ -91,7 +93,9 @@ def save_history(history: keras.callbacks.History, directory: str) -> str:
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point."""
     config = TrainingConfig.from_dict(fn_args.custom_config or {})
-    class_names = features.read_class_names(features.examples_dir_of_split_pattern(fn_args.train_files[0]))
+    class_names = features.read_class_names(
+        features.examples_dir_of_split_pattern(fn_args.train_files[0])
+    )
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     logging.info("Training %s on %d classes: %s", config.backbone, len(class_names), class_names)
 

@@ -38,6 +38,10 @@ class PipelineConfig:
         if not 0 <= self.accuracy_floor <= 1:
             raise ValueError(f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
         if not 0 <= self.regression_tolerance <= 1:
-            raise ValueError(f"regression_tolerance must be in [0, 1], got {self.regression_tolerance}")
+            raise ValueError(
+                f"regression_tolerance must be in [0, 1], got {self.regression_tolerance}"
+            )
         if not 0 <= self.max_bad_file_fraction <= 1:
-            raise ValueError(f"max_bad_file_fraction must be in [0, 1], got {self.max_bad_file_fraction}")
+            raise ValueError(
+                f"max_bad_file_fraction must be in [0, 1], got {self.max_bad_file_fraction}"
+            )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
+from pipeline import pretrain
 from pipeline.config import PipelineConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,16 +42,23 @@ PIPELINE_SETTINGS = {
     "max_bad_file_fraction": Setting(
         "--max-bad-files", "MAX_BAD_FILES", float, "fail if more undecodable files than this"
     ),
-    "accuracy_floor": Setting("--accuracy-floor", "ACCURACY_FLOOR", float, "minimum accuracy to bless"),
+    "accuracy_floor": Setting(
+        "--accuracy-floor", "ACCURACY_FLOOR", float, "minimum accuracy to bless"
+    ),
     "regression_tolerance": Setting(
         "--tolerance", "TOLERANCE", float, "allowed accuracy drop vs the baseline"
     ),
 }
+PATH_SETTINGS = ("data_root", "pipeline_root", "serving_dir", "metadata_path")
 TRAINING_SETTINGS = {
     "image_size": Setting("--image-size", "IMAGE_SIZE", int, "square input size in pixels"),
-    "backbone": Setting("--backbone", "BACKBONE", str, "mobilenet_v2, efficientnet_b0, resnet50_v2, vgg16"),
+    "backbone": Setting(
+        "--backbone", "BACKBONE", str, "mobilenet_v2, efficientnet_b0, resnet50_v2, vgg16"
+    ),
     "backbone_alpha": Setting("--backbone-alpha", "BACKBONE_ALPHA", float, "MobileNetV2 width"),
-    "weights": Setting("--weights", "WEIGHTS", str, "none, imagenet, or a weights file"),
+    "weights": Setting(
+        "--weights", "WEIGHTS", str, "none, imagenet, or a weights file (default: pretrained)"
+    ),
     "epochs": Setting("--epochs", "EPOCHS", int, "maximum epochs (early stopping may stop sooner)"),
     "batch_size": Setting("--batch-size", "BATCH_SIZE", int, "training batch size"),
     "learning_rate": Setting("--learning-rate", "LEARNING_RATE", float, "Adam learning rate"),
@@ -73,35 +81,68 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
             default=environ.get(setting.env) or None,
             help=f"{setting.help} (env {setting.env})",
         )
-    parser.add_argument("--outputs", default=environ.get("OUTPUTS", DEFAULT_OUTPUTS), help="outputs folder")
+    parser.add_argument(
+        "--outputs", default=environ.get("OUTPUTS", DEFAULT_OUTPUTS), help="outputs folder"
+    )
+    parser.add_argument(
+        "--pretrained-dir",
+        default=environ.get("PRETRAINED_DIR", pretrain.DEFAULT_OUT),
+        help="where `make pretrain` left backbone weights, used when --weights is not given",
+    )
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     return parser
+
+
+def _typed(given: dict, settings: dict[str, Setting]) -> dict:
+    """The given values of `settings`, converted to each setting's type."""
+    return {name: setting.type(given[name]) for name, setting in settings.items() if name in given}
+
+
+def default_weights(pretrained_dir: str, backbone: str, backbone_alpha: float) -> str:
+    """The `make pretrain` backbone for this architecture if there is one, else from scratch."""
+    path = os.path.join(pretrained_dir, pretrain.weights_filename(backbone, backbone_alpha))
+    return os.path.abspath(path) if os.path.exists(path) else "none"
+
+
+def training_config(given: dict, pretrained_dir: str) -> TrainingConfig:
+    settings = _typed(given, TRAINING_SETTINGS)
+    if "weights" not in settings:
+        defaults = TrainingConfig()
+        settings["weights"] = default_weights(
+            pretrained_dir,
+            settings.get("backbone", defaults.backbone),
+            settings.get("backbone_alpha", defaults.backbone_alpha),
+        )
+    return TrainingConfig(**settings)
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The one config object. Relative paths become absolute: TFX stores them in metadata."""
     given = {k: v for k, v in vars(args).items() if v is not None}
     if "data_root" not in given:
-        raise ingest.DataError("No data folder: pass --data /path/to/images or DATA=/path/to/images.")
-    types = {name: s.type for name, s in {**PIPELINE_SETTINGS, **TRAINING_SETTINGS}.items()}
-    training = TrainingConfig(**{k: types[k](given[k]) for k in TRAINING_SETTINGS if k in given})
+        raise ingest.DataError(
+            "No data folder: pass --data /path/to/images or DATA=/path/to/images."
+        )
     outputs = os.path.abspath(args.outputs)
-    pipeline_root = os.path.abspath(given.get("pipeline_root", os.path.join(outputs, "pipeline")))
-    data_root = os.path.abspath(given["data_root"])
-    return PipelineConfig(
-        data_root=data_root,
-        pipeline_root=pipeline_root,
-        serving_dir=os.path.abspath(given.get("serving_dir", os.path.join(outputs, "serving"))),
-        metadata_path=os.path.abspath(given.get("metadata_path", os.path.join(pipeline_root, "metadata.sqlite"))),
-        schema_path=str(DEFAULT_SCHEMA),
-        input_format=ingest.detect_input_format(data_root),
-        training=training,
-        enable_cache=not args.no_cache,
-        **{k: types[k](given[k]) for k in PIPELINE_SETTINGS if k in given and k not in _PATHS},
+    paths = {
+        "data_root": given["data_root"],
+        "pipeline_root": given.get("pipeline_root", os.path.join(outputs, "pipeline")),
+        "serving_dir": given.get("serving_dir", os.path.join(outputs, "serving")),
+    }
+    paths = {name: os.path.abspath(path) for name, path in paths.items()}
+    metadata_path = given.get(
+        "metadata_path", os.path.join(paths["pipeline_root"], "metadata.sqlite")
     )
-
-
-_PATHS = {"data_root", "pipeline_root", "serving_dir", "metadata_path"}
+    other_settings = {k: v for k, v in PIPELINE_SETTINGS.items() if k not in PATH_SETTINGS}
+    return PipelineConfig(
+        **paths,
+        metadata_path=os.path.abspath(metadata_path),
+        schema_path=str(DEFAULT_SCHEMA),
+        input_format=ingest.detect_input_format(paths["data_root"]),
+        training=training_config(given, args.pretrained_dir),
+        enable_cache=not args.no_cache,
+        **_typed(given, other_settings),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", "You are using a non-supported Python", FutureWarning)
+    warnings.filterwarnings("ignore", "Support for google-cloud-storage", FutureWarning)
     from pipeline import run_local
 
     return run_local.run(config, outputs_dir=os.path.abspath(args.outputs))

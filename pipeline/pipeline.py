@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components import evaluation, preprocessing, training
@@ -94,13 +95,19 @@ def create_components(config: PipelineConfig) -> list:
     ]
 
 
+def sqlite_metadata(path: str) -> metadata_store_pb2.ConnectionConfig:
+    """TFX's sqlite_metadata_connection_config without its mkdir: the runner makes folders."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = path
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
+    return config
+
+
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """The TFX pipeline for `config`; reads no environment, touches no file."""
-    metadata = (
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-        if config.metadata_path
-        else None
-    )
+    metadata = sqlite_metadata(config.metadata_path) if config.metadata_path else None
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+import traceback
+from collections.abc import Iterator
 
 from components.image_example_gen import ingest
 from pipeline import run_summary
@@ -22,10 +25,15 @@ def preflight(config: PipelineConfig) -> None:
     """Fails in seconds, with a message naming the problem, instead of minutes into a run."""
     if config.input_format == "images":
         class_names, files, _ = ingest.list_image_files(config.data_root)
-        print(f"Data: {len(files)} image files in {len(class_names)} classes under {config.data_root}")
+        print(
+            f"Data: {len(files)} image files in {len(class_names)} classes under {config.data_root}"
+        )
     else:
         class_names = ingest.read_tfrecord_class_names(config.data_root)
         print(f"Data: TFRecord files with {len(class_names)} classes under {config.data_root}")
+    training = config.training
+    weights = "random (from scratch)" if training.weights == "none" else training.weights
+    print(f"Model: {training.backbone} at {training.image_size} px, backbone weights: {weights}")
     for folder in (config.pipeline_root, config.serving_dir, os.path.dirname(config.metadata_path)):
         try:
             os.makedirs(folder, exist_ok=True)
@@ -58,19 +66,70 @@ class ProgressHandler(logging.Handler):
             print(f"[{self.done}/{self.total}] {name} done in {seconds:.1f} s", flush=True)
 
 
-def _configure_logging(log_path: str, total: int) -> None:
-    """Full INFO logs go to a file; the console shows progress and warnings only."""
+# Warnings TFX 1.16 emits on every healthy run; they stay in the log file, off the console.
+KNOWN_NOISE = (
+    "ArtifactQuery.property_predicate is not supported",
+    "is deprecated and will be removed in a future version",
+)
+
+
+class DropKnownNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(noise in message for noise in KNOWN_NOISE)
+
+
+@contextlib.contextmanager
+def run_logging(log_path: str, total: int) -> Iterator[None]:
+    """Full INFO logs go to a file; the console shows progress and real warnings only.
+
+    Everything is put back on exit, so a caller (or a test) keeps its own logging set-up.
+    """
     from absl import logging as absl_logging
 
-    absl_logging.set_verbosity(absl_logging.INFO)
     root = logging.getLogger()
-    for handler in root.handlers:
+    own_console = [] if root.handlers else [logging.StreamHandler()]
+    consoles = root.handlers + own_console
+    # TensorFlow's logger has a console handler of its own and also propagates to the root's:
+    # silence its own so each TensorFlow warning is shown once, by the root's.
+    tf_consoles = logging.getLogger("tensorflow").handlers
+    saved = (
+        root.level,
+        [(h, h.level) for h in consoles + tf_consoles],
+        absl_logging.get_verbosity(),
+    )
+    absl_logging.set_verbosity(absl_logging.INFO)
+    root.setLevel(logging.INFO)
+    noise = DropKnownNoise()
+    for handler in consoles:
         handler.setLevel(logging.WARNING)
+        handler.addFilter(noise)
+    for handler in tf_consoles:
+        handler.setLevel(logging.CRITICAL + 1)
     file_handler = logging.FileHandler(log_path)
-    file_handler.setLevel(logging.INFO)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(file_handler)
-    root.addHandler(ProgressHandler(total))
+    added = [*own_console, file_handler, ProgressHandler(total)]
+    for handler in added:
+        root.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in added:
+            root.removeHandler(handler)
+            handler.close()
+        level, handler_levels, verbosity = saved
+        root.setLevel(level)
+        for handler, handler_level in handler_levels:
+            handler.setLevel(handler_level)
+            handler.removeFilter(noise)
+        absl_logging.set_verbosity(verbosity)
+
+
+def _log_to_file_only(log_path: str, error: BaseException) -> None:
+    """The full traceback belongs in the log file; the console gets the one-line reason."""
+    with open(log_path, "a") as f:
+        f.write("Pipeline run failed:\n")
+        f.write("".join(traceback.format_exception(error)))
 
 
 def run(config: PipelineConfig, outputs_dir: str) -> int:
@@ -89,16 +148,25 @@ def run(config: PipelineConfig, outputs_dir: str) -> int:
     log_dir = os.path.join(outputs_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     log_path = os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log"))
-    _configure_logging(log_path, total=len(pipeline.components))
     print(f"Running {len(pipeline.components)} components; full log: {log_path}")
 
+    started_ms = int(time.time() * 1000)
     error = None
-    try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
-    except Exception as e:  # reported below with the summary, not as a deep stack trace
-        logging.exception("Pipeline run failed")
-        error = e
-    summary = run_summary.collect(config, error=error, log_path=log_path)
+    with run_logging(log_path, total=len(pipeline.components)):
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as e:  # reported below with the summary, not as a deep stack trace
+            _log_to_file_only(log_path, e)
+            error = e
+    summary = run_summary.collect(
+        pipeline_root=config.pipeline_root,
+        metadata_path=config.metadata_path,
+        pipeline_name=config.pipeline_name,
+        node_ids=[component.id for component in pipeline.components],
+        since_ms=started_ms,
+        error=error,
+        log_path=log_path,
+    )
     run_summary.write_json(summary, os.path.join(outputs_dir, "last_run.json"))
     print(run_summary.format_table(summary))
     return 1 if error else 0

@@ -1,10 +1,273 @@
-"""Reads what a run did from ML Metadata: components, timings, cache hits, metrics, the push."""
+"""What a run did, read back from ML Metadata: components, timings, cache hits, metrics, the push.
 
-def collect(config, error=None, log_path=None):
-    return {}
+The orchestrator records every execution in MLMD; reading the record (instead of scraping logs)
+gives the same answer for a run that failed half-way, and works on any past run.
+"""
 
-def write_json(summary, path):
-    pass
+from __future__ import annotations
 
-def format_table(summary):
-    return ""
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata
+
+from components.image_example_gen.executor import INGESTION_REPORT_FILE
+
+_State = metadata_store_pb2.Execution.State
+STATUS_NAMES = {
+    _State.COMPLETE: "complete",
+    _State.CACHED: "cached",
+    _State.FAILED: "failed",
+    _State.RUNNING: "running",
+    _State.CANCELED: "canceled",
+    _State.NEW: "new",
+}
+NOT_RUN = "not run"
+# Metric names in TFMA's output -> the short names the summary shows.
+SUMMARY_METRICS = {
+    "sparse_categorical_accuracy": "accuracy",
+    "sparse_categorical_crossentropy": "loss",
+    "example_count": "examples",
+}
+CANDIDATE = "candidate"
+BASELINE = "baseline"
+
+
+def _store(metadata_path: str) -> metadata_store.MetadataStore:
+    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+
+
+def _latest_run_context(
+    store: metadata_store.MetadataStore, since_ms: int
+) -> metadata_store_pb2.Context | None:
+    """This run's `pipeline_run` context: the newest one, if it was made after `since_ms`."""
+    runs = [
+        c
+        for c in store.get_contexts_by_type("pipeline_run")
+        if c.create_time_since_epoch >= since_ms
+    ]
+    return max(runs, key=lambda c: c.create_time_since_epoch, default=None)
+
+
+def _node_id(store: metadata_store.MetadataStore, execution_id: int, pipeline_name: str) -> str:
+    for context in store.get_contexts_by_execution(execution_id):
+        if context.type == "node":
+            return context.name.removeprefix(f"{pipeline_name}.")
+    return f"execution-{execution_id}"
+
+
+def _output_artifacts(
+    store: metadata_store.MetadataStore, execution_id: int
+) -> list[metadata_store_pb2.Artifact]:
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
+    if key not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[key]
+    return getattr(value, value.WhichOneof("value")) if value.WhichOneof("value") else None
+
+
+def read_run(
+    metadata_path: str, pipeline_name: str, node_ids: Iterable[str], since_ms: int = 0
+) -> tuple[dict[str, dict], dict[str, list[metadata_store_pb2.Artifact]]]:
+    """(components, outputs): status, seconds and cache hit per node; each node's outputs."""
+    components = {node: {"status": NOT_RUN, "seconds": 0.0, "cached": False} for node in node_ids}
+    outputs: dict[str, list[metadata_store_pb2.Artifact]] = {}
+    if not os.path.exists(metadata_path):
+        return components, outputs
+    store = _store(metadata_path)
+    run = _latest_run_context(store, since_ms)
+    if run is None:
+        return components, outputs
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    for execution in store.get_executions_by_context(run.id):
+        node = _node_id(store, execution.id, pipeline_name)
+        state = execution.last_known_state
+        components[node] = {
+            "status": STATUS_NAMES.get(state, "unknown"),
+            "seconds": round(
+                (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000,
+                1,
+            ),
+            "cached": state == _State.CACHED,
+        }
+        artifacts = _output_artifacts(store, execution.id)
+        for artifact in artifacts:
+            artifact.type = types.get(artifact.type_id, "")
+        outputs[node] = artifacts
+    return components, outputs
+
+
+def _of_type(outputs: dict, type_name: str) -> metadata_store_pb2.Artifact | None:
+    for artifacts in outputs.values():
+        for artifact in artifacts:
+            if artifact.type == type_name:
+                return artifact
+    return None
+
+
+def read_metrics(evaluation_uri: str) -> dict[str, dict[str, float] | None]:
+    """Overall-slice metrics of the candidate and (if there was one) the baseline model."""
+    import tensorflow_model_analysis as tfma
+
+    models: dict[str, dict[str, float]] = {}
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue
+        for entry in slice_metrics.metric_keys_and_values:
+            key = entry.key
+            if key.name not in SUMMARY_METRICS or key.is_diff:
+                continue
+            model = key.model_name or CANDIDATE
+            value = entry.value.double_value.value
+            models.setdefault(model, {})[SUMMARY_METRICS[key.name]] = round(value, 4)
+    return {"candidate": models.get(CANDIDATE), "baseline": models.get(BASELINE)}
+
+
+def read_validation_failures(evaluation_uri: str) -> list[str]:
+    """Why TFMA did not bless: one readable line per failed threshold."""
+    import tensorflow_model_analysis as tfma
+
+    try:
+        result = tfma.load_validation_result(evaluation_uri)
+    except Exception:  # no validations file: nothing to explain
+        return []
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            name = SUMMARY_METRICS.get(failure.metric_key.name, failure.metric_key.name)
+            value = failure.metric_value.double_value.value
+            failures.append(f"{name} {value:+.4f}: {_failure_reason(failure)}")
+    return failures
+
+
+def _failure_reason(failure) -> str:
+    threshold = failure.metric_threshold
+    if failure.metric_key.is_diff:
+        allowed = abs(threshold.change_threshold.absolute.value)
+        return f"worse than the baseline by more than the tolerance {allowed:g}"
+    if threshold.value_threshold.HasField("lower_bound"):
+        return f"below the floor {threshold.value_threshold.lower_bound.value:g}"
+    return failure.message or "threshold not met"
+
+
+def _ingestion_report(examples: metadata_store_pb2.Artifact | None) -> dict | None:
+    if examples is None:
+        return None
+    path = os.path.join(examples.uri, INGESTION_REPORT_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def collect(
+    pipeline_root: str,
+    metadata_path: str,
+    pipeline_name: str,
+    node_ids: Iterable[str],
+    since_ms: int = 0,
+    error: BaseException | None = None,
+    log_path: str | None = None,
+) -> dict[str, Any]:
+    """The run summary as a JSON-ready dict (the schema of `outputs/last_run.json`)."""
+    components, outputs = read_run(metadata_path, pipeline_name, node_ids, since_ms)
+    blessing = _of_type(outputs, "ModelBlessing")
+    evaluation = _of_type(outputs, "ModelEvaluation")
+    pushed = _of_type(outputs, "PushedModel")
+    report = _ingestion_report(_of_type(outputs, "Examples"))
+    metrics = read_metrics(evaluation.uri) if evaluation else {"candidate": None, "baseline": None}
+    blessed = bool(blessing and _custom(blessing, "blessed"))
+    failed = error is not None or any(c["status"] == "failed" for c in components.values())
+    return {
+        "status": "failed" if failed else "succeeded",
+        "error": f"{type(error).__name__}: {error}" if error else None,
+        "pipeline_root": pipeline_root,
+        "metadata_path": metadata_path,
+        "log_file": log_path,
+        "components": components,
+        "metrics": metrics,
+        "blessed": blessed,
+        "not_blessed_because": (
+            read_validation_failures(evaluation.uri) if evaluation and not blessed else []
+        ),
+        "pushed_model_dir": (
+            _custom(pushed, "pushed_destination") if pushed and _custom(pushed, "pushed") else None
+        ),
+        "data": (
+            {
+                "class_names": report.get("class_names"),
+                "class_counts": report.get("class_counts"),
+                "skipped_files": report.get("rejected", []),
+            }
+            if report
+            else None
+        ),
+    }
+
+
+def write_json(summary: dict[str, Any], path: str) -> None:
+    """Written aside then renamed, so a reader never sees half a file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    partial = f"{path}.partial"
+    with open(partial, "w") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    os.replace(partial, path)
+
+
+def _metric_cell(metrics: dict[str, float] | None, name: str) -> str:
+    if not metrics or name not in metrics:
+        return "-"
+    value = metrics[name]
+    return f"{value:.0f}" if name == "examples" else f"{value:.4f}"
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The end-of-run report people read: components, metrics, the blessing and the push."""
+    lines = ["", f"{'component':<24}{'status':<12}{'seconds':>9}  cache"]
+    lines.append("-" * len(lines[-1]))
+    for name, c in summary["components"].items():
+        cache = "hit" if c["cached"] else ""
+        lines.append(f"{name:<24}{c['status']:<12}{c['seconds']:>9.1f}  {cache}")
+    total = sum(c["seconds"] for c in summary["components"].values())
+    lines.append(f"{'total':<24}{'':<12}{total:>9.1f}")
+
+    metrics = summary["metrics"]
+    if metrics["candidate"]:
+        lines += ["", f"{'metric':<12}{'candidate':>12}{'baseline':>12}"]
+        for name in SUMMARY_METRICS.values():
+            lines.append(
+                f"{name:<12}{_metric_cell(metrics['candidate'], name):>12}"
+                f"{_metric_cell(metrics['baseline'], name):>12}"
+            )
+        if metrics["baseline"] is None:
+            lines.append("(no blessed baseline yet: the accuracy floor alone decides)")
+
+    data = summary.get("data")
+    if data and data["skipped_files"]:
+        lines += ["", f"Skipped {len(data['skipped_files'])} undecodable file(s):"]
+        lines += [f"  {r['path']}: {r['reason']}" for r in data["skipped_files"][:20]]
+        if len(data["skipped_files"]) > 20:
+            lines.append("  ... (all of them are listed in last_run.json)")
+
+    lines.append("")
+    if summary["status"] == "failed":
+        lines.append(f"Run FAILED: {summary['error'] or 'a component failed'}")
+    elif summary["blessed"]:
+        lines.append("Blessed: yes")
+    else:
+        lines.append("Blessed: no")
+        lines += [f"  {reason}" for reason in summary["not_blessed_because"]]
+    lines.append(f"Pushed model: {summary['pushed_model_dir'] or 'nothing pushed'}")
+    if summary.get("log_file"):
+        lines.append(f"Full log: {summary['log_file']}")
+    return "\n".join(lines)

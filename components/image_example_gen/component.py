@@ -41,7 +41,9 @@ def ImageExampleGen(  # noqa: N802 - named like the TFX components it stands bes
 ) -> FileBasedExampleGen:
     """An ExampleGen over `data_root/<class>/<image>` (or TFRecord files of tf.Examples)."""
     if input_format not in INPUT_PATTERNS:
-        raise ValueError(f"input_format must be one of {sorted(INPUT_PATTERNS)}, got {input_format!r}")
+        raise ValueError(
+            f"input_format must be one of {sorted(INPUT_PATTERNS)}, got {input_format!r}"
+        )
     pattern = INPUT_PATTERNS[input_format]
     return FileBasedExampleGen(
         input_base=data_root,

@@ -54,7 +54,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return beam.ptransform_fn(self._read_examples)
 
-    def _read_examples(self, pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str):
+    def _read_examples(
+        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
+    ):
         """Called by the base class once per input split, while it builds the Beam graph."""
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         options = unpack_custom_config(exec_properties)
@@ -75,7 +77,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         for rejected in scan.rejected:
             logging.warning("Skipped %s: %s", rejected.path, rejected.reason)
         logging.info(
-            "Found %d images in %d classes %s (%d skipped as undecodable, %d non-image files ignored)",
+            "Found %d images in %d classes %s (%d undecodable skipped, %d non-image files ignored)",
             len(scan.files),
             len(scan.class_names),
             scan.class_counts,
@@ -87,7 +89,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         return (
             pipeline
             | "ListImages" >> beam.Create(list(scan.files))
-            | "ReadImages" >> beam.MapTuple(lambda path, label: ingest.read_example(root, path, label))
+            | "ReadImages"
+            >> beam.MapTuple(lambda path, label: ingest.read_example(root, path, label))
         )
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:

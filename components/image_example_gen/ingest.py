@@ -69,7 +69,9 @@ def list_class_folders(root: str) -> tuple[list[str], list[str]]:
     if not tf.io.gfile.exists(root):
         raise DataError(f"Data folder {root!r} does not exist.")
     if not tf.io.gfile.isdir(root):
-        raise DataError(f"Data path {root!r} is a file; expected a folder with one subfolder per class.")
+        raise DataError(
+            f"Data path {root!r} is a file; expected a folder with one subfolder per class."
+        )
     entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(root) if not _is_hidden(e))
     if not entries:
         raise DataError(f"Data folder {root!r} is empty.")

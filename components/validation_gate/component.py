@@ -5,7 +5,6 @@ anyway. This gate reads the anomalies and raises with a readable list, and the p
 Transform wait on it, so bad data never reaches training.
 """
 
-
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -28,7 +27,9 @@ def describe_anomalies(anomalies: tfx.types.standard_artifacts.ExampleAnomalies)
         found = anomalies_pb2.Anomalies()
         found.ParseFromString(io_utils.read_bytes_file(path))
         for feature, info in sorted(found.anomaly_info.items()):
-            problems.append(f"[{split}] feature {feature!r}: {info.short_description}. {info.description}")
+            problems.append(
+                f"[{split}] feature {feature!r}: {info.short_description}. {info.description}"
+            )
         if found.HasField("dataset_anomaly_info"):
             info = found.dataset_anomaly_info
             problems.append(f"[{split}] dataset: {info.short_description}. {info.description}")

@@ -1,0 +1,125 @@
+"""Ingestion on a handful of real files: formats, corrupt files, and every bad folder shape."""
+
+import pytest
+import tensorflow as tf
+
+from components import features
+from components.image_example_gen import ingest
+from tests.helpers import encode_image, tree_digest
+
+pytestmark = pytest.mark.unit
+
+
+def test_scan_reads_every_format_and_ignores_non_images(image_folder):
+    scan = ingest.scan_image_folder(str(image_folder))
+
+    assert scan.class_names == ("cat", "dog")
+    assert dict(scan.files) == {
+        "cat/gray.jpg": 0,
+        "cat/rgb.png": 0,
+        "cat/rgba.png": 0,
+        "dog/bitmap.bmp": 1,
+        "dog/palette.gif": 1,
+        "dog/photo.JPEG": 1,
+    }
+    assert scan.ignored == ("dog/notes.txt",)
+    assert scan.rejected == ()
+    assert scan.class_counts == {"cat": 3, "dog": 3}
+
+
+def test_corrupt_files_are_skipped_and_named_within_the_threshold(image_folder):
+    good = encode_image("RGB", fmt="JPEG", seed=9)
+    (image_folder / "cat" / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (image_folder / "dog" / "empty.png").write_bytes(b"")
+    before = tree_digest(str(image_folder))
+
+    scan = ingest.scan_image_folder(str(image_folder), max_bad_file_fraction=0.5)
+
+    reasons = {r.path: r.reason for r in scan.rejected}
+    assert set(reasons) == {"cat/truncated.jpg", "dog/empty.png"}
+    assert reasons["dog/empty.png"] == "empty file"
+    assert "not a decodable image" in reasons["cat/truncated.jpg"]
+    assert "cat/truncated.jpg" not in dict(scan.files)
+    assert tree_digest(str(image_folder)) == before, "ingestion must not modify the input"
+
+
+def test_too_many_undecodable_files_fail_naming_each(image_folder):
+    (image_folder / "cat" / "page.png").write_bytes(b"<html>404 Not Found</html>")
+
+    with pytest.raises(ingest.DataError) as raised:
+        ingest.scan_image_folder(str(image_folder), max_bad_file_fraction=0.01)
+
+    message = str(raised.value)
+    assert "1 of 7 image files" in message
+    assert "cat/page.png" in message
+    assert "1.0%" in message
+
+
+def test_class_left_without_decodable_images_fails(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "ok.png").write_bytes(encode_image())
+    (tmp_path / "b" / "bad.png").write_bytes(b"garbage")
+
+    with pytest.raises(ingest.DataError, match="No decodable images left for class.*b"):
+        ingest.scan_image_folder(str(tmp_path), max_bad_file_fraction=1.0)
+
+
+@pytest.mark.parametrize(
+    ("layout", "expected"),
+    [
+        (None, "does not exist"),
+        ({}, "is empty"),
+        ({"loose.png": "image"}, "no class subfolders.*loose.png"),
+        ({"cat/a.png": "image", "dog/readme.txt": b"text"}, "no images.*dog"),
+        ({"cat/a.png": "image", "cat/b.png": "image"}, "one class.*'cat'"),
+    ],
+    ids=["missing", "empty", "no-class-folders", "class-without-images", "one-class"],
+)
+def test_unusable_folders_get_a_clear_error(tmp_path, layout, expected):
+    root = tmp_path / "data"
+    if layout is not None:
+        root.mkdir()
+        for relative, content in layout.items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(encode_image() if content == "image" else content)
+
+    with pytest.raises(ingest.DataError, match=expected):
+        ingest.list_image_files(str(root))
+
+
+def test_a_file_given_as_data_folder_is_rejected(tmp_path):
+    path = tmp_path / "one.png"
+    path.write_bytes(encode_image())
+    with pytest.raises(ingest.DataError, match="is a file"):
+        ingest.list_image_files(str(path))
+
+
+def test_read_example_keeps_the_bytes_label_and_name(image_folder):
+    example = ingest.read_example(str(image_folder), "dog/photo.JPEG", 1)
+
+    found = example.features.feature
+    assert (
+        found[features.IMAGE_KEY].bytes_list.value[0]
+        == (image_folder / "dog" / "photo.JPEG").read_bytes()
+    )
+    assert list(found[features.LABEL_KEY].int64_list.value) == [1]
+    assert found[features.FILENAME_KEY].bytes_list.value[0] == b"dog/photo.JPEG"
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P"])
+def test_every_channel_layout_decodes_to_rgb(mode):
+    image = features.decode_image(encode_image(mode, size=(7, 5), fmt="PNG"))
+    assert image.shape == (5, 7, 3)
+    assert image.dtype == tf.uint8
+
+
+def test_tfrecord_folder_needs_class_names(tmp_path):
+    (tmp_path / "part-0.tfrecord").write_bytes(b"")
+    assert ingest.detect_input_format(str(tmp_path)) == "tfrecord"
+    with pytest.raises(ingest.DataError, match="class_names.txt"):
+        ingest.read_tfrecord_class_names(str(tmp_path))
+
+    (tmp_path / "class_names.txt").write_text("cat\ndog\n")
+    assert ingest.read_tfrecord_class_names(str(tmp_path)) == ["cat", "dog"]

@@ -1,0 +1,53 @@
+"""The classifier builds for every backbone setting that needs no download."""
+
+import numpy as np
+import pytest
+
+from components.model import WeightsUnavailableError, build_model
+from components.training_config import TrainingConfig
+
+pytestmark = pytest.mark.unit
+
+SMALL = TrainingConfig(image_size=32, backbone_alpha=0.35)
+
+
+def test_model_maps_images_to_class_probabilities():
+    model = build_model(SMALL, num_classes=5)
+
+    images = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype("float32")
+    probabilities = model.predict(images, verbose=0)
+
+    assert probabilities.shape == (3, 5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert model.get_layer("head_dropout").rate == SMALL.dropout
+
+
+def test_weight_decay_adds_a_regularization_loss_only_when_on():
+    with_decay = build_model(SMALL, num_classes=2)
+    without = build_model(TrainingConfig(image_size=32, weight_decay=0.0), num_classes=2)
+
+    assert len(with_decay.losses) == 1
+    assert float(with_decay.losses[0]) > 0
+    assert without.losses == []
+
+
+def test_model_trains_one_step_and_changes_weights():
+    model = build_model(SMALL, num_classes=2)
+    before = [w.copy() for w in model.get_layer("head_softmax").get_weights()]
+    images = np.random.default_rng(1).normal(size=(4, 32, 32, 3)).astype("float32")
+
+    model.fit(images, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+
+    after = model.get_layer("head_softmax").get_weights()
+    assert any(not np.allclose(b, a) for b, a in zip(before, after, strict=True))
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    config = TrainingConfig(image_size=32, weights=str(tmp_path / "nope.h5"))
+    with pytest.raises(WeightsUnavailableError, match="nope.h5"):
+        build_model(config, num_classes=2)
+
+
+def test_unknown_backbone_lists_the_choices():
+    with pytest.raises(ValueError, match="mobilenet_v2"):
+        build_model(TrainingConfig(image_size=32, backbone="alexnet"), num_classes=2)

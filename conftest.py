@@ -1,0 +1,31 @@
+"""Shared test set-up: the Keras TFX runs on, and small real image files to ingest."""
+
+import os
+
+# TFX 1.16 and tf.Transform run on tf-keras; set before anything imports TensorFlow.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+from tests.helpers import encode_image  # noqa: E402
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Two classes in every supported format and channel layout, plus a README to ignore."""
+    root = tmp_path / "images"
+    files = {
+        "cat/rgb.png": encode_image("RGB", fmt="PNG", seed=1),
+        "cat/gray.jpg": encode_image("L", fmt="JPEG", seed=2),
+        "cat/rgba.png": encode_image("RGBA", fmt="PNG", seed=3),
+        "dog/photo.JPEG": encode_image("RGB", fmt="JPEG", seed=4),
+        "dog/bitmap.bmp": encode_image("RGB", fmt="BMP", seed=5),
+        "dog/palette.gif": encode_image("P", fmt="GIF", seed=6),
+        "dog/notes.txt": b"not an image, ignored by extension",
+    }
+    for relative, data in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root

@@ -1,0 +1,91 @@
+"""The local runner's settings: flags, environment fallbacks, and clear errors."""
+
+import os
+
+import pytest
+
+from components.image_example_gen import ingest
+from pipeline import local_runner, pretrain
+
+pytestmark = pytest.mark.unit
+
+
+def config_for(argv, environ=None):
+    args = local_runner.build_parser(environ or {}).parse_args(argv)
+    return local_runner.config_from_args(args)
+
+
+def test_flags_build_the_one_config(image_folder, tmp_path):
+    config = config_for(
+        [
+            "--data",
+            str(image_folder),
+            "--epochs",
+            "3",
+            "--image-size",
+            "64",
+            "--outputs",
+            str(tmp_path),
+        ]
+    )
+    assert config.data_root == str(image_folder)
+    assert config.training.epochs == 3
+    assert config.training.image_size == 64
+    assert config.pipeline_root == str(tmp_path / "pipeline")
+    assert config.serving_dir == str(tmp_path / "serving")
+    assert config.metadata_path == str(tmp_path / "pipeline" / "metadata.sqlite")
+    assert config.input_format == "images"
+
+
+def test_environment_variables_are_the_fallback(image_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    environ = {
+        "DATA": str(image_folder),
+        "BATCH_SIZE": "8",
+        "BACKBONE": "vgg16",
+        "PIPELINE_ROOT": "relative/root",
+        "ACCURACY_FLOOR": "0.8",
+    }
+    config = config_for([], environ)
+    assert config.training.batch_size == 8
+    assert config.training.backbone == "vgg16"
+    assert config.accuracy_floor == 0.8
+    assert config.pipeline_root == os.path.join(str(tmp_path), "relative", "root")
+
+
+def test_flags_win_over_the_environment(image_folder):
+    config = config_for(["--data", str(image_folder), "--epochs", "2"], {"EPOCHS": "9"})
+    assert config.training.epochs == 2
+
+
+def test_no_data_folder_is_a_clear_error():
+    with pytest.raises(ingest.DataError, match="DATA="):
+        config_for([])
+
+
+def test_main_reports_bad_settings_without_a_traceback(image_folder, capsys):
+    code = local_runner.main(["--data", str(image_folder), "--dropout", "1.5"])
+    assert code == 2
+    assert "dropout=1.5" in capsys.readouterr().err
+
+
+def test_main_stops_on_a_bad_folder_before_running(tmp_path, capsys):
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "a.png").write_bytes(b"x")
+    code = local_runner.main(["--data", str(tmp_path), "--outputs", str(tmp_path / "out")])
+    assert code == 2
+    assert "one class" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+
+
+def test_pretrained_backbone_is_the_default_when_present(image_folder, tmp_path):
+    pretrained = tmp_path / "pretrained"
+    argv = ["--data", str(image_folder), "--pretrained-dir", str(pretrained)]
+    assert config_for(argv).training.weights == "none"
+
+    pretrained.mkdir()
+    weights = pretrained / pretrain.weights_filename("mobilenet_v2", 0.35)
+    weights.write_bytes(b"")
+    assert config_for(argv).training.weights == str(weights)
+    assert config_for([*argv, "--weights", "none"]).training.weights == "none"
+    assert config_for([*argv, "--backbone", "vgg16"]).training.weights == "none"

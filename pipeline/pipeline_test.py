@@ -1,0 +1,74 @@
+"""create_pipeline: the whole DAG in order, wired as documented, touching no file."""
+
+import pytest
+
+from components import preprocessing, training
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline, import_path
+
+pytestmark = pytest.mark.pipeline
+
+EXPECTED_ORDER = [
+    "ImageExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "ValidationGate",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model",
+    "Evaluator",
+    "Pusher",
+]
+
+
+@pytest.fixture
+def config(tmp_path):
+    return PipelineConfig(
+        data_root=str(tmp_path / "data"),
+        pipeline_root=str(tmp_path / "root"),
+        serving_dir=str(tmp_path / "serving"),
+        schema_path=str(tmp_path / "schema.pbtxt"),
+        metadata_path=str(tmp_path / "root" / "metadata.sqlite"),
+    )
+
+
+def test_every_stage_is_present_in_topological_order(config):
+    components = create_pipeline(config).components
+    ids = [c.id for c in components]
+    assert sorted(ids) == sorted(EXPECTED_ORDER)
+    for position, component in enumerate(components):
+        assert all(ids.index(up.id) < position for up in component.upstream_nodes), component.id
+    # The data path is a chain: each stage waits on the one before it.
+    chain = ["ImageExampleGen", "ExampleValidator", "ValidationGate", "Transform", "Trainer"]
+    chain += ["Evaluator", "Pusher"]
+    assert [i for i in ids if i in chain] == chain
+
+
+def test_building_the_pipeline_writes_nothing(config, tmp_path):
+    create_pipeline(config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_transform_waits_for_the_validation_gate(config):
+    components = {c.id: c for c in create_pipeline(config).components}
+    assert "ValidationGate" in {c.id for c in components["Transform"].upstream_nodes}
+
+
+def test_user_functions_are_referenced_by_import_path(config):
+    components = {c.id: c for c in create_pipeline(config).components}
+    assert components["Transform"].exec_properties["preprocessing_fn"] == (
+        "components.preprocessing.preprocessing_fn"
+    )
+    assert components["Trainer"].exec_properties["run_fn"] == "components.training.run_fn"
+    assert import_path(training.run_fn) == "components.training.run_fn"
+    assert import_path(preprocessing.preprocessing_fn).endswith("preprocessing_fn")
+
+
+def test_pusher_is_gated_by_the_evaluator_blessing(config):
+    components = {c.id: c for c in create_pipeline(config).components}
+    blessing = components["Pusher"].inputs["model_blessing"]
+    assert blessing.producer_component_id == "Evaluator"
+    assert components["Evaluator"].inputs["baseline_model"].producer_component_id == (
+        "latest_blessed_model"
+    )

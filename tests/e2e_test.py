@@ -1,0 +1,153 @@
+"""End to end: real LocalDagRunner runs of the whole pipeline on tiny generated data.
+
+What these prove: every component runs, a blessed model is pushed, and the pushed SavedModel
+honours the serving contract on raw PNG and JPEG bytes; a re-run is served from cache; data that
+breaks the schema stops the run before Transform. What they do not: model quality (tiny data,
+one epoch, a zero accuracy floor).
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import features
+from components.training_config import TrainingConfig
+from pipeline import demo_data, run_local
+from pipeline.config import PipelineConfig
+from pipeline.local_runner import DEFAULT_SCHEMA
+from tests.helpers import encode_image, tree_digest
+
+pytestmark = pytest.mark.e2e
+
+TINY_TRAINING = TrainingConfig(image_size=32, epochs=1, batch_size=16)
+UPSTREAM_OF_EVALUATOR = [
+    "ImageExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "ValidationGate",
+    "Transform",
+    "Trainer",
+]
+
+
+def tiny_config(root, data_root) -> PipelineConfig:
+    return PipelineConfig(
+        data_root=str(data_root),
+        pipeline_root=str(root / "pipeline"),
+        serving_dir=str(root / "serving"),
+        schema_path=str(DEFAULT_SCHEMA),
+        metadata_path=str(root / "pipeline" / "metadata.sqlite"),
+        accuracy_floor=0.0,  # one epoch on 40 images: the gate's arithmetic is not on trial here
+        training=TINY_TRAINING,
+    )
+
+
+def run_and_read_summary(config: PipelineConfig, outputs) -> tuple[int, dict]:
+    code = run_local.run(config, outputs_dir=str(outputs))
+    with open(outputs / "last_run.json") as f:
+        return code, json.load(f)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    demo_data.generate(str(data), per_class=10, seed=5)
+    before = tree_digest(str(data))
+    config = tiny_config(root, data)
+    code, summary = run_and_read_summary(config, root / "outputs")
+    return {"root": root, "config": config, "code": code, "summary": summary, "data": before}
+
+
+def test_every_component_ran_and_a_blessed_model_was_pushed(first_run):
+    summary = first_run["summary"]
+    assert first_run["code"] == 0, summary["error"]
+    assert summary["status"] == "succeeded"
+    for name, component in summary["components"].items():
+        assert component["status"] == "complete", name
+        assert component["seconds"] >= 0
+    assert summary["blessed"] is True
+    assert summary["metrics"]["baseline"] is None
+    assert 0 <= summary["metrics"]["candidate"]["accuracy"] <= 1
+    assert summary["pipeline_root"] == first_run["config"].pipeline_root
+
+    pushed = summary["pushed_model_dir"]
+    assert pushed.startswith(first_run["config"].serving_dir)
+    assert tf.saved_model.contains_saved_model(pushed)
+
+
+def test_input_folder_is_left_untouched(first_run):
+    assert tree_digest(first_run["config"].data_root) == first_run["data"]
+
+
+def test_pushed_model_classifies_raw_png_and_jpeg_bytes(first_run):
+    model = tf.saved_model.load(first_run["summary"]["pushed_model_dir"])
+    serve = model.signatures[features.SERVING_SIGNATURE]
+    images = tf.constant(
+        [
+            encode_image("RGB", size=(50, 40), fmt="PNG", seed=1),
+            encode_image("L", size=(90, 120), fmt="JPEG", seed=2),
+            encode_image("RGBA", size=(33, 33), fmt="PNG", seed=3),
+        ]
+    )
+
+    outputs = serve(**{features.IMAGE_KEY: images})
+
+    probabilities = outputs[features.PROBABILITIES_KEY].numpy()
+    assert probabilities.dtype == np.float32
+    assert probabilities.shape == (3, len(demo_data.CLASSES))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    class_ids = outputs[features.CLASS_ID_KEY].numpy()
+    assert class_ids.dtype == np.int64
+    np.testing.assert_array_equal(class_ids, probabilities.argmax(axis=1))
+    names = [n.decode() for n in outputs[features.CLASS_NAME_KEY].numpy()]
+    assert names == [sorted(demo_data.CLASSES)[i] for i in class_ids]
+    again = serve(**{features.IMAGE_KEY: images})[features.PROBABILITIES_KEY].numpy()
+    np.testing.assert_array_equal(probabilities, again)
+
+
+def test_pushed_model_carries_its_class_names(first_run):
+    pushed = first_run["summary"]["pushed_model_dir"]
+    names = features.read_class_names(os.path.join(pushed, "assets.extra"))
+    assert names == sorted(demo_data.CLASSES)
+
+
+def test_a_second_run_on_the_same_data_comes_from_cache(first_run):
+    root = first_run["root"]
+    code, summary = run_and_read_summary(first_run["config"], root / "outputs-again")
+
+    assert code == 0, summary["error"]
+    for name in UPSTREAM_OF_EVALUATOR:
+        assert summary["components"][name]["status"] == "cached", name
+    # The first run's model is now the blessed baseline the candidate is compared with.
+    assert summary["metrics"]["baseline"] is not None
+
+
+def test_data_breaking_the_schema_stops_before_transform(tmp_path):
+    data = tmp_path / "records"
+    data.mkdir()
+    (data / "class_names.txt").write_text("a\nb\n")
+    with tf.io.TFRecordWriter(str(data / "part-0.tfrecord")) as writer:
+        for i in range(20):
+            image = encode_image(seed=i)
+            example = tf.train.Example()
+            example.features.feature[features.IMAGE_KEY].bytes_list.value.append(image)
+            example.features.feature[features.FILENAME_KEY].bytes_list.value.append(b"x%d" % i)
+            # No label: the curated schema requires one in every example.
+            writer.write(example.SerializeToString())
+    config = tiny_config(tmp_path, data)
+    config = PipelineConfig(**{**config.__dict__, "input_format": "tfrecord"})
+
+    code, summary = run_and_read_summary(config, tmp_path / "outputs")
+
+    assert code == 1
+    assert summary["status"] == "failed"
+    assert "label" in summary["error"]
+    assert summary["components"]["ValidationGate"]["status"] == "failed"
+    for name in ["Transform", "Trainer", "Evaluator", "Pusher"]:
+        assert summary["components"][name]["status"] == "not run", name
+    assert summary["pushed_model_dir"] is None
