@@ -89,3 +89,19 @@ def test_pretrained_backbone_is_the_default_when_present(image_folder, tmp_path)
     assert config_for(argv).training.weights == str(weights)
     assert config_for([*argv, "--weights", "none"]).training.weights == "none"
     assert config_for([*argv, "--backbone", "vgg16"]).training.weights == "none"
+
+
+def test_main_stops_on_a_missing_weights_file_before_running(image_folder, tmp_path, capsys):
+    missing = tmp_path / "backbone.weights.h5"
+    argv = ["--data", str(image_folder), "--weights", str(missing), "--outputs", str(tmp_path)]
+    assert local_runner.main(argv) == 2
+    assert str(missing) in capsys.readouterr().out
+    assert not (tmp_path / "pipeline").exists()
+
+
+def test_main_stops_on_an_unusable_pipeline_root_before_running(image_folder, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = ["--data", str(image_folder), "--pipeline-root", str(blocker / "root")]
+    assert local_runner.main([*argv, "--outputs", str(tmp_path / "out")]) == 2
+    assert f"Cannot write to '{blocker / 'root'}'" in capsys.readouterr().out

@@ -32,6 +32,8 @@ def preflight(config: PipelineConfig) -> None:
         class_names = ingest.read_tfrecord_class_names(config.data_root)
         print(f"Data: TFRecord files with {len(class_names)} classes under {config.data_root}")
     training = config.training
+    if training.weights not in ("none", "imagenet") and not os.path.exists(training.weights):
+        raise PreflightError(f"Weights file {training.weights!r} does not exist.")
     weights = "random (from scratch)" if training.weights == "none" else training.weights
     print(f"Model: {training.backbone} at {training.image_size} px, backbone weights: {weights}")
     for folder in (config.pipeline_root, config.serving_dir, os.path.dirname(config.metadata_path)):
