@@ -44,9 +44,11 @@ class PretrainConfig:
     backbone: str = "mobilenet_v2"
     backbone_alpha: float = 0.35
     image_size: int = 96
-    per_class: int = 600
+    per_class: int = 800
     epochs: int = 20
     batch_size: int = 64
+    # Constant: from scratch, MobileNetV2 needs ~8 epochs before it takes off here, and a cosine
+    # decay (tried) left it less trained (held-out source accuracy 0.53 against 0.70).
     learning_rate: float = 1e-3
     seed: int = 7
 
@@ -83,9 +85,7 @@ def source_images(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray]:
     return ((images - mean) / std).astype(np.float32), np.array(labels, dtype=np.int64)
 
 
-def build_pretraining_model(
-    config: PretrainConfig, steps: int = 1
-) -> tuple[keras.Model, keras.Model]:
+def build_pretraining_model(config: PretrainConfig) -> tuple[keras.Model, keras.Model]:
     """(classifier for the source task, the backbone inside it), compiled."""
     keras.utils.set_random_seed(config.seed)
     backbone = build_backbone(config.backbone_config())
@@ -98,10 +98,7 @@ def build_pretraining_model(
     )
     model = keras.Model(inputs, outputs, name="pretraining")
     model.compile(
-        # Cosine decay over the whole run: large steps early, a settled backbone at the end.
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(config.learning_rate, max(steps, 1))
-        ),
+        optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -116,8 +113,7 @@ def pretrain(config: PretrainConfig, weights_path: str, verbose: int = 2) -> dic
     started = time.monotonic()
     images, labels = source_images(config)
     held_out = np.arange(len(labels)) % 10 == 0  # 10% to report honest source accuracy
-    steps = config.epochs * -(-int((~held_out).sum()) // config.batch_size)
-    model, backbone = build_pretraining_model(config, steps)
+    model, backbone = build_pretraining_model(config)
     history = model.fit(
         images[~held_out],
         labels[~held_out],

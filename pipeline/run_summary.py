@@ -237,7 +237,7 @@ def format_table(summary: dict[str, Any]) -> str:
     lines.append("-" * len(lines[-1]))
     for name, c in summary["components"].items():
         cache = "hit" if c["cached"] else ""
-        lines.append(f"{name:<24}{c['status']:<12}{c['seconds']:>9.1f}  {cache}")
+        lines.append(f"{name:<24}{c['status']:<12}{c['seconds']:>9.1f}  {cache}".rstrip())
     total = sum(c["seconds"] for c in summary["components"].values())
     lines.append(f"{'total':<24}{'':<12}{total:>9.1f}")
 

@@ -151,3 +151,23 @@ def test_data_breaking_the_schema_stops_before_transform(tmp_path):
     for name in ["Transform", "Trainer", "Evaluator", "Pusher"]:
         assert summary["components"][name]["status"] == "not run", name
     assert summary["pushed_model_dir"] is None
+
+
+def test_too_many_corrupt_images_fail_at_ingestion_naming_them(tmp_path, capsys):
+    data = tmp_path / "images"
+    demo_data.generate(str(data), per_class=5, seed=2)
+    (data / "star" / "truncated.png").write_bytes(encode_image(size=(40, 40))[:50])
+    (data / "circle" / "error-page.jpg").write_bytes(b"<html>502 Bad Gateway</html>")
+    before = tree_digest(str(data))
+
+    code, summary = run_and_read_summary(tiny_config(tmp_path, data), tmp_path / "outputs")
+
+    assert code == 1
+    assert summary["components"]["ImageExampleGen"]["status"] == "failed"
+    assert "star/truncated.png" in summary["error"]
+    assert "circle/error-page.jpg" in summary["error"]
+    assert summary["components"]["Trainer"]["status"] == "not run"
+    printed = capsys.readouterr()
+    assert "circle/error-page.jpg" in printed.out
+    assert "Traceback" not in printed.out + printed.err
+    assert tree_digest(str(data)) == before
