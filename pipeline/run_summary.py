@@ -145,7 +145,11 @@ def read_validation_failures(evaluation_uri: str) -> list[str]:
         for failure in per_slice.failures:
             name = SUMMARY_METRICS.get(failure.metric_key.name, failure.metric_key.name)
             value = failure.metric_value.double_value.value
-            failures.append(f"{name} {value:+.4f}: {_failure_reason(failure)}")
+            if failure.metric_key.is_diff:
+                name, shown = f"{name} change vs baseline", f"{value:+.4f}"
+            else:
+                shown = f"{value:.4f}"
+            failures.append(f"{name} {shown}: {_failure_reason(failure)}")
     return failures
 
 

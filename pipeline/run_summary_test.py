@@ -1,0 +1,72 @@
+"""The end-of-run table says what happened, including what went wrong and what was skipped."""
+
+import json
+
+import pytest
+
+from pipeline import run_summary
+
+pytestmark = pytest.mark.unit
+
+
+def summary(**overrides):
+    base = {
+        "status": "succeeded",
+        "error": None,
+        "pipeline_root": "/p",
+        "log_file": "/logs/run.log",
+        "components": {
+            "ImageExampleGen": {"status": "cached", "seconds": 0.0, "cached": True},
+            "Trainer": {"status": "complete", "seconds": 61.25, "cached": False},
+        },
+        "metrics": {
+            "candidate": {"accuracy": 0.41, "loss": 1.2, "examples": 226.0},
+            "baseline": None,
+        },
+        "blessed": False,
+        "not_blessed_because": ["accuracy 0.4100: below the floor 0.5"],
+        "pushed_model_dir": None,
+        "data": {"skipped_files": [{"path": "cats/bad.jpg", "reason": "empty file"}]},
+    }
+    return {**base, **overrides}
+
+
+def test_table_shows_components_cache_metrics_and_why_not_blessed():
+    table = run_summary.format_table(summary())
+
+    assert "ImageExampleGen         cached            0.0  hit" in table
+    assert "Trainer                 complete         61.2" in table
+    assert "total                                    61.2" in table
+    assert "accuracy          0.4100           -" in table
+    assert "examples             226           -" in table
+    assert "no blessed baseline yet" in table
+    assert "cats/bad.jpg: empty file" in table
+    assert "Blessed: no\n  accuracy 0.4100: below the floor 0.5" in table
+    assert "Pushed model: nothing pushed" in table
+
+
+def test_table_of_a_failed_run_leads_with_the_error():
+    table = run_summary.format_table(
+        summary(status="failed", error="DataError: 3 of 9 image files cannot be decoded")
+    )
+    assert "Run FAILED: DataError: 3 of 9 image files cannot be decoded" in table
+
+
+def test_json_is_written_whole(tmp_path):
+    path = tmp_path / "out" / "last_run.json"
+    run_summary.write_json(summary(), str(path))
+    assert json.loads(path.read_text()) == summary()
+    assert [p.name for p in path.parent.iterdir()] == ["last_run.json"]
+
+
+def test_a_run_that_never_started_has_every_component_not_run(tmp_path):
+    result = run_summary.collect(
+        pipeline_root=str(tmp_path),
+        metadata_path=str(tmp_path / "missing.sqlite"),
+        pipeline_name="p",
+        node_ids=["A", "B"],
+    )
+    assert {c["status"] for c in result["components"].values()} == {run_summary.NOT_RUN}
+    assert result["blessed"] is False
+    assert result["pushed_model_dir"] is None
+    assert result["metrics"] == {"candidate": None, "baseline": None}
