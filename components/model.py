@@ -20,6 +20,11 @@ BACKBONES = {
 }
 
 
+def is_pretrained(config: TrainingConfig) -> bool:
+    """Whether the backbone starts from learnt weights rather than a random initialisation."""
+    return config.weights not in ("none", "")
+
+
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights were asked for but cannot be had; the message says what to do."""
 
@@ -45,7 +50,7 @@ def build_backbone(config: TrainingConfig) -> keras.Model:
                 "network access, download the weights file elsewhere and set WEIGHTS=/path/to/file."
             ) from e
     backbone = BACKBONES[config.backbone](weights=None, **kwargs)
-    if weights not in ("none", ""):
+    if is_pretrained(config):
         if not os.path.exists(weights):
             raise WeightsUnavailableError(f"Weights file {weights!r} does not exist.")
         backbone.load_weights(weights)
@@ -55,12 +60,13 @@ def build_backbone(config: TrainingConfig) -> keras.Model:
 def build_model(config: TrainingConfig, num_classes: int) -> keras.Model:
     """Backbone + dropout + an L2-regularized softmax layer, compiled for sparse labels.
 
-    A pretrained backbone is frozen (feature extraction); a randomly initialised one trains
-    with the head, since frozen random features would be useless.
+    A pretrained backbone starts frozen (phase 1 trains the head; see transfer.py for phase 2)
+    and always runs in inference mode; a randomly initialised one trains with the head, since
+    frozen random features would be useless.
     """
     keras.utils.set_random_seed(config.seed)
     backbone = build_backbone(config)
-    backbone.trainable = config.weights in ("none", "")
+    backbone.trainable = not is_pretrained(config)
     inputs = keras.Input(
         shape=(config.image_size, config.image_size, features.CHANNELS),
         name=features.TRANSFORMED_IMAGE_KEY,
@@ -77,9 +83,22 @@ def build_model(config: TrainingConfig, num_classes: int) -> keras.Model:
         name="head_softmax",
     )(x)
     model = keras.Model(inputs, outputs, name=f"{config.backbone}_classifier")
+    return compile_model(model, config.learning_rate)
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> keras.Model:
+    """(Re)compiles for sparse integer labels; needed again after changing what is trainable."""
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return model
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The backbone inside a model made by build_model: its one nested model."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(nested) != 1:
+        raise ValueError(f"{model.name} holds {len(nested)} nested models, expected one backbone")
+    return nested[0]

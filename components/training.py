@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import export, features
-from components.model import build_model
+from components import augmentation, export, features, training_report, transfer
+from components.model import backbone_of, build_model, compile_model
 from components.training_config import TrainingConfig
 
-HISTORY_FILE = "history.json"
 _PARSE_BATCH = 256
+
+
+def _files(file_pattern: str | list[str]) -> list[str]:
+    patterns = [file_pattern] if isinstance(file_pattern, str) else file_pattern
+    files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"No example files match {file_pattern}")
+    return files
+
+
+def count_examples(file_pattern: str | list[str]) -> int:
+    """Examples in gzipped TFRecord files (a quick pass over the records, no parsing)."""
+    records = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP")
+    return int(records.reduce(0, lambda count, _: count + 1))
 
 
 def make_dataset(
@@ -24,20 +34,15 @@ def make_dataset(
     tft_output: tft.TFTransformOutput,
     batch_size: int,
     shuffle_seed: int | None = None,
+    augmenter: keras.Sequential | None = None,
 ) -> tf.data.Dataset:
     """(image, label) batches from raw gzipped examples, transformed once and cached.
 
     The transform graph runs here instead of being materialized by Transform: decoding happens
     once (first epoch), later epochs read the in-memory cache. With `shuffle_seed`, the order
-    changes every epoch.
+    changes every epoch; with an `augmenter` (training data only), so do the images.
     """
-    files = (
-        tf.io.gfile.glob(file_pattern)
-        if isinstance(file_pattern, str)
-        else [f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)]
-    )
-    if not files:
-        raise FileNotFoundError(f"No example files match {file_pattern}")
+    files = _files(file_pattern)
     raw_spec = tft_output.raw_feature_spec()
     raw_spec = {k: raw_spec[k] for k in (features.IMAGE_KEY, features.LABEL_KEY)}
 
@@ -46,7 +51,7 @@ def make_dataset(
         return transformed[features.TRANSFORMED_IMAGE_KEY], transformed[features.LABEL_KEY]
 
     dataset = (
-        tf.data.TFRecordDataset(sorted(files), compression_type="GZIP")
+        tf.data.TFRecordDataset(files, compression_type="GZIP")
         .batch(_PARSE_BATCH)
         .map(transform, num_parallel_calls=tf.data.AUTOTUNE)
         .unbatch()
@@ -54,18 +59,12 @@ def make_dataset(
     )
     if shuffle_seed is not None:
         dataset = dataset.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = augmentation.augment(dataset.batch(batch_size), augmenter)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def train(
-    model: keras.Model,
-    train_data: tf.data.Dataset,
-    eval_data: tf.data.Dataset,
-    config: TrainingConfig,
-    log_dir: str | None = None,
-) -> keras.callbacks.History:
-    """Fits with early stopping on validation loss, restoring the best epoch's weights."""
-    callbacks = [
+def _callbacks(config: TrainingConfig, log_dir: str | None) -> list[keras.callbacks.Callback]:
+    callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss",
             patience=config.early_stopping_patience,
@@ -75,33 +74,90 @@ def train(
     ]
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=0))
-    return model.fit(
-        train_data, validation_data=eval_data, epochs=config.epochs, callbacks=callbacks, verbose=2
+    return callbacks
+
+
+def train(
+    model: keras.Model,
+    train_data: tf.data.Dataset,
+    eval_data: tf.data.Dataset,
+    config: TrainingConfig,
+    plan: transfer.FineTunePlan,
+    log_dir: str | None = None,
+) -> training_report.TrainingRecord:
+    """Phase 1, then (if the plan says so) phase 2 fine-tuning at a lower rate.
+
+    Each phase stops early on validation loss and restores its best weights; if fine-tuning
+    never beats phase 1's best, the phase 1 weights are put back.
+    """
+    record = training_report.TrainingRecord()
+    phase1 = model.fit(
+        train_data,
+        validation_data=eval_data,
+        epochs=config.epochs,
+        callbacks=_callbacks(config, log_dir),
+        verbose=2,
     )
+    record.extend(phase1)
+    if not plan.unfreeze_fraction:
+        return record
 
-
-def save_history(history: keras.callbacks.History, directory: str) -> str:
-    """Per-epoch losses and accuracies, for the run summary and later the learning curves."""
-    tf.io.gfile.makedirs(directory)
-    path = os.path.join(directory, HISTORY_FILE)
-    record = {key: [float(v) for v in values] for key, values in history.history.items()}
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump({"epochs_run": len(history.epoch), "history": record}, f, indent=2)
-    return path
+    best_phase1 = min(phase1.history["val_loss"])
+    phase1_weights = model.get_weights()
+    record.trainable_backbone_layers = transfer.unfreeze_top(
+        backbone_of(model), plan.unfreeze_fraction
+    )
+    compile_model(model, config.fine_tune_learning_rate)
+    logging.info(
+        "Fine-tuning (%s): %d backbone layers train, learning rate %g",
+        plan.strategy,
+        record.trainable_backbone_layers,
+        config.fine_tune_learning_rate,
+    )
+    record.fine_tune_from_epoch = record.epochs_run + 1
+    phase2 = model.fit(
+        train_data,
+        validation_data=eval_data,
+        initial_epoch=record.epochs_run,
+        epochs=record.epochs_run + config.fine_tune_epochs,
+        callbacks=_callbacks(config, log_dir),
+        verbose=2,
+    )
+    record.extend(phase2)
+    if min(phase2.history["val_loss"]) < best_phase1:
+        record.kept_phase = 2
+    else:
+        model.set_weights(phase1_weights)
+    return record
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """TFX Trainer entry point."""
+    """TFX Trainer entry point: plan, train, record, export."""
     config = TrainingConfig.from_dict(fn_args.custom_config or {})
     class_names = features.read_class_names(
         features.examples_dir_of_split_pattern(fn_args.train_files[0])
     )
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    logging.info("Training %s on %d classes: %s", config.backbone, len(class_names), class_names)
+    train_examples = count_examples(fn_args.train_files)
+    plan = transfer.choose_strategy(config, train_examples, len(class_names))
+    logging.info(
+        "Training %s on %d images of %d classes %s; strategy %s: %s",
+        config.backbone,
+        train_examples,
+        len(class_names),
+        class_names,
+        plan.strategy,
+        plan.reason,
+    )
 
-    train_data = make_dataset(fn_args.train_files, tft_output, config.batch_size, config.seed)
+    augmenter = augmentation.build_augmenter(config)
+    train_data = make_dataset(
+        fn_args.train_files, tft_output, config.batch_size, config.seed, augmenter
+    )
     eval_data = make_dataset(fn_args.eval_files, tft_output, config.batch_size)
     model = build_model(config, num_classes=len(class_names))
-    history = train(model, train_data, eval_data, config, log_dir=fn_args.model_run_dir)
-    save_history(history, fn_args.model_run_dir)
+    record = train(model, train_data, eval_data, config, plan, log_dir=fn_args.model_run_dir)
+    training_report.write(
+        fn_args.model_run_dir, record, config, plan, model, augmenter, train_examples
+    )
     export.export_serving_model(model, tft_output, class_names, fn_args.serving_model_dir)

@@ -8,6 +8,15 @@ from typing import Any
 
 from components import features
 
+# Fine-tuning strategies for a pretrained backbone (a random one always trains whole).
+STRATEGIES = {
+    "feature_extraction": "frozen backbone, only the new head trains",
+    "partial": "head first, then the top `fine_tune_fraction` of the backbone at a low rate",
+    "full": "head first, then the whole backbone at a low rate",
+    "auto": "one of the above by dataset size and domain similarity (see transfer.py)",
+}
+DOMAINS = ("similar", "different")
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -19,12 +28,28 @@ class TrainingConfig:
     backbone_alpha: float = 0.35
     # "none" (from scratch), "imagenet" (needs network), or a path to a weights file.
     weights: str = "none"
+    # Phase 1 (the head on a frozen pretrained base, or everything from scratch).
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
+    # How much of a pretrained backbone to fine-tune after phase 1: see STRATEGIES.
+    strategy: str = "auto"
+    # How the data relates to the backbone's pretraining data; `auto` decides with it.
+    domain: str = "similar"
+    # `partial` unfreezes this top fraction of the backbone's layers.
+    fine_tune_fraction: float = 0.3
+    # Phase 2 (fine-tuning), at a learning rate much lower than phase 1's.
+    fine_tune_epochs: int = 5
+    fine_tune_learning_rate: float = 1e-4
     dropout: float = 0.2
     weight_decay: float = 1e-4
     early_stopping_patience: int = 3
+    # Random augmentation of training batches only (0 turns one off).
+    augment_flip: bool = True
+    augment_rotation_degrees: float = 20.0
+    augment_shift: float = 0.2
+    augment_zoom: float = 0.2
+    augment_noise_stddev: float = 0.05
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -37,6 +62,15 @@ class TrainingConfig:
             "weight_decay": self.weight_decay >= 0,
             "early_stopping_patience": self.early_stopping_patience >= 0,
             "backbone_alpha": self.backbone_alpha > 0,
+            "strategy": self.strategy in STRATEGIES,
+            "domain": self.domain in DOMAINS,
+            "fine_tune_fraction": 0 < self.fine_tune_fraction <= 1,
+            "fine_tune_epochs": self.fine_tune_epochs >= 0,
+            "fine_tune_learning_rate": self.fine_tune_learning_rate > 0,
+            "augment_rotation_degrees": 0 <= self.augment_rotation_degrees <= 180,
+            "augment_shift": 0 <= self.augment_shift < 1,
+            "augment_zoom": 0 <= self.augment_zoom < 1,
+            "augment_noise_stddev": self.augment_noise_stddev >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

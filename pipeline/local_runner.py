@@ -10,9 +10,10 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
@@ -24,11 +25,23 @@ DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "schema.pbtxt"
 DEFAULT_OUTPUTS = "outputs"
 
 
+def parse_bool(text: str | bool) -> bool:
+    """'1', 'true', 'yes', 'on' and '0', 'false', 'no', 'off', any case; anything else fails."""
+    if isinstance(text, bool):
+        return text
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
 @dataclass(frozen=True)
 class Setting:
     flag: str
     env: str
-    type: type
+    type: Callable[[str], Any]
     help: str
 
 
@@ -65,6 +78,32 @@ TRAINING_SETTINGS = {
     "dropout": Setting("--dropout", "DROPOUT", float, "dropout rate in the head"),
     "weight_decay": Setting("--weight-decay", "WEIGHT_DECAY", float, "L2 factor on the head"),
     "early_stopping_patience": Setting("--patience", "PATIENCE", int, "early stopping patience"),
+    "strategy": Setting(
+        "--strategy", "STRATEGY", str, "auto, feature_extraction, partial or full fine-tuning"
+    ),
+    "domain": Setting(
+        "--domain", "DOMAIN", str, "similar or different to the pretraining data (for auto)"
+    ),
+    "fine_tune_fraction": Setting(
+        "--fine-tune-fraction", "FINE_TUNE_FRACTION", float, "top share of layers partial opens"
+    ),
+    "fine_tune_epochs": Setting(
+        "--fine-tune-epochs", "FINE_TUNE_EPOCHS", int, "maximum epochs of phase 2"
+    ),
+    "fine_tune_learning_rate": Setting(
+        "--fine-tune-learning-rate", "FINE_TUNE_LR", float, "learning rate of phase 2"
+    ),
+    "augment_flip": Setting("--augment-flip", "AUGMENT_FLIP", parse_bool, "random horizontal flip"),
+    "augment_rotation_degrees": Setting(
+        "--augment-rotation", "AUGMENT_ROTATION", float, "max random rotation, degrees"
+    ),
+    "augment_shift": Setting(
+        "--augment-shift", "AUGMENT_SHIFT", float, "max random shift, fraction of size"
+    ),
+    "augment_zoom": Setting("--augment-zoom", "AUGMENT_ZOOM", float, "max random zoom fraction"),
+    "augment_noise_stddev": Setting(
+        "--augment-noise", "AUGMENT_NOISE", float, "Gaussian pixel noise std (normalized units)"
+    ),
 }
 
 

@@ -105,3 +105,17 @@ def test_main_stops_on_an_unusable_pipeline_root_before_running(image_folder, tm
     argv = ["--data", str(image_folder), "--pipeline-root", str(blocker / "root")]
     assert local_runner.main([*argv, "--outputs", str(tmp_path / "out")]) == 2
     assert f"Cannot write to '{blocker / 'root'}'" in capsys.readouterr().out
+
+
+def test_transfer_and_augmentation_settings_come_from_the_environment(image_folder):
+    environ = {"AUGMENT_FLIP": "false", "STRATEGY": "full", "FINE_TUNE_LR": "1e-5"}
+    config = config_for(["--data", str(image_folder)], environ)
+    assert config.training.augment_flip is False
+    assert config.training.strategy == "full"
+    assert config.training.fine_tune_learning_rate == 1e-5
+
+
+def test_a_bad_boolean_is_refused_naming_the_flag(image_folder, capsys):
+    with pytest.raises(SystemExit):
+        config_for(["--data", str(image_folder), "--augment-flip", "maybe"])
+    assert "--augment-flip" in capsys.readouterr().err

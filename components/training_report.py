@@ -1,0 +1,139 @@
+"""What a training run leaves beside the model: per-epoch history, learning curves, the config.
+
+All in the Trainer's model_run folder (with TensorBoard's logs), where TFX users look first:
+- history.json: per-epoch train/validation loss and accuracy of both phases, the epoch kept;
+- learning_curves.png: train against validation, the over/underfitting picture;
+- effective_config.json: the strategy chosen and why, what was frozen, which regularizers and
+  augmentations were on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import tensorflow as tf
+import tf_keras as keras
+
+from components.training_config import TrainingConfig
+from components.transfer import FineTunePlan
+
+HISTORY_FILE = "history.json"
+CURVES_FILE = "learning_curves.png"
+EFFECTIVE_CONFIG_FILE = "effective_config.json"
+
+
+@dataclass
+class TrainingRecord:
+    """Per-epoch metrics of both phases and where phase 2 began (None: there was none)."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    fine_tune_from_epoch: int | None = None
+    kept_phase: int = 1
+    trainable_backbone_layers: int = 0
+
+    def extend(self, history: keras.callbacks.History) -> None:
+        for key, values in history.history.items():
+            self.history.setdefault(key, []).extend(float(v) for v in values)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("loss", []))
+
+    def best_epoch(self) -> int:
+        """1-based epoch whose weights the model keeps (lowest validation loss)."""
+        losses = self.history.get("val_loss", [])
+        return 1 + losses.index(min(losses)) if losses else 0
+
+
+def _write_json(directory: str, name: str, content: dict[str, Any]) -> None:
+    with tf.io.gfile.GFile(os.path.join(directory, name), "w") as f:
+        json.dump(content, f, indent=2)
+
+
+def regularizers(config: TrainingConfig, augmenter: keras.Sequential | None) -> dict[str, Any]:
+    """Every regularizer and whether (and how strongly) it was on."""
+    return {
+        "dropout": config.dropout,
+        "l2_weight_decay_on_head": config.weight_decay,
+        "early_stopping_patience": config.early_stopping_patience,
+        "augmentation": [layer.name for layer in augmenter.layers] if augmenter else [],
+    }
+
+
+def effective_config(
+    record: TrainingRecord,
+    config: TrainingConfig,
+    plan: FineTunePlan,
+    model: keras.Model,
+    augmenter: keras.Sequential | None,
+    train_examples: int,
+) -> dict[str, Any]:
+    trainable = sum(int(tf.size(w)) for w in model.trainable_weights)
+    total = sum(int(tf.size(w)) for w in model.weights)
+    return {
+        "strategy": plan.strategy,
+        "strategy_reason": plan.reason,
+        "train_examples": train_examples,
+        "fine_tuned_backbone_layers": record.trainable_backbone_layers,
+        "parameters": {"trainable_at_end": trainable, "total": total},
+        "regularizers": regularizers(config, augmenter),
+        "epochs_run": record.epochs_run,
+        "best_epoch": record.best_epoch(),
+        "settings": config.to_dict(),
+    }
+
+
+def plot_learning_curves(record: TrainingRecord, path: str) -> None:
+    """Loss and accuracy, train against validation, with the phase boundary and the kept epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, record.epochs_run + 1)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        axis.plot(epochs, record.history.get(metric, []), "o-", label="train")
+        axis.plot(epochs, record.history.get(f"val_{metric}", []), "o-", label="validation")
+        if record.fine_tune_from_epoch:
+            axis.axvline(
+                record.fine_tune_from_epoch - 0.5, color="grey", ls="--", label="fine-tuning"
+            )
+        axis.axvline(record.best_epoch(), color="green", ls=":", label="kept")
+        axis.set(xlabel="epoch", title=metric)
+        axis.legend()
+    with tf.io.gfile.GFile(path, "wb") as f:
+        figure.savefig(f, format="png", dpi=100)
+    plt.close(figure)
+
+
+def write(
+    directory: str,
+    record: TrainingRecord,
+    config: TrainingConfig,
+    plan: FineTunePlan,
+    model: keras.Model,
+    augmenter: keras.Sequential | None,
+    train_examples: int,
+) -> None:
+    tf.io.gfile.makedirs(directory)
+    _write_json(
+        directory,
+        HISTORY_FILE,
+        {
+            "epochs_run": record.epochs_run,
+            "best_epoch": record.best_epoch(),
+            "fine_tune_from_epoch": record.fine_tune_from_epoch,
+            "kept_phase": record.kept_phase,
+            "history": record.history,
+        },
+    )
+    _write_json(
+        directory,
+        EFFECTIVE_CONFIG_FILE,
+        effective_config(record, config, plan, model, augmenter, train_examples),
+    )
+    plot_learning_curves(record, os.path.join(directory, CURVES_FILE))

@@ -1,0 +1,116 @@
+"""The two-phase schedule: frozen base first, then fine-tuning that only touches what it should."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import training, training_report, transfer
+from components.model import backbone_of, build_backbone, build_model, compile_model
+from components.training_config import TrainingConfig
+
+pytestmark = pytest.mark.unit
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """A saved backbone standing in for a pretrained one (what matters here is how it trains)."""
+    path = tmp_path_factory.mktemp("weights") / "backbone.weights.h5"
+    build_backbone(TrainingConfig(image_size=SIZE)).save_weights(str(path))
+    return str(path)
+
+
+def tiny_data(seed: int) -> tf.data.Dataset:
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(16, SIZE, SIZE, 3)).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((images, np.arange(16) % 2)).batch(8)
+
+
+def config(weights_file, **settings) -> TrainingConfig:
+    return TrainingConfig(image_size=SIZE, weights=weights_file, epochs=2, **settings)
+
+
+def snapshot(layers):
+    return {layer.name: [w.numpy().copy() for w in layer.weights] for layer in layers}
+
+
+def changed(before, after) -> set[str]:
+    return {
+        name
+        for name in before
+        if any(not np.array_equal(b, a) for b, a in zip(before[name], after[name], strict=True))
+    }
+
+
+def test_phase_one_leaves_a_pretrained_backbone_untouched(weights_file):
+    settings = config(weights_file, strategy="feature_extraction")
+    model = build_model(settings, num_classes=2)
+    backbone = backbone_of(model)
+    before = snapshot(backbone.layers)
+    head_before = model.get_layer("head_softmax").get_weights()[0].copy()
+    plan = transfer.choose_strategy(settings, 16, 2)
+
+    record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
+
+    assert changed(before, snapshot(backbone.layers)) == set()
+    assert not np.array_equal(head_before, model.get_layer("head_softmax").get_weights()[0])
+    assert record.fine_tune_from_epoch is None
+    assert record.epochs_run == 2
+
+
+def test_fine_tuning_changes_only_the_unfrozen_top_and_never_batchnorm(weights_file):
+    model = build_model(config(weights_file), num_classes=2)
+    backbone = backbone_of(model)
+    before = snapshot(backbone.layers)
+
+    transfer.unfreeze_top(backbone, 0.3)
+    compile_model(model, 1e-3)
+    model.fit(tiny_data(0), epochs=1, verbose=0)
+
+    moved = changed(before, snapshot(backbone.layers))
+    first_open = len(backbone.layers) - round(0.3 * len(backbone.layers))
+    top = {layer.name for layer in backbone.layers[first_open:]}
+    norms = {
+        layer.name for layer in backbone.layers if "BatchNormalization" in type(layer).__name__
+    }
+    assert moved, "fine-tuning must change the unfrozen layers"
+    assert moved <= top - norms
+
+
+def test_two_phases_are_recorded_and_a_worse_phase_two_is_undone(weights_file):
+    # A huge fine-tuning rate wrecks the backbone: phase 2 cannot beat phase 1.
+    settings = config(
+        weights_file, strategy="full", fine_tune_epochs=2, fine_tune_learning_rate=50.0
+    )
+    model = build_model(settings, num_classes=2)
+    plan = transfer.choose_strategy(settings, 16, 2)
+
+    record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
+
+    assert record.fine_tune_from_epoch == 3
+    assert record.epochs_run == 4
+    assert record.kept_phase == 1
+    val_loss = model.evaluate(tiny_data(1), verbose=0)[0]
+    assert val_loss == pytest.approx(min(record.history["val_loss"][:2]), rel=1e-4)
+
+
+def test_training_report_holds_history_curves_and_effective_config(weights_file, tmp_path):
+    settings = config(weights_file, strategy="feature_extraction")
+    model = build_model(settings, num_classes=2)
+    plan = transfer.choose_strategy(settings, 16, 2)
+    record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
+
+    training_report.write(str(tmp_path), record, settings, plan, model, None, 16)
+
+    history = json.loads((tmp_path / training_report.HISTORY_FILE).read_text())
+    assert history["epochs_run"] == 2
+    assert set(history["history"]) >= {"loss", "val_loss", "accuracy", "val_accuracy"}
+    effective = json.loads((tmp_path / training_report.EFFECTIVE_CONFIG_FILE).read_text())
+    assert effective["strategy"] == "feature_extraction"
+    assert effective["settings"] == settings.to_dict()
+    assert effective["parameters"]["trainable_at_end"] < effective["parameters"]["total"]
+    png = tf.io.decode_png((tmp_path / training_report.CURVES_FILE).read_bytes())
+    assert png.shape[0] > 100 and png.shape[1] > 100

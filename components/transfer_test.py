@@ -1,0 +1,68 @@
+"""Strategy choice follows the seeds' table; unfreezing keeps BatchNorm frozen."""
+
+import pytest
+import tf_keras as keras
+
+from components import transfer
+from components.model import build_backbone
+from components.training_config import TrainingConfig
+
+pytestmark = pytest.mark.unit
+
+PRETRAINED = "/weights/backbone.weights.h5"  # choose_strategy only looks at the setting
+
+
+@pytest.mark.parametrize(
+    ("per_class", "domain", "expected"),
+    [
+        (100, "similar", "feature_extraction"),
+        (100, "different", "partial"),
+        (2000, "similar", "partial"),
+        (2000, "different", "full"),
+    ],
+)
+def test_auto_follows_the_size_and_similarity_table(per_class, domain, expected):
+    config = TrainingConfig(weights=PRETRAINED, strategy="auto", domain=domain)
+    plan = transfer.choose_strategy(config, train_examples=per_class * 4, num_classes=4)
+    assert plan.strategy == expected
+    assert f"{per_class} training images per class" in plan.reason
+    assert domain in plan.reason
+
+
+def test_unfreeze_fraction_follows_the_strategy():
+    def fraction(strategy, **settings):
+        config = TrainingConfig(weights=PRETRAINED, strategy=strategy, **settings)
+        return transfer.choose_strategy(config, 400, 4).unfreeze_fraction
+
+    assert fraction("feature_extraction") == 0.0
+    assert fraction("partial", fine_tune_fraction=0.25) == 0.25
+    assert fraction("full") == 1.0
+    assert fraction("full", fine_tune_epochs=0) == 0.0
+
+
+def test_random_weights_train_whole_whatever_the_strategy():
+    plan = transfer.choose_strategy(TrainingConfig(weights="none", strategy="full"), 400, 4)
+    assert plan.strategy == transfer.SCRATCH
+    assert plan.unfreeze_fraction == 0.0
+
+
+def test_unfreeze_top_opens_the_top_layers_but_never_batchnorm():
+    backbone = build_backbone(TrainingConfig(image_size=32))
+    backbone.trainable = False
+
+    count = transfer.unfreeze_top(backbone, 0.25)
+
+    layers = backbone.layers
+    first_open = len(layers) - round(0.25 * len(layers))
+    assert count > 0
+    for index, layer in enumerate(layers):
+        is_norm = isinstance(layer, keras.layers.BatchNormalization)
+        assert layer.trainable == (index >= first_open and not is_norm), layer.name
+    assert count == sum(1 for layer in layers if layer.trainable and layer.weights)
+
+
+def test_unknown_strategy_or_domain_is_rejected():
+    with pytest.raises(ValueError, match="strategy='everything'"):
+        TrainingConfig(strategy="everything")
+    with pytest.raises(ValueError, match="domain='close'"):
+        TrainingConfig(domain="close")
