@@ -57,8 +57,10 @@ def build_backbone(config: TrainingConfig) -> keras.Model:
     return backbone
 
 
-def build_model(config: TrainingConfig, num_classes: int) -> keras.Model:
-    """Backbone + dropout + an L2-regularized softmax layer, compiled for sparse labels.
+def build_model(
+    config: TrainingConfig, num_classes: int, steps_per_epoch: int | None = None
+) -> keras.Model:
+    """Backbone + dropout + a regularized softmax layer, compiled for sparse labels.
 
     A pretrained backbone starts frozen (phase 1 trains the head; see transfer.py for phase 2)
     and always runs in inference mode; a randomly initialised one trains with the head, since
@@ -77,19 +79,42 @@ def build_model(config: TrainingConfig, num_classes: int) -> keras.Model:
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_regularizer=keras.regularizers.L2(config.weight_decay)
-        if config.weight_decay
-        else None,
+        kernel_regularizer=head_regularizer(config),
         name="head_softmax",
     )(x)
     model = keras.Model(inputs, outputs, name=f"{config.backbone}_classifier")
-    return compile_model(model, config.learning_rate)
+    return compile_model(model, config, config.learning_rate, config.epochs, steps_per_epoch)
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> keras.Model:
-    """(Re)compiles for sparse integer labels; needed again after changing what is trainable."""
+def head_regularizer(config: TrainingConfig) -> keras.regularizers.Regularizer | None:
+    """L1 and/or L2 on the head's kernel; L2 only in the "l2" weight-decay mode."""
+    l2 = config.weight_decay if config.weight_decay_mode == "l2" else 0.0
+    if not (config.l1 or l2):
+        return None
+    return keras.regularizers.L1L2(l1=config.l1, l2=l2)
+
+
+def compile_model(
+    model: keras.Model,
+    config: TrainingConfig,
+    learning_rate: float,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+) -> keras.Model:
+    """(Re)compiles for sparse labels; needed again after changing what is trainable.
+
+    The optimizer is Adam, or AdamW in the "decoupled" weight-decay mode; the "cosine" schedule
+    decays over `epochs` of `steps_per_epoch` (constant if the step count is unknown).
+    """
+    rate = learning_rate
+    if config.lr_schedule == "cosine" and steps_per_epoch:
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
+    if config.weight_decay_mode == "decoupled" and config.weight_decay:
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(rate)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

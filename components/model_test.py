@@ -51,3 +51,17 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
 def test_unknown_backbone_lists_the_choices():
     with pytest.raises(ValueError, match="mobilenet_v2"):
         build_model(TrainingConfig(image_size=32, backbone="alexnet"), num_classes=2)
+
+
+def test_decoupled_weight_decay_uses_adamw_instead_of_a_penalty():
+    model = build_model(TrainingConfig(image_size=32, weight_decay_mode="decoupled"), 2)
+    assert type(model.optimizer).__name__ == "AdamW"
+    assert model.optimizer.weight_decay == pytest.approx(SMALL.weight_decay)
+    assert model.losses == []
+
+
+def test_l1_adds_a_penalty_on_the_head():
+    plain = build_model(TrainingConfig(image_size=32, weight_decay=0.0), 2)
+    with_l1 = build_model(TrainingConfig(image_size=32, weight_decay=0.0, l1=0.01), 2)
+    assert plain.losses == []
+    assert len(with_l1.losses) == 1 and float(with_l1.losses[0]) > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
@@ -72,6 +74,10 @@ def _callbacks(config: TrainingConfig, log_dir: str | None) -> list[keras.callba
             verbose=1,
         )
     ]
+    if config.lr_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1)
+        )
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=0))
     return callbacks
@@ -84,6 +90,7 @@ def train(
     config: TrainingConfig,
     plan: transfer.FineTunePlan,
     log_dir: str | None = None,
+    steps_per_epoch: int | None = None,
 ) -> training_report.TrainingRecord:
     """Phase 1, then (if the plan says so) phase 2 fine-tuning at a lower rate.
 
@@ -104,10 +111,13 @@ def train(
 
     best_phase1 = min(phase1.history["val_loss"])
     phase1_weights = model.get_weights()
-    record.trainable_backbone_layers = transfer.unfreeze_top(
-        backbone_of(model), plan.unfreeze_fraction
+    backbone = backbone_of(model)
+    record.trainable_backbone_layers = transfer.unfreeze_top(backbone, plan.unfreeze_fraction)
+    if config.l2_sp:
+        model.add_loss(transfer.L2SP(backbone.trainable_weights, config.l2_sp))
+    compile_model(
+        model, config, config.fine_tune_learning_rate, config.fine_tune_epochs, steps_per_epoch
     )
-    compile_model(model, config.fine_tune_learning_rate)
     logging.info(
         "Fine-tuning (%s): %d backbone layers train, learning rate %g",
         plan.strategy,
@@ -155,8 +165,11 @@ def run_fn(fn_args: FnArgs) -> None:
         fn_args.train_files, tft_output, config.batch_size, config.seed, augmenter
     )
     eval_data = make_dataset(fn_args.eval_files, tft_output, config.batch_size)
-    model = build_model(config, num_classes=len(class_names))
-    record = train(model, train_data, eval_data, config, plan, log_dir=fn_args.model_run_dir)
+    steps_per_epoch = math.ceil(train_examples / config.batch_size)
+    model = build_model(config, len(class_names), steps_per_epoch)
+    record = train(
+        model, train_data, eval_data, config, plan, fn_args.model_run_dir, steps_per_epoch
+    )
     training_report.write(
         fn_args.model_run_dir, record, config, plan, model, augmenter, train_examples
     )

@@ -16,6 +16,12 @@ STRATEGIES = {
     "auto": "one of the above by dataset size and domain similarity (see transfer.py)",
 }
 DOMAINS = ("similar", "different")
+WEIGHT_DECAY_MODES = ("l2", "decoupled")
+LR_SCHEDULES = {
+    "constant": "the learning rate of the phase throughout",
+    "plateau": "halved whenever validation loss stalls for an epoch",
+    "cosine": "cosine decay to zero over each phase's epochs",
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,13 @@ class TrainingConfig:
     fine_tune_epochs: int = 5
     fine_tune_learning_rate: float = 1e-4
     dropout: float = 0.2
+    # "l2": an L2 penalty on the head's kernel; "decoupled": AdamW's decay of every weight.
     weight_decay: float = 1e-4
+    weight_decay_mode: str = "l2"
+    l1: float = 0.0  # L1 penalty on the head's kernel
+    # L2-SP: in fine-tuning, a penalty on the distance from the pretrained weights.
+    l2_sp: float = 0.0
+    lr_schedule: str = "plateau"  # see LR_SCHEDULES
     early_stopping_patience: int = 3
     # Random augmentation of training batches only (0 turns one off).
     augment_flip: bool = True
@@ -61,6 +73,10 @@ class TrainingConfig:
             "dropout": 0 <= self.dropout < 1,
             "weight_decay": self.weight_decay >= 0,
             "early_stopping_patience": self.early_stopping_patience >= 0,
+            "weight_decay_mode": self.weight_decay_mode in WEIGHT_DECAY_MODES,
+            "l1": self.l1 >= 0,
+            "l2_sp": self.l2_sp >= 0,
+            "lr_schedule": self.lr_schedule in LR_SCHEDULES,
             "backbone_alpha": self.backbone_alpha > 0,
             "strategy": self.strategy in STRATEGIES,
             "domain": self.domain in DOMAINS,

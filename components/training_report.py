@@ -55,9 +55,14 @@ def _write_json(directory: str, name: str, content: dict[str, Any]) -> None:
 
 def regularizers(config: TrainingConfig, augmenter: keras.Sequential | None) -> dict[str, Any]:
     """Every regularizer and whether (and how strongly) it was on."""
+    decoupled = config.weight_decay_mode == "decoupled"
     return {
         "dropout": config.dropout,
-        "l2_weight_decay_on_head": config.weight_decay,
+        "l2_on_head": 0.0 if decoupled else config.weight_decay,
+        "decoupled_weight_decay": config.weight_decay if decoupled else 0.0,
+        "l1_on_head": config.l1,
+        "l2_sp_in_fine_tuning": config.l2_sp,
+        "lr_schedule": config.lr_schedule,
         "early_stopping_patience": config.early_stopping_patience,
         "augmentation": [layer.name for layer in augmenter.layers] if augmenter else [],
     }

@@ -67,7 +67,7 @@ def test_fine_tuning_changes_only_the_unfrozen_top_and_never_batchnorm(weights_f
     before = snapshot(backbone.layers)
 
     transfer.unfreeze_top(backbone, 0.3)
-    compile_model(model, 1e-3)
+    compile_model(model, config(weights_file), 1e-3, epochs=1)
     model.fit(tiny_data(0), epochs=1, verbose=0)
 
     moved = changed(before, snapshot(backbone.layers))
@@ -114,3 +114,51 @@ def test_training_report_holds_history_curves_and_effective_config(weights_file,
     assert effective["parameters"]["trainable_at_end"] < effective["parameters"]["total"]
     png = tf.io.decode_png((tmp_path / training_report.CURVES_FILE).read_bytes())
     assert png.shape[0] > 100 and png.shape[1] > 100
+
+
+def test_l2_sp_is_zero_at_the_pretrained_point_and_grows_away_from_it(weights_file):
+    backbone = backbone_of(build_model(config(weights_file), num_classes=2))
+    transfer.unfreeze_top(backbone, 1.0)
+    penalty = transfer.L2SP(backbone.trainable_weights, strength=0.5)
+
+    assert float(penalty()) == 0.0
+    kernel = backbone.trainable_weights[0]
+    kernel.assign_add(tf.ones_like(kernel) * 0.1)
+    near = float(penalty())
+    kernel.assign_add(tf.ones_like(kernel) * 0.1)
+    far = float(penalty())
+    assert near == pytest.approx(0.5 * 0.01 * int(tf.size(kernel)), rel=1e-3)
+    assert far > near > 0
+
+
+def test_l2_sp_joins_the_loss_only_in_fine_tuning(weights_file):
+    settings = config(weights_file, strategy="full", fine_tune_epochs=1, l2_sp=0.01)
+    model = build_model(settings, num_classes=2)
+    losses_before = len(model.losses)
+
+    training.train(
+        model, tiny_data(0), tiny_data(1), settings, transfer.choose_strategy(settings, 16, 2)
+    )
+
+    assert len(model.losses) == losses_before + 1
+
+
+@pytest.mark.parametrize(
+    ("schedule", "callback", "rate_type"),
+    [
+        ("plateau", "ReduceLROnPlateau", float),
+        ("cosine", None, "CosineDecay"),
+        ("constant", None, float),
+    ],
+)
+def test_learning_rate_schedule_is_a_setting(weights_file, schedule, callback, rate_type):
+    settings = config(weights_file, lr_schedule=schedule)
+    model = build_model(settings, num_classes=2, steps_per_epoch=3)
+    names = [type(c).__name__ for c in training._callbacks(settings, None)]
+    assert ("ReduceLROnPlateau" in names) == (callback is not None)
+    rate = model.optimizer._learning_rate
+    if rate_type == "CosineDecay":
+        assert type(rate).__name__ == "CosineDecay"
+        assert rate.decay_steps == settings.epochs * 3
+    else:
+        assert not callable(rate)

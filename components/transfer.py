@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import tensorflow as tf
 import tf_keras as keras
 
 from components.model import is_pretrained
@@ -74,3 +75,20 @@ def unfreeze_top(backbone: keras.Model, fraction: float) -> int:
         layer.trainable = index >= first and not isinstance(layer, keras.layers.BatchNormalization)
         trainable += int(layer.trainable and bool(layer.weights))
     return trainable
+
+
+class L2SP:
+    """The L2-SP penalty: strength x squared distance of weights from their starting point.
+
+    Plain weight decay pulls weights toward zero, which for a pretrained backbone means away
+    from what it learnt; L2-SP pulls them toward the pretrained values instead ("min loss +
+    lambda * distance to the pre-trained hypothesis"). Added as a model loss in phase 2.
+    """
+
+    def __init__(self, variables: list[tf.Variable], strength: float):
+        self.strength = strength
+        self.anchors = [(variable, tf.constant(variable.numpy())) for variable in variables]
+
+    def __call__(self) -> tf.Tensor:
+        distances = [tf.reduce_sum(tf.square(v - anchor)) for v, anchor in self.anchors]
+        return self.strength * tf.add_n(distances) if distances else tf.constant(0.0)

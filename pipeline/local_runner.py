@@ -77,6 +77,12 @@ TRAINING_SETTINGS = {
     "learning_rate": Setting("--learning-rate", "LEARNING_RATE", float, "Adam learning rate"),
     "dropout": Setting("--dropout", "DROPOUT", float, "dropout rate in the head"),
     "weight_decay": Setting("--weight-decay", "WEIGHT_DECAY", float, "L2 factor on the head"),
+    "weight_decay_mode": Setting(
+        "--weight-decay-mode", "WEIGHT_DECAY_MODE", str, "l2 (head penalty) or decoupled (AdamW)"
+    ),
+    "l1": Setting("--l1", "L1", float, "L1 factor on the head"),
+    "l2_sp": Setting("--l2-sp", "L2_SP", float, "pull toward pretrained weights in fine-tuning"),
+    "lr_schedule": Setting("--lr-schedule", "LR_SCHEDULE", str, "constant, plateau or cosine"),
     "early_stopping_patience": Setting("--patience", "PATIENCE", int, "early stopping patience"),
     "strategy": Setting(
         "--strategy", "STRATEGY", str, "auto, feature_extraction, partial or full fine-tuning"
