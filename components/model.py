@@ -80,6 +80,7 @@ def build_model(
         num_classes,
         activation="softmax",
         kernel_regularizer=head_regularizer(config),
+        dtype="float32",  # softmax in full precision, also under mixed precision
         name="head_softmax",
     )(x)
     model = keras.Model(inputs, outputs, name=f"{config.backbone}_classifier")

@@ -10,7 +10,7 @@ import tf_keras as keras
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import augmentation, export, features, training_report, transfer
+from components import augmentation, devices, export, features, training_report, transfer
 from components.model import backbone_of, build_model, compile_model
 from components.training_config import TrainingConfig
 
@@ -160,16 +160,21 @@ def run_fn(fn_args: FnArgs) -> None:
         plan.reason,
     )
 
+    strategy = devices.distribution_strategy()
+    precision = devices.set_precision(config.mixed_precision)
+    batch_size = devices.global_batch_size(config.batch_size, strategy)
+    logging.info(
+        "%d replica(s), global batch %d, %s", strategy.num_replicas_in_sync, batch_size, precision
+    )
     augmenter = augmentation.build_augmenter(config)
-    train_data = make_dataset(
-        fn_args.train_files, tft_output, config.batch_size, config.seed, augmenter
-    )
-    eval_data = make_dataset(fn_args.eval_files, tft_output, config.batch_size)
-    steps_per_epoch = math.ceil(train_examples / config.batch_size)
-    model = build_model(config, len(class_names), steps_per_epoch)
-    record = train(
-        model, train_data, eval_data, config, plan, fn_args.model_run_dir, steps_per_epoch
-    )
+    train_data = make_dataset(fn_args.train_files, tft_output, batch_size, config.seed, augmenter)
+    eval_data = make_dataset(fn_args.eval_files, tft_output, batch_size)
+    steps_per_epoch = math.ceil(train_examples / batch_size)
+    with strategy.scope():  # variables, and optimizers made when (re)compiling, per replica
+        model = build_model(config, len(class_names), steps_per_epoch)
+        record = train(
+            model, train_data, eval_data, config, plan, fn_args.model_run_dir, steps_per_epoch
+        )
     training_report.write(
         fn_args.model_run_dir, record, config, plan, model, augmenter, train_examples
     )

@@ -34,6 +34,9 @@ class TrainingConfig:
     backbone_alpha: float = 0.35
     # "none" (from scratch), "imagenet" (needs network), or a path to a weights file.
     weights: str = "none"
+    # A digest of the weights file: TFX caches the Trainer by its settings, and the path alone
+    # would not change when the file is rebuilt. Set by the runner; the Trainer ignores it.
+    weights_digest: str = ""
     # Phase 1 (the head on a frozen pretrained base, or everything from scratch).
     epochs: int = 10
     batch_size: int = 32
@@ -62,6 +65,8 @@ class TrainingConfig:
     augment_shift: float = 0.2
     augment_zoom: float = 0.2
     augment_noise_stddev: float = 0.05
+    # float16 compute on GPUs (ignored on a CPU); the batch size is per GPU replica.
+    mixed_precision: bool = False
     seed: int = 42
 
     def __post_init__(self) -> None:

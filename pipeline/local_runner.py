@@ -7,6 +7,7 @@ Every setting is a flag with an environment fallback (so `make local EPOCHS=3` w
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import warnings
@@ -84,6 +85,9 @@ TRAINING_SETTINGS = {
     "l2_sp": Setting("--l2-sp", "L2_SP", float, "pull toward pretrained weights in fine-tuning"),
     "lr_schedule": Setting("--lr-schedule", "LR_SCHEDULE", str, "constant, plateau or cosine"),
     "early_stopping_patience": Setting("--patience", "PATIENCE", int, "early stopping patience"),
+    "mixed_precision": Setting(
+        "--mixed-precision", "MIXED_PRECISION", parse_bool, "float16 compute on GPU"
+    ),
     "strategy": Setting(
         "--strategy", "STRATEGY", str, "auto, feature_extraction, partial or full fine-tuning"
     ),
@@ -158,7 +162,15 @@ def training_config(given: dict, pretrained_dir: str) -> TrainingConfig:
             settings.get("backbone", defaults.backbone),
             settings.get("backbone_alpha", defaults.backbone_alpha),
         )
+    if os.path.isfile(settings["weights"]):
+        settings["weights"] = os.path.abspath(settings["weights"])
+        settings["weights_digest"] = file_digest(settings["weights"])
     return TrainingConfig(**settings)
+
+
+def file_digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:

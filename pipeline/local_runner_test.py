@@ -119,3 +119,18 @@ def test_a_bad_boolean_is_refused_naming_the_flag(image_folder, capsys):
     with pytest.raises(SystemExit):
         config_for(["--data", str(image_folder), "--augment-flip", "maybe"])
     assert "--augment-flip" in capsys.readouterr().err
+
+
+def test_a_rebuilt_weights_file_changes_the_trainer_settings(image_folder, tmp_path):
+    weights = tmp_path / "backbone.weights.h5"
+    argv = ["--data", str(image_folder), "--weights", str(weights)]
+    weights.write_bytes(b"first build")
+    first = config_for(argv).training
+    weights.write_bytes(b"second build")
+    second = config_for(argv).training
+
+    assert first.weights == second.weights == str(weights)
+    assert first.weights_digest and first.weights_digest != second.weights_digest
+    assert (
+        config_for(["--data", str(image_folder), "--weights", "none"]).training.weights_digest == ""
+    )
