@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+import tensorflow as tf
 import tf_keras as keras
 
 from components import features
@@ -57,6 +58,38 @@ def build_backbone(config: TrainingConfig) -> keras.Model:
     return backbone
 
 
+class TransferModel(keras.Model):
+    """A functional model whose backbone can learn at a lower rate than its head.
+
+    Differential learning rates: in fine-tuning, pretrained layers should move less than the
+    new head. A Keras optimizer has one rate, so once `backbone_optimizer` is set, the train
+    step applies the backbone's gradients through it and the rest through `optimizer`.
+    Exported through `plain_model`, so a served model carries no custom class.
+    """
+
+    backbone_optimizer: keras.optimizers.Optimizer | None = None
+
+    def train_step(self, data):
+        if self.backbone_optimizer is None:
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        backbone_ids = {id(v) for v in backbone_of(self).trainable_variables}
+        head = [v for v in self.trainable_variables if id(v) not in backbone_ids]
+        backbone = [v for v in self.trainable_variables if id(v) in backbone_ids]
+        with tf.GradientTape() as tape:
+            predictions = self(x, training=True)
+            loss = self.compute_loss(x, y, predictions, sample_weight)
+        gradients = tape.gradient(loss, head + backbone)
+        self.optimizer.apply_gradients(zip(gradients[: len(head)], head, strict=True))
+        self.backbone_optimizer.apply_gradients(zip(gradients[len(head) :], backbone, strict=True))
+        return self.compute_metrics(x, y, predictions, sample_weight)
+
+
+def plain_model(model: keras.Model) -> keras.Model:
+    """The same layers and weights as a plain functional model, for export."""
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
 def build_model(
     config: TrainingConfig, num_classes: int, steps_per_epoch: int | None = None
 ) -> keras.Model:
@@ -83,7 +116,7 @@ def build_model(
         dtype="float32",  # softmax in full precision, also under mixed precision
         name="head_softmax",
     )(x)
-    model = keras.Model(inputs, outputs, name=f"{config.backbone}_classifier")
+    model = TransferModel(inputs, outputs, name=f"{config.backbone}_classifier")
     return compile_model(model, config, config.learning_rate, config.epochs, steps_per_epoch)
 
 
@@ -95,30 +128,41 @@ def head_regularizer(config: TrainingConfig) -> keras.regularizers.Regularizer |
     return keras.regularizers.L1L2(l1=config.l1, l2=l2)
 
 
+def make_optimizer(
+    config: TrainingConfig, learning_rate: float, epochs: int, steps_per_epoch: int | None
+) -> keras.optimizers.Optimizer:
+    """Adam, or AdamW in the "decoupled" weight-decay mode; the "cosine" schedule decays over
+    `epochs` of `steps_per_epoch` (the rate stays constant if the step count is unknown)."""
+    rate = learning_rate
+    if config.lr_schedule == "cosine" and steps_per_epoch:
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
+    if config.weight_decay_mode == "decoupled" and config.weight_decay:
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(rate)
+
+
 def compile_model(
     model: keras.Model,
     config: TrainingConfig,
     learning_rate: float,
     epochs: int,
     steps_per_epoch: int | None = None,
+    backbone_learning_rate: float | None = None,
 ) -> keras.Model:
     """(Re)compiles for sparse labels; needed again after changing what is trainable.
 
-    The optimizer is Adam, or AdamW in the "decoupled" weight-decay mode; the "cosine" schedule
-    decays over `epochs` of `steps_per_epoch` (constant if the step count is unknown).
+    With `backbone_learning_rate` (a TransferModel in fine-tuning), the backbone gets an
+    optimizer of its own at that rate: differential learning rates.
     """
-    rate = learning_rate
-    if config.lr_schedule == "cosine" and steps_per_epoch:
-        rate = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
-    if config.weight_decay_mode == "decoupled" and config.weight_decay:
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
-    else:
-        optimizer = keras.optimizers.Adam(rate)
     model.compile(
-        optimizer=optimizer,
+        optimizer=make_optimizer(config, learning_rate, epochs, steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
+    if backbone_learning_rate is not None:
+        model.backbone_optimizer = make_optimizer(
+            config, backbone_learning_rate, epochs, steps_per_epoch
+        )
     return model
 
 

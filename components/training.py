@@ -11,7 +11,7 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import augmentation, devices, export, features, training_report, transfer
-from components.model import backbone_of, build_model, compile_model
+from components.model import backbone_of, build_model, compile_model, plain_model
 from components.training_config import TrainingConfig
 
 _PARSE_BATCH = 256
@@ -83,6 +83,11 @@ def _callbacks(config: TrainingConfig, log_dir: str | None) -> list[keras.callba
     return callbacks
 
 
+def _lowest(losses: list[float]) -> float:
+    """The lowest finite loss; a diverged (NaN or infinite) epoch never counts as best."""
+    return min((loss for loss in losses if math.isfinite(loss)), default=math.inf)
+
+
 def train(
     model: keras.Model,
     train_data: tf.data.Dataset,
@@ -109,20 +114,27 @@ def train(
     if not plan.unfreeze_fraction:
         return record
 
-    best_phase1 = min(phase1.history["val_loss"])
+    best_phase1 = _lowest(phase1.history["val_loss"])
     phase1_weights = model.get_weights()
     backbone = backbone_of(model)
     record.trainable_backbone_layers = transfer.unfreeze_top(backbone, plan.unfreeze_fraction)
     if config.l2_sp:
         model.add_loss(transfer.L2SP(backbone.trainable_weights, config.l2_sp))
+    # Differential rates: the head carries on at phase 1's rate, the backbone learns slower.
     compile_model(
-        model, config, config.fine_tune_learning_rate, config.fine_tune_epochs, steps_per_epoch
+        model,
+        config,
+        config.learning_rate,
+        config.fine_tune_epochs,
+        steps_per_epoch,
+        backbone_learning_rate=config.fine_tune_learning_rate,
     )
     logging.info(
-        "Fine-tuning (%s): %d backbone layers train, learning rate %g",
+        "Fine-tuning (%s): %d backbone layers train at learning rate %g, the head at %g",
         plan.strategy,
         record.trainable_backbone_layers,
         config.fine_tune_learning_rate,
+        config.learning_rate,
     )
     record.fine_tune_from_epoch = record.epochs_run + 1
     phase2 = model.fit(
@@ -134,7 +146,7 @@ def train(
         verbose=2,
     )
     record.extend(phase2)
-    if min(phase2.history["val_loss"]) < best_phase1:
+    if _lowest(phase2.history["val_loss"]) < best_phase1:
         record.kept_phase = 2
     else:
         model.set_weights(phase1_weights)
@@ -178,4 +190,6 @@ def run_fn(fn_args: FnArgs) -> None:
     training_report.write(
         fn_args.model_run_dir, record, config, plan, model, augmenter, train_examples
     )
-    export.export_serving_model(model, tft_output, class_names, fn_args.serving_model_dir)
+    export.export_serving_model(
+        plain_model(model), tft_output, class_names, fn_args.serving_model_dir
+    )

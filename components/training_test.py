@@ -7,7 +7,13 @@ import pytest
 import tensorflow as tf
 
 from components import training, training_report, transfer
-from components.model import backbone_of, build_backbone, build_model, compile_model
+from components.model import (
+    backbone_of,
+    build_backbone,
+    build_model,
+    compile_model,
+    plain_model,
+)
 from components.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
@@ -81,9 +87,9 @@ def test_fine_tuning_changes_only_the_unfrozen_top_and_never_batchnorm(weights_f
 
 
 def test_two_phases_are_recorded_and_a_worse_phase_two_is_undone(weights_file):
-    # A huge fine-tuning rate wrecks the backbone: phase 2 cannot beat phase 1.
+    # An absurd fine-tuning rate wrecks the backbone: phase 2 cannot beat phase 1.
     settings = config(
-        weights_file, strategy="full", fine_tune_epochs=2, fine_tune_learning_rate=50.0
+        weights_file, strategy="full", fine_tune_epochs=2, fine_tune_learning_rate=1e6
     )
     model = build_model(settings, num_classes=2)
     plan = transfer.choose_strategy(settings, 16, 2)
@@ -162,3 +168,30 @@ def test_learning_rate_schedule_is_a_setting(weights_file, schedule, callback, r
         assert rate.decay_steps == settings.epochs * 3
     else:
         assert not callable(rate)
+
+
+@pytest.mark.parametrize(("backbone_rate", "backbone_moves"), [(0.0, False), (1e-2, True)])
+def test_differential_rates_let_the_backbone_learn_slower_than_the_head(
+    weights_file, backbone_rate, backbone_moves
+):
+    settings = config(weights_file)
+    model = build_model(settings, num_classes=2)
+    backbone = backbone_of(model)
+    transfer.unfreeze_top(backbone, 1.0)
+    compile_model(model, settings, 1e-2, epochs=1, backbone_learning_rate=backbone_rate)
+    before = snapshot(backbone.layers)
+    head_before = model.get_layer("head_softmax").get_weights()[0].copy()
+
+    model.fit(tiny_data(0), epochs=1, verbose=0)
+
+    assert bool(changed(before, snapshot(backbone.layers))) == backbone_moves
+    assert not np.array_equal(head_before, model.get_layer("head_softmax").get_weights()[0])
+
+
+def test_exported_model_is_plain_keras_with_the_same_weights(weights_file):
+    model = build_model(config(weights_file), num_classes=2)
+    exported = plain_model(model)
+    assert type(model).__name__ == "TransferModel"
+    assert type(exported).__name__ == "Functional"
+    images = next(iter(tiny_data(0)))[0]
+    np.testing.assert_array_equal(model(images).numpy(), exported(images).numpy())
