@@ -5,13 +5,13 @@ Written against tf-keras (Keras 2), the Keras that TFX 1.16 and tf.Transform run
 
 from __future__ import annotations
 
-import os
-
 import tensorflow as tf
 import tf_keras as keras
+from absl import logging
 
-from components import features
+from components import features, weights_file
 from components.training_config import TrainingConfig
+from components.weights_file import WeightsUnavailableError
 
 BACKBONES = {
     "mobilenet_v2": keras.applications.MobileNetV2,
@@ -24,10 +24,6 @@ BACKBONES = {
 def is_pretrained(config: TrainingConfig) -> bool:
     """Whether the backbone starts from learnt weights rather than a random initialisation."""
     return config.weights not in ("none", "")
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights were asked for but cannot be had; the message says what to do."""
 
 
 def build_backbone(config: TrainingConfig) -> keras.Model:
@@ -47,14 +43,23 @@ def build_backbone(config: TrainingConfig) -> keras.Model:
             return BACKBONES[config.backbone](weights="imagenet", **kwargs)
         except Exception as e:  # the Keras download raises a bare Exception on no network
             raise WeightsUnavailableError(
-                f"Could not download ImageNet weights for {config.backbone} ({e}). Without "
-                "network access, download the weights file elsewhere and set WEIGHTS=/path/to/file."
+                f"Could not download ImageNet weights for {config.backbone} ({e}). This machine "
+                "may have no network access: on one that has, save them with "
+                f"keras.applications.{BACKBONES[config.backbone].__name__}(weights='imagenet', "
+                "include_top=False).save_weights('backbone.weights.h5'), copy the file here and "
+                "set WEIGHTS=/path/to/backbone.weights.h5 (a .keras, .h5 or SavedModel of a "
+                "whole model built on the backbone works too)."
             ) from e
     backbone = BACKBONES[config.backbone](weights=None, **kwargs)
     if is_pretrained(config):
-        if not os.path.exists(weights):
-            raise WeightsUnavailableError(f"Weights file {weights!r} does not exist.")
-        backbone.load_weights(weights)
+        report = weights_file.load_into(backbone, weights)
+        logging.info(
+            "Backbone weights: %d arrays of %d layers from %s (%s)",
+            report.arrays_loaded,
+            report.layers_loaded,
+            report.path,
+            report.file_format,
+        )
     return backbone
 
 

@@ -9,7 +9,9 @@ import time
 import traceback
 from collections.abc import Iterator
 
+from components import model
 from components.image_example_gen import ingest
+from components.training_config import TrainingConfig
 from pipeline import run_summary
 from pipeline.config import PipelineConfig
 
@@ -31,11 +33,7 @@ def preflight(config: PipelineConfig) -> None:
     else:
         class_names = ingest.read_tfrecord_class_names(config.data_root)
         print(f"Data: TFRecord files with {len(class_names)} classes under {config.data_root}")
-    training = config.training
-    if training.weights not in ("none", "imagenet") and not os.path.exists(training.weights):
-        raise PreflightError(f"Weights file {training.weights!r} does not exist.")
-    weights = "random (from scratch)" if training.weights == "none" else training.weights
-    print(f"Model: {training.backbone} at {training.image_size} px, backbone weights: {weights}")
+    _check_weights(config.training)
     for folder in (config.pipeline_root, config.serving_dir, os.path.dirname(config.metadata_path)):
         try:
             os.makedirs(folder, exist_ok=True)
@@ -45,6 +43,22 @@ def preflight(config: PipelineConfig) -> None:
             os.remove(probe)
         except OSError as e:
             raise PreflightError(f"Cannot write to {folder!r}: {e.strerror or e}") from e
+
+
+def _check_weights(training: TrainingConfig) -> None:
+    """Loads a weights file into the backbone now (seconds), so a file of the wrong architecture
+    fails here rather than in the Trainer after ingestion and Transform have run."""
+    if training.weights == "none":
+        weights = "random (from scratch)"
+    elif training.weights == "imagenet":
+        weights = "ImageNet (downloaded by the Trainer)"
+    else:
+        try:
+            model.build_backbone(training)
+        except model.WeightsUnavailableError as e:
+            raise PreflightError(str(e)) from e
+        weights = training.weights
+    print(f"Model: {training.backbone} at {training.image_size} px, backbone weights: {weights}")
 
 
 class ProgressHandler(logging.Handler):

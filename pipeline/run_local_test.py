@@ -1,0 +1,63 @@
+"""Preflight: bad input stops a local run in seconds, names the problem, and writes nothing."""
+
+import pytest
+import tf_keras
+
+from components.image_example_gen.ingest import DataError
+from components.training_config import TrainingConfig
+from pipeline.config import PipelineConfig
+from pipeline.run_local import PreflightError, preflight
+
+pytestmark = pytest.mark.unit
+
+
+def _config(tmp_path, data_root, **training) -> PipelineConfig:
+    outputs = tmp_path / "outputs"
+    return PipelineConfig(
+        data_root=str(data_root),
+        pipeline_root=str(outputs / "pipeline"),
+        serving_dir=str(outputs / "serving"),
+        schema_path="schemas/schema.pbtxt",
+        metadata_path=str(outputs / "metadata" / "metadata.sqlite"),
+        training=TrainingConfig(image_size=32, **training),
+    )
+
+
+def test_good_input_passes_and_prepares_the_output_folders(tmp_path, image_folder):
+    config = _config(tmp_path, image_folder)
+    preflight(config)
+    assert (tmp_path / "outputs" / "pipeline").is_dir()
+
+
+def test_missing_data_folder_is_named(tmp_path):
+    with pytest.raises(DataError, match="no-such-folder"):
+        preflight(_config(tmp_path, tmp_path / "no-such-folder"))
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_missing_weights_file_is_named_before_anything_is_written(tmp_path, image_folder):
+    config = _config(tmp_path, image_folder, weights=str(tmp_path / "nope.weights.h5"))
+    with pytest.raises(PreflightError, match="nope.weights.h5"):
+        preflight(config)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_weights_of_another_architecture_fail_at_start(tmp_path, image_folder):
+    other = tf_keras.applications.MobileNetV2(
+        include_top=False, input_shape=(32, 32, 3), alpha=1.0, weights=None
+    )
+    path = tmp_path / "alpha1.weights.h5"
+    other.save_weights(str(path))
+    config = _config(tmp_path, image_folder, weights=str(path), backbone_alpha=0.35)
+
+    with pytest.raises(PreflightError, match=r"alpha1\.weights\.h5.*Conv1"):
+        preflight(config)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_unwritable_output_folder_is_named(tmp_path, image_folder):
+    blocker = tmp_path / "outputs"
+    blocker.write_text("a file where the outputs folder should be")
+    with pytest.raises(PreflightError, match="Cannot write to .*outputs"):
+        preflight(_config(tmp_path, image_folder))
+    assert blocker.read_text().startswith("a file")
