@@ -133,6 +133,25 @@ def head_regularizer(config: TrainingConfig) -> keras.regularizers.Regularizer |
     return keras.regularizers.L1L2(l1=config.l1, l2=l2)
 
 
+def classification_loss(label_smoothing: float = 0.0):
+    """Cross-entropy on integer labels, with optional label smoothing.
+
+    Keras's sparse cross-entropy cannot smooth, so with smoothing on the labels are one-hot
+    encoded first; per-example losses are returned, so sample weights still apply.
+    """
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def smoothed_crossentropy(y_true, y_pred):
+        labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        one_hot = tf.one_hot(labels, depth=tf.shape(y_pred)[-1], dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, label_smoothing=label_smoothing
+        )
+
+    return smoothed_crossentropy
+
+
 def make_optimizer(
     config: TrainingConfig, learning_rate: float, epochs: int, steps_per_epoch: int | None
 ) -> keras.optimizers.Optimizer:
@@ -161,7 +180,7 @@ def compile_model(
     """
     model.compile(
         optimizer=make_optimizer(config, learning_rate, epochs, steps_per_epoch),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
+        loss=classification_loss(config.label_smoothing),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     if backbone_learning_rate is not None:

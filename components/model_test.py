@@ -65,3 +65,16 @@ def test_l1_adds_a_penalty_on_the_head():
     with_l1 = build_model(TrainingConfig(image_size=32, weight_decay=0.0, l1=0.01), 2)
     assert plain.losses == []
     assert len(with_l1.losses) == 1 and float(with_l1.losses[0]) > 0
+
+
+def test_label_smoothing_penalizes_overconfidence_only_when_on():
+    labels = np.array([0, 1, 2])
+    confident = np.eye(3, dtype="float32") * 0.998 + 0.001  # right, and almost certain
+    hedged = np.full((3, 3), 0.05, dtype="float32") + np.eye(3, dtype="float32") * 0.85
+
+    def mean_loss(label_smoothing, predictions):
+        model = build_model(TrainingConfig(image_size=32, label_smoothing=label_smoothing), 3)
+        return float(np.mean(model.loss(labels, predictions)))
+
+    assert mean_loss(0.0, confident) < mean_loss(0.0, hedged)
+    assert mean_loss(0.2, confident) > mean_loss(0.2, hedged)

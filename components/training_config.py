@@ -58,6 +58,8 @@ class TrainingConfig:
     # L2-SP: in fine-tuning, a penalty on the distance from the pretrained weights.
     l2_sp: float = 0.0
     lr_schedule: str = "plateau"  # see LR_SCHEDULES
+    # Targets of 1 - label_smoothing for the true class, the rest spread over the others.
+    label_smoothing: float = 0.0
     early_stopping_patience: int = 3
     # Random augmentation of training batches only (0 turns one off).
     augment_flip: bool = True
@@ -81,6 +83,7 @@ class TrainingConfig:
             "weight_decay_mode": self.weight_decay_mode in WEIGHT_DECAY_MODES,
             "l1": self.l1 >= 0,
             "l2_sp": self.l2_sp >= 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
             "lr_schedule": self.lr_schedule in LR_SCHEDULES,
             "backbone_alpha": self.backbone_alpha > 0,
             "strategy": self.strategy in STRATEGIES,

@@ -62,6 +62,7 @@ def regularizers(config: TrainingConfig, augmenter: keras.Sequential | None) -> 
         "decoupled_weight_decay": config.weight_decay if decoupled else 0.0,
         "l1_on_head": config.l1,
         "l2_sp_in_fine_tuning": config.l2_sp,
+        "label_smoothing": config.label_smoothing,
         "lr_schedule": config.lr_schedule,
         "early_stopping_patience": config.early_stopping_patience,
         "augmentation": [layer.name for layer in augmenter.layers] if augmenter else [],
