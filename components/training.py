@@ -66,14 +66,16 @@ def make_dataset(
 
 
 def _callbacks(config: TrainingConfig, log_dir: str | None) -> list[keras.callbacks.Callback]:
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss",
-            patience=config.early_stopping_patience,
-            restore_best_weights=True,
-            verbose=1,
+    callbacks: list[keras.callbacks.Callback] = []
+    if config.early_stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=config.early_stopping_patience,
+                restore_best_weights=True,
+                verbose=1,
+            )
         )
-    ]
     if config.lr_schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1)
@@ -100,9 +102,10 @@ def train(
     """Phase 1, then (if the plan says so) phase 2 fine-tuning at a lower rate.
 
     Each phase stops early on validation loss and restores its best weights; if fine-tuning
-    never beats phase 1's best, the phase 1 weights are put back.
+    never beats phase 1's best, the phase 1 weights are put back. With early stopping off,
+    nothing is chosen by validation loss: all epochs run and the last weights stay.
     """
-    record = training_report.TrainingRecord()
+    record = training_report.TrainingRecord(selects_best=config.early_stopping)
     phase1 = model.fit(
         train_data,
         validation_data=eval_data,
@@ -146,7 +149,7 @@ def train(
         verbose=2,
     )
     record.extend(phase2)
-    if _lowest(phase2.history["val_loss"]) < best_phase1:
+    if not config.early_stopping or _lowest(phase2.history["val_loss"]) < best_phase1:
         record.kept_phase = 2
     else:
         model.set_weights(phase1_weights)

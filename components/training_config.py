@@ -60,6 +60,9 @@ class TrainingConfig:
     lr_schedule: str = "plateau"  # see LR_SCHEDULES
     # Targets of 1 - label_smoothing for the true class, the rest spread over the others.
     label_smoothing: float = 0.0
+    # Early stopping on validation loss, restoring the best epoch's weights; off, every phase
+    # runs all its epochs and the last weights are kept (the ablation's control).
+    early_stopping: bool = True
     early_stopping_patience: int = 3
     # Random augmentation of training batches only (0 turns one off).
     augment_flip: bool = True

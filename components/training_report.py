@@ -33,6 +33,8 @@ class TrainingRecord:
     fine_tune_from_epoch: int | None = None
     kept_phase: int = 1
     trainable_backbone_layers: int = 0
+    # Whether the kept weights are the best epoch's (early stopping) or simply the last's.
+    selects_best: bool = True
 
     def extend(self, history: keras.callbacks.History) -> None:
         for key, values in history.history.items():
@@ -43,8 +45,11 @@ class TrainingRecord:
         return len(self.history.get("loss", []))
 
     def best_epoch(self) -> int:
-        """1-based epoch whose weights the model keeps (lowest validation loss)."""
+        """1-based epoch whose weights the model keeps: the lowest validation loss, or the last
+        epoch when early stopping is off."""
         losses = self.history.get("val_loss", [])
+        if not self.selects_best:
+            return len(losses)
         return 1 + losses.index(min(losses)) if losses else 0
 
 
@@ -64,7 +69,9 @@ def regularizers(config: TrainingConfig, augmenter: keras.Sequential | None) -> 
         "l2_sp_in_fine_tuning": config.l2_sp,
         "label_smoothing": config.label_smoothing,
         "lr_schedule": config.lr_schedule,
-        "early_stopping_patience": config.early_stopping_patience,
+        "early_stopping_patience": (
+            config.early_stopping_patience if config.early_stopping else None
+        ),
         "augmentation": [layer.name for layer in augmenter.layers] if augmenter else [],
     }
 

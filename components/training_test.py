@@ -1,5 +1,6 @@
 """The two-phase schedule: frozen base first, then fine-tuning that only touches what it should."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -195,3 +196,31 @@ def test_exported_model_is_plain_keras_with_the_same_weights(weights_file):
     assert type(exported).__name__ == "Functional"
     images = next(iter(tiny_data(0)))[0]
     np.testing.assert_array_equal(model(images).numpy(), exported(images).numpy())
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_early_stopping_is_a_setting_that_picks_the_kept_epoch(weights_file, early_stopping):
+    # A rate this high makes validation loss jump about, so the best epoch is rarely the last.
+    settings = dataclasses.replace(config(weights_file), epochs=4)
+    settings = dataclasses.replace(
+        settings,
+        learning_rate=5.0,
+        early_stopping=early_stopping,
+        early_stopping_patience=1,
+        lr_schedule="constant",
+        strategy="feature_extraction",
+    )
+    model = build_model(settings, num_classes=2)
+    plan = transfer.choose_strategy(settings, 16, 2)
+
+    record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
+
+    val_loss = model.evaluate(tiny_data(1), verbose=0)[0]
+    losses = record.history["val_loss"]
+    if early_stopping:
+        assert val_loss == pytest.approx(min(losses), rel=1e-4)
+        assert record.best_epoch() == 1 + losses.index(min(losses))
+    else:
+        assert record.epochs_run == 4
+        assert val_loss == pytest.approx(losses[-1], rel=1e-4)
+        assert record.best_epoch() == 4

@@ -83,6 +83,9 @@ TRAINING_SETTINGS = {
     ),
     "l1": Setting("--l1", "L1", float, "L1 factor on the head"),
     "l2_sp": Setting("--l2-sp", "L2_SP", float, "pull toward pretrained weights in fine-tuning"),
+    "early_stopping": Setting(
+        "--early-stopping", "EARLY_STOPPING", parse_bool, "stop on val loss, keep the best epoch"
+    ),
     "lr_schedule": Setting("--lr-schedule", "LR_SCHEDULE", str, "constant, plateau or cosine"),
     "label_smoothing": Setting(
         "--label-smoothing", "LABEL_SMOOTHING", float, "soften one-hot targets (0: off)"
