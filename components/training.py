@@ -65,6 +65,21 @@ def make_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+class ReduceBothRatesOnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras's plateau schedule, extended to the backbone's own optimizer (differential rates):
+    when the head's rate is cut, the backbone's is cut by the same factor, so the two keep
+    their ratio instead of the head slowing down while the backbone does not."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+        super().on_epoch_end(epoch, logs)
+        after = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+        backbone_optimizer = getattr(self.model, "backbone_optimizer", None)
+        if backbone_optimizer is not None and after < before:
+            rate = float(keras.backend.get_value(backbone_optimizer.learning_rate))
+            backbone_optimizer.learning_rate = rate * after / before
+
+
 def _callbacks(config: TrainingConfig, log_dir: str | None) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = []
     if config.early_stopping:
@@ -78,7 +93,7 @@ def _callbacks(config: TrainingConfig, log_dir: str | None) -> list[keras.callba
         )
     if config.lr_schedule == "plateau":
         callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1)
+            ReduceBothRatesOnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=1)
         )
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=0))

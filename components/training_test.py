@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 
 from components import training, training_report, transfer
 from components.model import (
@@ -161,8 +162,9 @@ def test_l2_sp_joins_the_loss_only_in_fine_tuning(weights_file):
 def test_learning_rate_schedule_is_a_setting(weights_file, schedule, callback, rate_type):
     settings = config(weights_file, lr_schedule=schedule)
     model = build_model(settings, num_classes=2, steps_per_epoch=3)
-    names = [type(c).__name__ for c in training._callbacks(settings, None)]
-    assert ("ReduceLROnPlateau" in names) == (callback is not None)
+    callbacks = training._callbacks(settings, None)
+    plateau = [c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    assert bool(plateau) == (callback is not None)
     rate = model.optimizer._learning_rate
     if rate_type == "CosineDecay":
         assert type(rate).__name__ == "CosineDecay"
@@ -224,3 +226,24 @@ def test_early_stopping_is_a_setting_that_picks_the_kept_epoch(weights_file, ear
         assert record.epochs_run == 4
         assert val_loss == pytest.approx(losses[-1], rel=1e-4)
         assert record.best_epoch() == 4
+
+
+def test_plateau_cuts_the_backbone_rate_with_the_heads(weights_file):
+    settings = config(weights_file, lr_schedule="plateau")
+    model = build_model(settings, num_classes=2)
+    compile_model(model, settings, 1e-3, epochs=1, backbone_learning_rate=1e-4)
+    plateau = next(
+        c
+        for c in training._callbacks(settings, None)
+        if isinstance(c, keras.callbacks.ReduceLROnPlateau)
+    )
+    plateau.set_model(model)
+    plateau.on_train_begin()
+
+    for epoch, val_loss in enumerate([1.0, 1.5, 2.0]):  # no progress after the first epoch
+        plateau.on_epoch_end(epoch, {"val_loss": val_loss})
+
+    head = float(keras.backend.get_value(model.optimizer.learning_rate))
+    backbone = float(keras.backend.get_value(model.backbone_optimizer.learning_rate))
+    assert head < 1e-3
+    assert backbone == pytest.approx(head / 10, rel=1e-5)
