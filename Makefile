@@ -26,7 +26,7 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local pretrain test test-fast lint format lock demo-data clean
+.PHONY: help setup local pretrain ablation test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,10 @@ demo-data: $(DEMO_STAMP) ## Generate the bundled demo dataset (deterministic).
 # Returns at once when the weights file for BACKBONE (and BACKBONE_ALPHA) already exists.
 pretrain: $(STAMP) ## Pretrain the backbone on generated source shapes (once, a few minutes).
 	$(PY) -m pipeline.pretrain --out $(PRETRAINED_DIR)
+
+ABLATION_SEEDS ?= 1,2
+ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regularizer removed: docs/ablation.md.
+	$(PY) -m pipeline.ablation --pretrained-dir $(PRETRAINED_DIR) --seeds $(ABLATION_SEEDS)
 
 # DATA, IMAGE_SIZE, BACKBONE, WEIGHTS, EPOCHS, BATCH_SIZE, PIPELINE_ROOT, ... reach the runner
 # through the environment (make exports command-line variables); see README.

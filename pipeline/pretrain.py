@@ -68,6 +68,15 @@ def weights_filename(backbone: str, backbone_alpha: float) -> str:
     return f"{backbone}{suffix}.weights.h5"
 
 
+def decode_images(encoded: list[bytes], image_size: int) -> np.ndarray:
+    """Encoded images -> float32 [n, s, s, 3], through the pipeline's own decode-and-resize."""
+    batches = [
+        decode_and_resize(tf.constant(encoded[i : i + 256]), image_size).numpy()
+        for i in range(0, len(encoded), 256)
+    ]
+    return np.concatenate(batches)
+
+
 def source_images(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """(standardized float32 images [n, s, s, 3], labels [n]) of the generated source task."""
     encoded, labels = [], []
@@ -75,11 +84,7 @@ def source_images(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray]:
         for n in range(config.per_class):
             encoded.append(demo_data.render(shape, label, n, config.seed)[1])
             labels.append(label)
-    batches = [
-        decode_and_resize(tf.constant(encoded[i : i + 256]), config.image_size).numpy()
-        for i in range(0, len(encoded), 256)
-    ]
-    images = np.concatenate(batches)
+    images = decode_images(encoded, config.image_size)
     mean = images.mean(axis=(0, 1, 2))
     std = np.maximum(images.std(axis=(0, 1, 2)), 1e-3)
     return ((images - mean) / std).astype(np.float32), np.array(labels, dtype=np.int64)
