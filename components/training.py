@@ -100,11 +100,6 @@ def _callbacks(config: TrainingConfig, log_dir: str | None) -> list[keras.callba
     return callbacks
 
 
-def _lowest(losses: list[float]) -> float:
-    """The lowest finite loss; a diverged (NaN or infinite) epoch never counts as best."""
-    return min((loss for loss in losses if math.isfinite(loss)), default=math.inf)
-
-
 def train(
     model: keras.Model,
     train_data: tf.data.Dataset,
@@ -132,7 +127,7 @@ def train(
     if not plan.unfreeze_fraction:
         return record
 
-    best_phase1 = _lowest(phase1.history["val_loss"])
+    best_phase1 = training_report.lowest_finite(phase1.history["val_loss"])
     phase1_weights = model.get_weights()
     backbone = backbone_of(model)
     record.trainable_backbone_layers = transfer.unfreeze_top(backbone, plan.unfreeze_fraction)
@@ -164,7 +159,10 @@ def train(
         verbose=2,
     )
     record.extend(phase2)
-    if not config.early_stopping or _lowest(phase2.history["val_loss"]) < best_phase1:
+    if (
+        not config.early_stopping
+        or training_report.lowest_finite(phase2.history["val_loss"]) < best_phase1
+    ):
         record.kept_phase = 2
     else:
         model.set_weights(phase1_weights)

@@ -10,6 +10,7 @@ All in the Trainer's model_run folder (with TensorBoard's logs), where TFX users
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,12 @@ from components.transfer import FineTunePlan
 HISTORY_FILE = "history.json"
 CURVES_FILE = "learning_curves.png"
 EFFECTIVE_CONFIG_FILE = "effective_config.json"
+
+
+def lowest_finite(losses: list[float]) -> float:
+    """The lowest finite loss; a diverged (NaN or infinite) epoch never counts as best, as
+    Keras's EarlyStopping never takes one for its best."""
+    return min((loss for loss in losses if math.isfinite(loss)), default=math.inf)
 
 
 @dataclass
@@ -50,7 +57,8 @@ class TrainingRecord:
         losses = self.history.get("val_loss", [])
         if not self.selects_best:
             return len(losses)
-        return 1 + losses.index(min(losses)) if losses else 0
+        best = lowest_finite(losses)
+        return 1 + losses.index(best) if math.isfinite(best) else 0
 
 
 def _write_json(directory: str, name: str, content: dict[str, Any]) -> None:

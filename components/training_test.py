@@ -247,3 +247,9 @@ def test_plateau_cuts_the_backbone_rate_with_the_heads(weights_file):
     backbone = float(keras.backend.get_value(model.backbone_optimizer.learning_rate))
     assert head < 1e-3
     assert backbone == pytest.approx(head / 10, rel=1e-5)
+
+
+def test_kept_epoch_is_never_a_diverged_one():
+    record = training_report.TrainingRecord(history={"val_loss": [0.9, float("nan"), 0.5, 0.7]})
+    assert record.best_epoch() == 3
+    assert training_report.TrainingRecord(history={"val_loss": [float("nan")]}).best_epoch() == 0
