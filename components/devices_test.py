@@ -1,12 +1,32 @@
-"""On this CPU machine the Trainer runs under the default strategy, in float32."""
+"""Where training runs: the default strategy on this CPU machine, and MirroredStrategy proven on
+two logical CPU devices standing in for two GPUs."""
 
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras as keras
 
 from components import devices
+from components.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
+
+# Two phases, the second with the backbone on its own optimizer; nothing random in the step
+# (no dropout, BatchNorm frozen), so replicas must reproduce a single device exactly.
+TINY = TrainingConfig(
+    image_size=32,
+    epochs=1,
+    fine_tune_epochs=1,
+    strategy="full",
+    early_stopping=False,
+    lr_schedule="constant",
+    dropout=0.0,
+)
 
 
 def test_without_gpus_the_default_strategy_keeps_the_batch():
@@ -22,3 +42,67 @@ def test_mixed_precision_falls_back_to_float32_without_a_gpu():
         assert keras.mixed_precision.global_policy().name == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def train_on_replicas(replicas: int, weights_path: str) -> tuple[list, list]:
+    """(initial, final) weights of two-phase training on `replicas` mirrored CPU devices."""
+    from components import training, transfer
+    from components.model import build_model
+
+    settings = dataclasses.replace(TINY, weights=weights_path)
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(16, TINY.image_size, TINY.image_size, 3)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((images, np.arange(16) % 2)).batch(16)
+    strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+    assert strategy.num_replicas_in_sync == replicas
+    with strategy.scope():
+        model = build_model(settings, num_classes=2)
+        initial = model.get_weights()
+        plan = transfer.choose_strategy(settings, 16, 2)
+        training.train(model, data, data, settings, plan)
+    return initial, model.get_weights()
+
+
+def main(weights_path: str, out: str) -> None:
+    """Trains on one replica, then on two, in this (fresh) process; saves the weights to `out`.
+
+    Logical devices can only be set before TensorFlow starts, hence the separate process. It
+    runs eagerly: tracing MobileNetV2 under MirroredStrategy costs minutes on two cores, and
+    what is tested (gradients of both optimizers averaged across replicas) is the same.
+    """
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.run_functions_eagerly(True)
+    initial, one = train_on_replicas(1, weights_path)
+    _, two = train_on_replicas(2, weights_path)
+    arrays = {}
+    for name, weights in (("initial", initial), ("one", one), ("two", two)):
+        arrays.update({f"{name}_{i}": w for i, w in enumerate(weights)})
+    np.savez(out, **arrays)
+
+
+def test_mirrored_replicas_train_like_one_device_with_differential_rates(tmp_path):
+    from components.model import build_backbone
+
+    weights = str(tmp_path / "backbone.weights.h5")
+    build_backbone(TINY).save_weights(weights)
+    out = str(tmp_path / "weights.npz")
+    subprocess.run(
+        [sys.executable, "-m", "components.devices_test", weights, out],
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    with np.load(out) as saved:
+        count = len(saved) // 3
+        initial, one, two = (
+            [saved[f"{run}_{i}"] for i in range(count)] for run in ("initial", "one", "two")
+        )
+
+    moved = sum(not np.array_equal(a, b) for a, b in zip(initial, one, strict=True))
+    assert moved > 2  # more than the head's kernel and bias: the backbone fine-tuned too
+    for single, mirrored in zip(one, two, strict=True):
+        np.testing.assert_allclose(mirrored, single, rtol=1e-4, atol=1e-5)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
