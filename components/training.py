@@ -10,7 +10,15 @@ import tf_keras as keras
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import augmentation, devices, export, features, training_report, transfer
+from components import (
+    augmentation,
+    devices,
+    export,
+    features,
+    hyperparameters,
+    training_report,
+    transfer,
+)
 from components.model import backbone_of, build_model, compile_model, plain_model
 from components.training_config import TrainingConfig
 
@@ -31,18 +39,13 @@ def count_examples(file_pattern: str | list[str]) -> int:
     return int(records.reduce(0, lambda count, _: count + 1))
 
 
-def make_dataset(
-    file_pattern: str | list[str],
-    tft_output: tft.TFTransformOutput,
-    batch_size: int,
-    shuffle_seed: int | None = None,
-    augmenter: keras.Sequential | None = None,
+def transformed_examples(
+    file_pattern: str | list[str], tft_output: tft.TFTransformOutput
 ) -> tf.data.Dataset:
-    """(image, label) batches from raw gzipped examples, transformed once and cached.
+    """(image, label) examples from raw gzipped records, through the transform graph.
 
-    The transform graph runs here instead of being materialized by Transform: decoding happens
-    once (first epoch), later epochs read the in-memory cache. With `shuffle_seed`, the order
-    changes every epoch; with an `augmenter` (training data only), so do the images.
+    The transform graph runs here instead of being materialized by Transform: materialized
+    float images would cost ~110 KB each on disk. Not cached: callers cache what they keep.
     """
     files = _files(file_pattern)
     raw_spec = tft_output.raw_feature_spec()
@@ -52,17 +55,42 @@ def make_dataset(
         transformed = tft_output.transform_raw_features(tf.io.parse_example(serialized, raw_spec))
         return transformed[features.TRANSFORMED_IMAGE_KEY], transformed[features.LABEL_KEY]
 
-    dataset = (
+    return (
         tf.data.TFRecordDataset(files, compression_type="GZIP")
         .batch(_PARSE_BATCH)
         .map(transform, num_parallel_calls=tf.data.AUTOTUNE)
         .unbatch()
-        .cache()
     )
+
+
+def batches(
+    examples: tf.data.Dataset,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    augmenter: keras.Sequential | None = None,
+) -> tf.data.Dataset:
+    """Batches of cached examples: decoded once (first epoch), read from memory after.
+
+    With `shuffle_seed`, the order changes every epoch; with an `augmenter` (training data
+    only), so do the images, since augmentation runs after the cache.
+    """
+    dataset = examples.cache()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = augmentation.augment(dataset.batch(batch_size), augmenter)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def make_dataset(
+    file_pattern: str | list[str],
+    tft_output: tft.TFTransformOutput,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    augmenter: keras.Sequential | None = None,
+) -> tf.data.Dataset:
+    """(image, label) batches of the examples in `file_pattern`, transformed and cached."""
+    examples = transformed_examples(file_pattern, tft_output)
+    return batches(examples, batch_size, shuffle_seed, augmenter)
 
 
 class ReduceBothRatesOnPlateau(keras.callbacks.ReduceLROnPlateau):
@@ -171,7 +199,10 @@ def train(
 
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point: plan, train, record, export."""
-    config = TrainingConfig.from_dict(fn_args.custom_config or {})
+    tuned = hyperparameters.best_values(fn_args.hyperparameters)
+    config = hyperparameters.apply(TrainingConfig.from_dict(fn_args.custom_config or {}), tuned)
+    if tuned:
+        logging.info("Training with the Tuner's best values: %s", tuned)
     class_names = features.read_class_names(
         features.examples_dir_of_split_pattern(fn_args.train_files[0])
     )
@@ -203,6 +234,7 @@ def run_fn(fn_args: FnArgs) -> None:
         record = train(
             model, train_data, eval_data, config, plan, fn_args.model_run_dir, steps_per_epoch
         )
+    record.tuned_hyperparameters = tuned
     training_report.write(
         fn_args.model_run_dir, record, config, plan, model, augmenter, train_examples
     )

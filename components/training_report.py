@@ -42,6 +42,8 @@ class TrainingRecord:
     trainable_backbone_layers: int = 0
     # Whether the kept weights are the best epoch's (early stopping) or simply the last's.
     selects_best: bool = True
+    # The Tuner's best values this run trained with (empty without the Tuner stage).
+    tuned_hyperparameters: dict[str, Any] = field(default_factory=dict)
 
     def extend(self, history: keras.callbacks.History) -> None:
         for key, values in history.history.items():
@@ -103,6 +105,7 @@ def effective_config(
         "regularizers": regularizers(config, augmenter),
         "epochs_run": record.epochs_run,
         "best_epoch": record.best_epoch(),
+        "tuned_hyperparameters": record.tuned_hyperparameters,
         "settings": config.to_dict(),
     }
 

@@ -29,6 +29,9 @@ class PipelineConfig:
     accuracy_floor: float = 0.5
     regression_tolerance: float = 0.02
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    # The optional Tuner stage (off: the Trainer uses `training` as given).
+    tune: bool = False
+    tuner_trials: int = 6
     beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
     enable_cache: bool = True
 
@@ -41,6 +44,8 @@ class PipelineConfig:
             raise ValueError(
                 f"regression_tolerance must be in [0, 1], got {self.regression_tolerance}"
             )
+        if self.tuner_trials < 1:
+            raise ValueError(f"tuner_trials must be at least 1, got {self.tuner_trials}")
         if not 0 <= self.max_bad_file_fraction <= 1:
             raise ValueError(
                 f"max_bad_file_fraction must be in [0, 1], got {self.max_bad_file_fraction}"

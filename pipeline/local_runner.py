@@ -62,6 +62,10 @@ PIPELINE_SETTINGS = {
     "regression_tolerance": Setting(
         "--tolerance", "TOLERANCE", float, "allowed accuracy drop vs the baseline"
     ),
+    "tune": Setting(
+        "--tune", "TUNE", parse_bool, "add the Tuner stage before the Trainer (off by default)"
+    ),
+    "tuner_trials": Setting("--tuner-trials", "TUNER_TRIALS", int, "trials the Tuner runs"),
 }
 PATH_SETTINGS = ("data_root", "pipeline_root", "serving_dir", "metadata_path")
 TRAINING_SETTINGS = {

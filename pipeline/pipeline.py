@@ -1,7 +1,7 @@
 """create_pipeline(config): the whole DAG, pure, the same for every runner.
 
 ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator ->
-ValidationGate -> Transform -> Trainer -> Evaluator (vs latest blessed) -> Pusher.
+ValidationGate -> Transform -> [Tuner] -> Trainer -> Evaluator (vs latest blessed) -> Pusher.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components import evaluation, preprocessing, training
+from components import evaluation, preprocessing, training, tuning
 from components.image_example_gen.component import ImageExampleGen
 from components.validation_gate.component import ValidationGate
 from pipeline.config import PipelineConfig
@@ -51,11 +51,27 @@ def create_components(config: PipelineConfig) -> list:
     )
     transform.add_upstream_node(validation_gate)
 
+    tuner = None
+    if config.tune:
+        # Trials score on a slice of the train split (see tuning.py); eval stays unseen.
+        tuner = tfx.components.Tuner(
+            tuner_fn=import_path(tuning.tuner_fn),
+            examples=examples,
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema,
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=["train"]),
+            custom_config={
+                **config.training.to_dict(),
+                tuning.MAX_TRIALS_KEY: config.tuner_trials,
+            },
+        )
     trainer = tfx.components.Trainer(
         run_fn=import_path(training.run_fn),
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=config.training.to_dict(),
@@ -81,18 +97,20 @@ def create_components(config: PipelineConfig) -> list:
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
         ),
     )
-    return [
+    components = [
         example_gen,
         statistics_gen,
         schema_gen,
         example_validator,
         validation_gate,
         transform,
+        tuner,
         trainer,
         baseline_resolver,
         evaluator,
         pusher,
     ]
+    return [component for component in components if component is not None]
 
 
 def sqlite_metadata(path: str) -> metadata_store_pb2.ConnectionConfig:

@@ -1,8 +1,11 @@
 """create_pipeline: the whole DAG in order, wired as documented, touching no file."""
 
+import json
+
 import pytest
 
-from components import preprocessing, training
+from components import preprocessing, training, tuning
+from components.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline, import_path
 
@@ -71,4 +74,25 @@ def test_pusher_is_gated_by_the_evaluator_blessing(config):
     assert blessing.producer_component_id == "Evaluator"
     assert components["Evaluator"].inputs["baseline_model"].producer_component_id == (
         "latest_blessed_model"
+    )
+
+
+def test_the_tuner_is_off_by_default_and_feeds_the_trainer_when_on(config):
+    components = {c.id: c for c in create_pipeline(config).components}
+    assert "Tuner" not in components
+    assert "hyperparameters" not in components["Trainer"].inputs
+
+    tuned = PipelineConfig(**{**config.__dict__, "tune": True, "tuner_trials": 3})
+    components = {c.id: c for c in create_pipeline(tuned).components}
+    tuner = components["Tuner"]
+    assert tuner.exec_properties["tuner_fn"] == "components.tuning.tuner_fn"
+    assert tuner.inputs["transform_graph"].producer_component_id == "Transform"
+    best = components["Trainer"].inputs["hyperparameters"]
+    assert best.producer_component_id == "Tuner"
+    assert best.output_key == "best_hyperparameters"
+    custom = json.loads(tuner.exec_properties["custom_config"])
+    assert custom[tuning.MAX_TRIALS_KEY] == 3
+    assert (
+        TrainingConfig.from_dict({k: v for k, v in custom.items() if k != tuning.MAX_TRIALS_KEY})
+        == config.training
     )

@@ -15,7 +15,11 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
+from components import training_report
 from components.image_example_gen.executor import INGESTION_REPORT_FILE
+
+# Where TFX's Tuner writes the best values (tfx.components.tuner.executor).
+BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"
 
 _State = metadata_store_pb2.Execution.State
 STATUS_NAMES = {
@@ -173,6 +177,27 @@ def _ingestion_report(examples: metadata_store_pb2.Artifact | None) -> dict | No
         return json.load(f)
 
 
+def _tuned(hyperparameters: metadata_store_pb2.Artifact | None) -> dict[str, Any] | None:
+    """The Tuner's best values (None when there was no Tuner stage)."""
+    if hyperparameters is None:
+        return None
+    path = os.path.join(hyperparameters.uri, BEST_HYPERPARAMETERS_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["values"]
+
+
+def _training_files(model_run: metadata_store_pb2.Artifact | None) -> dict[str, str] | None:
+    """Where the Trainer left its learning curves and effective config."""
+    if model_run is None:
+        return None
+    return {
+        "learning_curves": os.path.join(model_run.uri, training_report.CURVES_FILE),
+        "effective_config": os.path.join(model_run.uri, training_report.EFFECTIVE_CONFIG_FILE),
+    }
+
+
 def collect(
     pipeline_root: str,
     metadata_path: str,
@@ -188,6 +213,7 @@ def collect(
     evaluation = _of_type(outputs, "ModelEvaluation")
     pushed = _of_type(outputs, "PushedModel")
     report = _ingestion_report(_of_type(outputs, "Examples"))
+    training_files = _training_files(_of_type(outputs, "ModelRun"))
     metrics = read_metrics(evaluation.uri) if evaluation else {"candidate": None, "baseline": None}
     blessed = bool(blessing and _custom(blessing, "blessed"))
     failed = error is not None or any(c["status"] == "failed" for c in components.values())
@@ -198,6 +224,8 @@ def collect(
         "metadata_path": metadata_path,
         "log_file": log_path,
         "components": components,
+        "tuned_hyperparameters": _tuned(_of_type(outputs, "HyperParameters")),
+        "training": training_files,
         "metrics": metrics,
         "blessed": blessed,
         "not_blessed_because": (
@@ -255,6 +283,14 @@ def format_table(summary: dict[str, Any]) -> str:
             )
         if metrics["baseline"] is None:
             lines.append("(no blessed baseline yet: the accuracy floor alone decides)")
+
+    tuned = summary.get("tuned_hyperparameters")
+    if tuned:
+        values = ", ".join(f"{name}={value:.3g}" for name, value in sorted(tuned.items()))
+        lines += ["", f"Tuner's best values (the Trainer used them): {values}"]
+    training = summary.get("training")
+    if training and os.path.exists(training["learning_curves"]):
+        lines += ["", f"Learning curves: {training['learning_curves']}"]
 
     data = summary.get("data")
     if data and data["skipped_files"]:

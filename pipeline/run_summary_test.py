@@ -70,3 +70,19 @@ def test_a_run_that_never_started_has_every_component_not_run(tmp_path):
     assert result["blessed"] is False
     assert result["pushed_model_dir"] is None
     assert result["metrics"] == {"candidate": None, "baseline": None}
+
+
+def test_table_shows_the_tuned_values_and_where_the_learning_curves_are(tmp_path):
+    curves = tmp_path / "learning_curves.png"
+    curves.write_bytes(b"png")
+    table = run_summary.format_table(
+        summary(
+            tuned_hyperparameters={"dropout": 0.3, "learning_rate": 0.00123456},
+            training={"learning_curves": str(curves), "effective_config": "unused"},
+        )
+    )
+    assert "Tuner's best values (the Trainer used them): dropout=0.3, learning_rate=0.00123" in (
+        table
+    )
+    assert f"Learning curves: {curves}" in table
+    assert "Tuner" not in run_summary.format_table(summary())

@@ -30,11 +30,12 @@ UPSTREAM_OF_EVALUATOR = [
     "ExampleValidator",
     "ValidationGate",
     "Transform",
+    "Tuner",
     "Trainer",
 ]
 
 
-def tiny_config(root, data_root) -> PipelineConfig:
+def tiny_config(root, data_root, **settings) -> PipelineConfig:
     return PipelineConfig(
         data_root=str(data_root),
         pipeline_root=str(root / "pipeline"),
@@ -43,6 +44,7 @@ def tiny_config(root, data_root) -> PipelineConfig:
         metadata_path=str(root / "pipeline" / "metadata.sqlite"),
         accuracy_floor=0.0,  # one epoch on 40 images: the gate's arithmetic is not on trial here
         training=TINY_TRAINING,
+        **settings,
     )
 
 
@@ -58,7 +60,8 @@ def first_run(tmp_path_factory):
     data = root / "data"
     demo_data.generate(str(data), per_class=10, seed=5)
     before = tree_digest(str(data))
-    config = tiny_config(root, data)
+    # With the optional Tuner stage on, so one run proves both paths through the Trainer.
+    config = tiny_config(root, data, tune=True, tuner_trials=2)
     code, summary = run_and_read_summary(config, root / "outputs")
     return {"root": root, "config": config, "code": code, "summary": summary, "data": before}
 
@@ -78,6 +81,19 @@ def test_every_component_ran_and_a_blessed_model_was_pushed(first_run):
     pushed = summary["pushed_model_dir"]
     assert pushed.startswith(first_run["config"].serving_dir)
     assert tf.saved_model.contains_saved_model(pushed)
+
+
+def test_the_trainer_trained_with_the_tuners_best_values(first_run):
+    summary = first_run["summary"]
+    tuned = summary["tuned_hyperparameters"]
+    assert summary["components"]["Tuner"]["status"] == "complete"
+    assert set(tuned) == {"dropout", "weight_decay", "learning_rate", "unfreeze_fraction"}
+    with open(summary["training"]["effective_config"]) as f:
+        effective = json.load(f)
+    assert effective["tuned_hyperparameters"] == tuned
+    for name in ("dropout", "weight_decay", "learning_rate"):
+        assert effective["settings"][name] == tuned[name], name
+    assert os.path.exists(summary["training"]["learning_curves"])
 
 
 def test_input_folder_is_left_untouched(first_run):

@@ -1,0 +1,133 @@
+"""The optional Tuner stage's tuner_fn: KerasTuner random search with the Trainer's own code.
+
+Off by default; `TUNE=on` adds TFX's Tuner before the Trainer, which then trains with the best
+values found (see hyperparameters.py for the four knobs). Each trial is a whole two-phase
+training run (head, then fine-tuning), because unfreeze depth only shows its effect in phase 2,
+so a trial is as honest as the real thing and costs as much.
+
+Trials are scored by validation loss on every HOLDOUT_EVERY-th example of the *training* split,
+not on the eval split: the Evaluator blesses on the eval split, and a search that had already
+picked the values that look best there would make that blessing optimistic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras_tuner
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from absl import logging
+from keras_tuner.src.engine import base_tuner
+from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from components import augmentation, devices, features, hyperparameters, training, transfer
+from components.model import build_model
+from components.training_config import TrainingConfig
+
+MAX_TRIALS_KEY = "max_trials"  # in the Tuner's custom_config, beside the training settings
+HOLDOUT_EVERY = 5
+OBJECTIVE = keras_tuner.Objective("val_loss", direction="min")
+
+
+class TransferTuner(base_tuner.BaseTuner):
+    """Tries hyperparameter values by training with them, exactly as the Trainer would."""
+
+    def __init__(
+        self,
+        config: TrainingConfig,
+        num_classes: int,
+        train_examples: int,
+        max_trials: int,
+        directory: str,
+    ):
+        oracle = keras_tuner.oracles.RandomSearchOracle(
+            objective=OBJECTIVE,
+            max_trials=max_trials,
+            hyperparameters=hyperparameters.search_space(),
+            allow_new_entries=False,
+            tune_new_entries=False,
+            seed=config.seed,
+        )
+        super().__init__(oracle, directory=directory, project_name="transfer", overwrite=True)
+        self.config = config
+        self.num_classes = num_classes
+        self.train_examples = train_examples
+
+    def run_trial(
+        self,
+        trial: keras_tuner.engine.trial.Trial,
+        train_data: tf.data.Dataset,
+        validation_data: tf.data.Dataset,
+        steps_per_epoch: int,
+    ) -> dict[str, float]:
+        """Trains with the trial's values; scores the weights training kept."""
+        keras.backend.clear_session()  # each trial's graphs and variables go with it
+        config = hyperparameters.apply(self.config, trial.hyperparameters.values)
+        plan = transfer.choose_strategy(config, self.train_examples, self.num_classes)
+        with devices.distribution_strategy().scope():
+            model = build_model(config, self.num_classes, steps_per_epoch)
+            record = training.train(
+                model, train_data, validation_data, config, plan, steps_per_epoch=steps_per_epoch
+            )
+        kept = record.best_epoch()
+        if not kept:  # every epoch diverged: the worst possible score, not a NaN to compare
+            return {"val_loss": math.inf, "val_accuracy": 0.0}
+        return {name: record.history[name][kept - 1] for name in ("val_loss", "val_accuracy")}
+
+
+def split_for_tuning(examples: tf.data.Dataset) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """(fit, held out): every HOLDOUT_EVERY-th example held out, deterministically."""
+
+    def keep(held_out: bool):
+        return lambda index, _example: tf.equal(index % HOLDOUT_EVERY == 0, held_out)
+
+    def drop_index(_index, example):
+        return example
+
+    indexed = examples.enumerate()
+    return (
+        indexed.filter(keep(False)).map(drop_index),
+        indexed.filter(keep(True)).map(drop_index),
+    )
+
+
+def tuner_fn(fn_args: FnArgs) -> tfx.components.TunerFnResult:
+    """TFX Tuner entry point: the tuner and the data its trials train on."""
+    settings: dict[str, Any] = dict(fn_args.custom_config or {})
+    max_trials = int(settings.pop(MAX_TRIALS_KEY))
+    config = TrainingConfig.from_dict(settings)
+    class_names = features.read_class_names(
+        features.examples_dir_of_split_pattern(fn_args.train_files[0])
+    )
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    total = training.count_examples(fn_args.train_files)
+    held_out_count = math.ceil(total / HOLDOUT_EVERY)
+    fit_count = total - held_out_count
+    if fit_count < len(class_names) or held_out_count < 1:
+        raise ValueError(
+            f"Too few training examples to tune on: {total} (each trial holds out 1 in "
+            f"{HOLDOUT_EVERY} of them to score on)"
+        )
+    batch_size = devices.global_batch_size(config.batch_size, devices.distribution_strategy())
+    fit, held_out = split_for_tuning(training.transformed_examples(fn_args.train_files, tft_output))
+    augmenter = augmentation.build_augmenter(config)
+    logging.info(
+        "Tuning %s over %d trials: %d images to fit, %d held out to score (eval split unused)",
+        ", ".join(hyperparameters.TUNED),
+        max_trials,
+        fit_count,
+        held_out_count,
+    )
+    tuner = TransferTuner(config, len(class_names), fit_count, max_trials, fn_args.working_dir)
+    return tfx.components.TunerFnResult(
+        tuner=tuner,
+        fit_kwargs={
+            "train_data": training.batches(fit, batch_size, config.seed, augmenter),
+            "validation_data": training.batches(held_out, batch_size),
+            "steps_per_epoch": math.ceil(fit_count / batch_size),
+        },
+    )
