@@ -1,35 +1,104 @@
 """Random augmentation of training batches: flip, rotation, shift, zoom, pixel noise.
 
-It runs in the Trainer's input pipeline on training batches only, after the cache, so every
-epoch sees fresh variants; evaluation batches and the exported model never pass through it,
-which keeps serving deterministic. Images arrive normalized (mean 0, std 1 per channel), so
-the noise standard deviation is in those units and borders are filled by reflection.
+The Transform stage owns the spec: it is configured there, and Transform writes it into its
+transform graph artifact (`augmentation.json` beside the normalization graph), so one artifact
+says how training images are prepared. The Trainer reads it from there and applies it in its
+input pipeline to training batches only, after the cache, so every epoch sees fresh variants;
+evaluation batches and the exported model never pass through it, which keeps serving
+deterministic. Images arrive normalized (mean 0, std 1 per channel), so the noise standard
+deviation is in those units and borders are filled by reflection.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
 import tensorflow as tf
 import tf_keras as keras
 
-from components.training_config import TrainingConfig
+SPEC_FILE = "augmentation.json"
 
 
-def build_augmenter(config: TrainingConfig) -> keras.Sequential | None:
-    """The configured augmentation layers, or None if every one is off."""
-    seed = config.seed
+class AugmentationSpecError(ValueError):
+    """An augmentation spec is missing or has bad values; the message names which."""
+
+
+@dataclass(frozen=True)
+class AugmentationSpec:
+    """Which random augmentations training batches get, and how strong (0 turns one off)."""
+
+    flip: bool = True  # horizontal
+    rotation_degrees: float = 20.0
+    shift: float = 0.2  # fraction of width and height
+    zoom: float = 0.2
+    noise_stddev: float = 0.05  # in normalized pixel units
+
+    def __post_init__(self) -> None:
+        checks = {
+            "rotation_degrees": 0 <= self.rotation_degrees <= 180,
+            "shift": 0 <= self.shift < 1,
+            "zoom": 0 <= self.zoom < 1,
+            "noise_stddev": self.noise_stddev >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            raise AugmentationSpecError(f"Invalid augmentation setting(s): {values}")
+
+    @classmethod
+    def off(cls) -> AugmentationSpec:
+        return cls(flip=False, rotation_degrees=0.0, shift=0.0, zoom=0.0, noise_stddev=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AugmentationSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise AugmentationSpecError(f"Unknown augmentation setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def write_spec(transform_graph_dir: str, spec: AugmentationSpec) -> None:
+    """Puts the spec into a transform graph artifact (Transform's executor calls this)."""
+    with tf.io.gfile.GFile(os.path.join(transform_graph_dir, SPEC_FILE), "w") as f:
+        json.dump(spec.to_dict(), f, indent=2)
+
+
+def read_spec(transform_graph_dir: str) -> AugmentationSpec:
+    """The spec Transform wrote beside its graph."""
+    path = os.path.join(transform_graph_dir, SPEC_FILE)
+    if not tf.io.gfile.exists(path):
+        raise AugmentationSpecError(
+            f"No augmentation spec at {path}: the transform graph was not made by this "
+            "pipeline's Transform (components.augmenting_transform), which writes one."
+        )
+    with tf.io.gfile.GFile(path) as f:
+        return AugmentationSpec.from_dict(json.load(f))
+
+
+def build_augmenter(spec: AugmentationSpec, seed: int) -> keras.Sequential | None:
+    """The spec's augmentation layers, or None if every one is off."""
     layers = []
-    if config.augment_flip:
+    if spec.flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if config.augment_rotation_degrees:
-        factor = config.augment_rotation_degrees / 360.0  # Keras counts in full turns
+    if spec.rotation_degrees:
+        factor = spec.rotation_degrees / 360.0  # Keras counts in full turns
         layers.append(keras.layers.RandomRotation(factor, fill_mode="reflect", seed=seed))
-    if config.augment_shift:
-        shift = config.augment_shift
-        layers.append(keras.layers.RandomTranslation(shift, shift, fill_mode="reflect", seed=seed))
-    if config.augment_zoom:
-        layers.append(keras.layers.RandomZoom(config.augment_zoom, fill_mode="reflect", seed=seed))
-    if config.augment_noise_stddev:
-        layers.append(keras.layers.GaussianNoise(config.augment_noise_stddev, seed=seed))
+    if spec.shift:
+        layers.append(
+            keras.layers.RandomTranslation(spec.shift, spec.shift, fill_mode="reflect", seed=seed)
+        )
+    if spec.zoom:
+        layers.append(keras.layers.RandomZoom(spec.zoom, fill_mode="reflect", seed=seed))
+    if spec.noise_stddev:
+        layers.append(keras.layers.GaussianNoise(spec.noise_stddev, seed=seed))
     return keras.Sequential(layers, name="augmentation") if layers else None
 
 

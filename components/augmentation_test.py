@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components import augmentation
-from components.training_config import TrainingConfig
+from components.augmentation import AugmentationSpec, AugmentationSpecError
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +23,7 @@ def images():
 
 
 def test_training_batches_change_and_differ_every_pass(images):
-    augmenter = augmentation.build_augmenter(TrainingConfig())
+    augmenter = augmentation.build_augmenter(AugmentationSpec(), seed=1)
     augmented = augmentation.augment(images, augmenter)
 
     first, second, original = batches(augmented), batches(augmented), batches(images)
@@ -40,7 +40,7 @@ def test_without_augmenter_batches_pass_unchanged(images):
 
 
 def test_every_augmentation_is_a_setting():
-    everything = augmentation.build_augmenter(TrainingConfig())
+    everything = augmentation.build_augmenter(AugmentationSpec(), seed=1)
     assert [type(layer).__name__ for layer in everything.layers] == [
         "RandomFlip",
         "RandomRotation",
@@ -50,17 +50,32 @@ def test_every_augmentation_is_a_setting():
     ]
     rotation = everything.layers[1]
     assert rotation.lower == pytest.approx(-20 / 360) and rotation.upper == pytest.approx(20 / 360)
-    off = TrainingConfig(
-        augment_flip=False,
-        augment_rotation_degrees=0,
-        augment_shift=0,
-        augment_zoom=0,
-        augment_noise_stddev=0,
-    )
-    assert augmentation.build_augmenter(off) is None
+    assert augmentation.build_augmenter(AugmentationSpec.off(), seed=1) is None
     only_noise = augmentation.build_augmenter(
-        TrainingConfig(
-            augment_flip=False, augment_rotation_degrees=0, augment_shift=0, augment_zoom=0
-        )
+        AugmentationSpec(flip=False, rotation_degrees=0, shift=0, zoom=0), seed=1
     )
     assert [type(layer).__name__ for layer in only_noise.layers] == ["GaussianNoise"]
+
+
+def test_the_spec_round_trips_through_a_transform_graph_folder(tmp_path):
+    spec = AugmentationSpec(flip=False, rotation_degrees=5.0, noise_stddev=0.0)
+    augmentation.write_spec(str(tmp_path), spec)
+    assert augmentation.read_spec(str(tmp_path)) == spec
+
+
+def test_a_graph_without_a_spec_is_an_error_naming_the_file(tmp_path):
+    with pytest.raises(AugmentationSpecError, match=augmentation.SPEC_FILE):
+        augmentation.read_spec(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"zoom": 1.0}, "zoom=1.0"),
+        ({"rotation_degrees": -1}, "rotation_degrees"),
+        ({"hue": 1}, "hue"),
+    ],
+)
+def test_bad_spec_values_are_refused_by_name(values, named):
+    with pytest.raises(AugmentationSpecError, match=named):
+        AugmentationSpec.from_dict(values)

@@ -225,7 +225,8 @@ def run_fn(fn_args: FnArgs) -> None:
     logging.info(
         "%d replica(s), global batch %d, %s", strategy.num_replicas_in_sync, batch_size, precision
     )
-    augmenter = augmentation.build_augmenter(config)
+    augmentation_spec = augmentation.read_spec(fn_args.transform_graph_path)
+    augmenter = augmentation.build_augmenter(augmentation_spec, config.seed)
     train_data = make_dataset(fn_args.train_files, tft_output, batch_size, config.seed, augmenter)
     eval_data = make_dataset(fn_args.eval_files, tft_output, batch_size)
     steps_per_epoch = math.ceil(train_examples / batch_size)
@@ -236,7 +237,7 @@ def run_fn(fn_args: FnArgs) -> None:
         )
     record.tuned_hyperparameters = tuned
     training_report.write(
-        fn_args.model_run_dir, record, config, plan, model, augmenter, train_examples
+        fn_args.model_run_dir, record, config, plan, model, augmentation_spec, train_examples
     )
     export.export_serving_model(
         plain_model(model), tft_output, class_names, fn_args.serving_model_dir

@@ -18,6 +18,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras as keras
 
+from components.augmentation import AugmentationSpec
 from components.training_config import TrainingConfig
 from components.transfer import FineTunePlan
 
@@ -68,7 +69,7 @@ def _write_json(directory: str, name: str, content: dict[str, Any]) -> None:
         json.dump(content, f, indent=2)
 
 
-def regularizers(config: TrainingConfig, augmenter: keras.Sequential | None) -> dict[str, Any]:
+def regularizers(config: TrainingConfig, augmentation: AugmentationSpec) -> dict[str, Any]:
     """Every regularizer and whether (and how strongly) it was on."""
     decoupled = config.weight_decay_mode == "decoupled"
     return {
@@ -82,7 +83,8 @@ def regularizers(config: TrainingConfig, augmenter: keras.Sequential | None) -> 
         "early_stopping_patience": (
             config.early_stopping_patience if config.early_stopping else None
         ),
-        "augmentation": [layer.name for layer in augmenter.layers] if augmenter else [],
+        # Transform's spec, as the Trainer read it: only what was on, with its strength.
+        "augmentation": {name: value for name, value in augmentation.to_dict().items() if value},
     }
 
 
@@ -91,7 +93,7 @@ def effective_config(
     config: TrainingConfig,
     plan: FineTunePlan,
     model: keras.Model,
-    augmenter: keras.Sequential | None,
+    augmentation: AugmentationSpec,
     train_examples: int,
 ) -> dict[str, Any]:
     trainable = sum(int(tf.size(w)) for w in model.trainable_weights)
@@ -102,7 +104,7 @@ def effective_config(
         "train_examples": train_examples,
         "fine_tuned_backbone_layers": record.trainable_backbone_layers,
         "parameters": {"trainable_at_end": trainable, "total": total},
-        "regularizers": regularizers(config, augmenter),
+        "regularizers": regularizers(config, augmentation),
         "epochs_run": record.epochs_run,
         "best_epoch": record.best_epoch(),
         "tuned_hyperparameters": record.tuned_hyperparameters,
@@ -140,7 +142,7 @@ def write(
     config: TrainingConfig,
     plan: FineTunePlan,
     model: keras.Model,
-    augmenter: keras.Sequential | None,
+    augmentation: AugmentationSpec,
     train_examples: int,
 ) -> None:
     tf.io.gfile.makedirs(directory)
@@ -158,6 +160,6 @@ def write(
     _write_json(
         directory,
         EFFECTIVE_CONFIG_FILE,
-        effective_config(record, config, plan, model, augmenter, train_examples),
+        effective_config(record, config, plan, model, augmentation, train_examples),
     )
     plot_learning_curves(record, os.path.join(directory, CURVES_FILE))

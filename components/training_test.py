@@ -9,6 +9,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components import training, training_report, transfer
+from components.augmentation import AugmentationSpec
 from components.model import (
     backbone_of,
     build_backbone,
@@ -111,7 +112,9 @@ def test_training_report_holds_history_curves_and_effective_config(weights_file,
     plan = transfer.choose_strategy(settings, 16, 2)
     record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
 
-    training_report.write(str(tmp_path), record, settings, plan, model, None, 16)
+    training_report.write(
+        str(tmp_path), record, settings, plan, model, AugmentationSpec(zoom=0.0), 16
+    )
 
     history = json.loads((tmp_path / training_report.HISTORY_FILE).read_text())
     assert history["epochs_run"] == 2
@@ -119,6 +122,12 @@ def test_training_report_holds_history_curves_and_effective_config(weights_file,
     effective = json.loads((tmp_path / training_report.EFFECTIVE_CONFIG_FILE).read_text())
     assert effective["strategy"] == "feature_extraction"
     assert effective["settings"] == settings.to_dict()
+    assert effective["regularizers"]["augmentation"] == {
+        "flip": True,
+        "rotation_degrees": 20.0,
+        "shift": 0.2,
+        "noise_stddev": 0.05,
+    }
     assert effective["parameters"]["trainable_at_end"] < effective["parameters"]["total"]
     png = tf.io.decode_png((tmp_path / training_report.CURVES_FILE).read_bytes())
     assert png.shape[0] > 100 and png.shape[1] > 100

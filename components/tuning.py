@@ -114,7 +114,9 @@ def tuner_fn(fn_args: FnArgs) -> tfx.components.TunerFnResult:
         )
     batch_size = devices.global_batch_size(config.batch_size, devices.distribution_strategy())
     fit, held_out = split_for_tuning(training.transformed_examples(fn_args.train_files, tft_output))
-    augmenter = augmentation.build_augmenter(config)
+    augmenter = augmentation.build_augmenter(
+        augmentation.read_spec(fn_args.transform_graph_path), config.seed
+    )
     logging.info(
         "Tuning %s over %d trials: %d images to fit, %d held out to score (eval split unused)",
         ", ".join(hyperparameters.TUNED),

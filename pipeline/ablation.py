@@ -31,17 +31,14 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components import augmentation, training, transfer
+from components.augmentation import AugmentationSpec
 from components.model import build_model
+from components.preprocessing import decode_and_resize
 from components.training_config import TrainingConfig
 from pipeline import demo_data, pretrain
 
-NO_AUGMENTATION = {
-    "augment_flip": False,
-    "augment_rotation_degrees": 0.0,
-    "augment_shift": 0.0,
-    "augment_zoom": 0.0,
-    "augment_noise_stddev": 0.0,
-}
+# Augmentation is Transform's (not a training setting): a variant may replace its spec.
+AUGMENTATION = "augmentation"
 # name -> (what it is, the settings that differ from the Trainer's defaults)
 PARTIAL = {"strategy": "partial"}
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -53,7 +50,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "fine-tuning": ("head, then the top 30% of the base; every regularizer on", PARTIAL),
     "fine-tuning - augmentation": (
         "no random flip/rotation/shift/zoom/noise",
-        {**PARTIAL, **NO_AUGMENTATION},
+        {**PARTIAL, AUGMENTATION: AugmentationSpec.off()},
     ),
     "fine-tuning - dropout": ("no dropout before the classifier", {**PARTIAL, "dropout": 0.0}),
     "fine-tuning - weight decay": ("no L2 penalty on the head", {**PARTIAL, "weight_decay": 0.0}),
@@ -75,6 +72,15 @@ class Dataset:
     class_names: tuple[str, ...]
 
 
+def decode_images(encoded: list[bytes], image_size: int) -> np.ndarray:
+    """Encoded images -> float32 [n, s, s, 3], through the pipeline's own decode-and-resize."""
+    batches = [
+        decode_and_resize(tf.constant(encoded[i : i + 256]), image_size).numpy()
+        for i in range(0, len(encoded), 256)
+    ]
+    return np.concatenate(batches)
+
+
 def demo_split(per_class: int, image_size: int, seed: int = 0, eval_every: int = 5) -> Dataset:
     """The demo images (as `make demo-data` draws them); every `eval_every`-th one is held out."""
     encoded, labels, held_out = [], [], []
@@ -83,7 +89,7 @@ def demo_split(per_class: int, image_size: int, seed: int = 0, eval_every: int =
             encoded.append(demo_data.render(shape, label, n, seed)[1])
             labels.append(label)
             held_out.append(n % eval_every == 0)
-    images = pretrain.decode_images(encoded, image_size)
+    images = decode_images(encoded, image_size)
     labels_array, is_eval = np.array(labels, dtype=np.int64), np.array(held_out)
     mean = images[~is_eval].mean(axis=(0, 1, 2))  # the training split's, as Transform computes
     std = np.maximum(images[~is_eval].std(axis=(0, 1, 2)), 1e-3)
@@ -99,10 +105,15 @@ def demo_split(per_class: int, image_size: int, seed: int = 0, eval_every: int =
 
 def variant_config(base: TrainingConfig, name: str, seed: int) -> TrainingConfig:
     """The base config with the variant's changes. Scratch gets both phases' epoch budget."""
-    overrides = dict(VARIANTS[name][1])
+    overrides = {k: v for k, v in VARIANTS[name][1].items() if k != AUGMENTATION}
     if name == "scratch":
         overrides["epochs"] = base.epochs + base.fine_tune_epochs
     return dataclasses.replace(base, seed=seed, **overrides)
+
+
+def variant_augmentation(name: str) -> AugmentationSpec:
+    """The augmentation the variant trains with: the default spec unless it replaces it."""
+    return VARIANTS[name][1].get(AUGMENTATION, AugmentationSpec())
 
 
 def run_variant(name: str, data: Dataset, base: TrainingConfig, seed: int) -> dict[str, Any]:
@@ -112,7 +123,7 @@ def run_variant(name: str, data: Dataset, base: TrainingConfig, seed: int) -> di
     steps_per_epoch = math.ceil(len(data.y_train) / config.batch_size)
     train_data = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
     train_data = train_data.shuffle(len(data.y_train), seed=seed, reshuffle_each_iteration=True)
-    augmenter = augmentation.build_augmenter(config)
+    augmenter = augmentation.build_augmenter(variant_augmentation(name), config.seed)
     train_data = augmentation.augment(train_data.batch(config.batch_size), augmenter)
     eval_data = tf.data.Dataset.from_tensor_slices((data.x_eval, data.y_eval)).batch(256)
     clean_train = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train)).batch(256)

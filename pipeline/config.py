@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from components.augmentation import AugmentationSpec
 from components.image_example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
-from components.training_config import TrainingConfig
+from components.training_config import PretrainConfig, TrainingConfig
 
 DEFAULT_PIPELINE_NAME = "image-classifier"
 # One in-process Beam worker: on small data, worker start-up costs more than it saves.
@@ -29,6 +30,8 @@ class PipelineConfig:
     accuracy_floor: float = 0.5
     regression_tolerance: float = 0.02
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    # Random augmentation of training batches; configured on Transform, which owns it.
+    augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
     # The optional Tuner stage (off: the Trainer uses `training` as given).
     tune: bool = False
     tuner_trials: int = 6
@@ -50,3 +53,17 @@ class PipelineConfig:
             raise ValueError(
                 f"max_bad_file_fraction must be in [0, 1], got {self.max_bad_file_fraction}"
             )
+
+
+@dataclass(frozen=True)
+class PretrainPipelineConfig:
+    """The pretraining pipeline: generated source images in, a backbone's weights out."""
+
+    source_root: str
+    pipeline_root: str
+    metadata_path: str
+    schema_path: str
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    pipeline_name: str = "backbone-pretraining"
+    beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
+    enable_cache: bool = True

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.augmentation import AugmentationSpec
 from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
 from pipeline import pretrain
@@ -113,18 +114,23 @@ TRAINING_SETTINGS = {
     "fine_tune_learning_rate": Setting(
         "--fine-tune-learning-rate", "FINE_TUNE_LR", float, "learning rate of phase 2"
     ),
-    "augment_flip": Setting("--augment-flip", "AUGMENT_FLIP", parse_bool, "random horizontal flip"),
-    "augment_rotation_degrees": Setting(
+}
+
+# Owned by Transform (see components/augmentation.py), so kept apart from training's settings.
+AUGMENTATION_SETTINGS = {
+    "flip": Setting("--augment-flip", "AUGMENT_FLIP", parse_bool, "random horizontal flip"),
+    "rotation_degrees": Setting(
         "--augment-rotation", "AUGMENT_ROTATION", float, "max random rotation, degrees"
     ),
-    "augment_shift": Setting(
+    "shift": Setting(
         "--augment-shift", "AUGMENT_SHIFT", float, "max random shift, fraction of size"
     ),
-    "augment_zoom": Setting("--augment-zoom", "AUGMENT_ZOOM", float, "max random zoom fraction"),
-    "augment_noise_stddev": Setting(
+    "zoom": Setting("--augment-zoom", "AUGMENT_ZOOM", float, "max random zoom fraction"),
+    "noise_stddev": Setting(
         "--augment-noise", "AUGMENT_NOISE", float, "Gaussian pixel noise std (normalized units)"
     ),
 }
+ALL_SETTINGS = {**PIPELINE_SETTINGS, **TRAINING_SETTINGS, **AUGMENTATION_SETTINGS}
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -132,7 +138,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         prog="python -m pipeline.local_runner",
         description="Run the image-classification TFX pipeline locally (LocalDagRunner + Beam).",
     )
-    for name, setting in {**PIPELINE_SETTINGS, **TRAINING_SETTINGS}.items():
+    for name, setting in ALL_SETTINGS.items():
         parser.add_argument(
             setting.flag,
             dest=name,
@@ -207,6 +213,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         schema_path=str(DEFAULT_SCHEMA),
         input_format=ingest.detect_input_format(paths["data_root"]),
         training=training_config(given, args.pretrained_dir),
+        augmentation=AugmentationSpec(**_typed(given, AUGMENTATION_SETTINGS)),
         enable_cache=not args.no_cache,
         **_typed(given, other_settings),
     )

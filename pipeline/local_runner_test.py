@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from components.augmentation import AugmentationSpec
 from components.image_example_gen import ingest
 from pipeline import local_runner, pretrain
 
@@ -109,10 +110,18 @@ def test_main_stops_on_an_unusable_pipeline_root_before_running(image_folder, tm
 
 def test_transfer_and_augmentation_settings_come_from_the_environment(image_folder):
     environ = {"AUGMENT_FLIP": "false", "STRATEGY": "full", "FINE_TUNE_LR": "1e-5"}
-    config = config_for(["--data", str(image_folder)], environ)
-    assert config.training.augment_flip is False
+    config = config_for(["--data", str(image_folder), "--augment-zoom", "0.1"], environ)
+    assert config.augmentation == AugmentationSpec(flip=False, zoom=0.1)
     assert config.training.strategy == "full"
     assert config.training.fine_tune_learning_rate == 1e-5
+
+
+def test_a_bad_augmentation_value_stops_before_running_naming_it(image_folder, tmp_path, capsys):
+    outputs = tmp_path / "outputs"
+    argv = ["--data", str(image_folder), "--augment-zoom", "1.5", "--outputs", str(outputs)]
+    assert local_runner.main(argv) == 2
+    assert "zoom=1.5" in capsys.readouterr().err
+    assert not outputs.exists()
 
 
 def test_a_bad_boolean_is_refused_naming_the_flag(image_folder, capsys):

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components import evaluation, preprocessing, training, tuning
+from components import evaluation, preprocessing, pretraining, training, tuning
+from components.augmentation import AugmentationSpec
+from components.augmenting_transform.component import AugmentingTransform
 from components.image_example_gen.component import ImageExampleGen
 from components.validation_gate.component import ValidationGate
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, PretrainPipelineConfig
 
 
 def import_path(function: Callable) -> str:
@@ -39,15 +41,12 @@ def create_components(config: PipelineConfig) -> list:
     )
     validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
 
-    transform = tfx.components.Transform(
+    transform = AugmentingTransform(
         examples=examples,
         schema=schema,
         preprocessing_fn=import_path(preprocessing.preprocessing_fn),
-        custom_config={preprocessing.IMAGE_SIZE_KEY: config.training.image_size},
-        # The Trainer applies the transform graph itself and caches the result in memory:
-        # materializing float images would write ~110 KB per 96 px image to disk.
-        materialize=False,
-        disable_statistics=True,
+        image_size=config.training.image_size,
+        augmentation=config.augmentation,
     )
     transform.add_upstream_node(validation_gate)
 
@@ -132,5 +131,45 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         components=create_components(config),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata,
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )
+
+
+def create_pretrain_pipeline(config: PretrainPipelineConfig) -> tfx.dsl.Pipeline:
+    """`make pretrain`'s pipeline: ImageExampleGen -> Transform -> Trainer (pretraining.run_fn).
+
+    The same ingestion and normalization as the main pipeline, on the generated source shapes,
+    without augmentation (the source task has data enough) and without validation or a gate
+    (the data is generated, and the weights are judged by the target task that uses them).
+    Its one product is the Trainer's model folder, holding the backbone's weights.
+    """
+    pretrain = config.pretrain
+    example_gen = ImageExampleGen(
+        data_root=config.source_root, eval_percent=pretrain.held_out_percent
+    )
+    examples = example_gen.outputs["examples"]
+    # The curated schema fits the source images too: the same features, made the same way.
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    transform = AugmentingTransform(
+        examples=examples,
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=import_path(preprocessing.preprocessing_fn),
+        image_size=pretrain.image_size,
+        augmentation=AugmentationSpec.off(),
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=import_path(pretraining.run_fn),
+        examples=examples,
+        transform_graph=transform.outputs["transform_graph"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=pretrain.to_dict(),
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[example_gen, schema_gen, transform, trainer],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=sqlite_metadata(config.metadata_path),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )

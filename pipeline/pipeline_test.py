@@ -96,3 +96,27 @@ def test_the_tuner_is_off_by_default_and_feeds_the_trainer_when_on(config):
         TrainingConfig.from_dict({k: v for k, v in custom.items() if k != tuning.MAX_TRIALS_KEY})
         == config.training
     )
+
+
+def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augmentation(tmp_path):
+    from components.augmentation import AugmentationSpec
+    from components.augmenting_transform import executor
+    from pipeline import pretrain
+    from pipeline.pipeline import create_pretrain_pipeline
+
+    config = pretrain.pipeline_config(pretrain.PretrainConfig(image_size=48), str(tmp_path))
+    components = create_pretrain_pipeline(config).components
+
+    assert [c.id for c in components] == [
+        "ImageExampleGen",
+        "ImportSchemaGen",
+        "Transform",
+        "Trainer",
+    ]
+    by_id = {c.id: c for c in components}
+    assert by_id["Trainer"].exec_properties["run_fn"] == "components.pretraining.run_fn"
+    assert executor.spec_from_exec_properties(by_id["Transform"].exec_properties) == (
+        AugmentationSpec.off()
+    )
+    assert json.loads(by_id["Trainer"].exec_properties["custom_config"])["image_size"] == 48
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,4 @@
-"""`make pretrain`: a backbone pretrained on a large generated source task, offline.
+"""`make pretrain`: a backbone pretrained on a large generated source task, offline, by TFX.
 
 The seeds' recipe: pre-train on a large, related problem, then fine-tune on the small one. No
 ImageNet weights can be downloaded here, so the source problem is generated: eight shape classes
@@ -6,8 +6,10 @@ ImageNet weights can be downloaded here, so the source problem is generated: eig
 times more images. What the backbone learns there (edges, corners, outlines against texture and
 noise) is what the target task needs, which is the point of transfer.
 
-Images go through the pipeline's own decode-and-resize, then a per-channel standardization with
-the source data's statistics, as Transform does with the target's.
+The runner writes the source images once (`<out>/source-<n>x<seed>/`), runs the pretraining
+pipeline (ImageExampleGen -> Transform -> Trainer, see create_pretrain_pipeline) with
+LocalDagRunner under `<out>/pipeline/`, and copies the backbone weights the Trainer left to
+`<out>/<backbone>.weights.h5` (aside, then renamed), with a JSON record beside it.
 
     python -m pipeline.pretrain [--out data/pretrained] [--backbone mobilenet_v2] [--force]
 
@@ -19,47 +21,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-import numpy as np
-import tensorflow as tf
-import tf_keras as keras
-
-from components.model import build_backbone
-from components.preprocessing import decode_and_resize
-from components.training_config import TrainingConfig
+from components.training_config import PretrainConfig
 from pipeline import demo_data
+from pipeline.config import PretrainPipelineConfig
 
+DEFAULT_OUT = "data/pretrained"
 RECORD_SUFFIX = ".json"
-# Keras' default (0.99) lets BatchNorm statistics lag far behind on a few hundred steps.
-BATCH_NORM_MOMENTUM = 0.9
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas", "schema.pbtxt")
 
 
-@dataclass(frozen=True)
-class PretrainConfig:
-    """The source task and how long to learn it. Defaults: ~4 minutes on 2 CPU cores."""
-
-    backbone: str = "mobilenet_v2"
-    backbone_alpha: float = 0.35
-    image_size: int = 96
-    per_class: int = 800
-    epochs: int = 20
-    batch_size: int = 64
-    # Constant: from scratch, MobileNetV2 needs ~8 epochs before it takes off here, and a cosine
-    # decay (tried) left it less trained (held-out source accuracy 0.53 against 0.70).
-    learning_rate: float = 1e-3
-    seed: int = 7
-
-    def backbone_config(self) -> TrainingConfig:
-        return TrainingConfig(
-            image_size=self.image_size,
-            backbone=self.backbone,
-            backbone_alpha=self.backbone_alpha,
-            weights="none",
-            seed=self.seed,
-        )
+class PretrainError(RuntimeError):
+    """The pretraining pipeline did not leave a backbone; the message says where to look."""
 
 
 def weights_filename(backbone: str, backbone_alpha: float) -> str:
@@ -68,87 +45,108 @@ def weights_filename(backbone: str, backbone_alpha: float) -> str:
     return f"{backbone}{suffix}.weights.h5"
 
 
-def decode_images(encoded: list[bytes], image_size: int) -> np.ndarray:
-    """Encoded images -> float32 [n, s, s, 3], through the pipeline's own decode-and-resize."""
-    batches = [
-        decode_and_resize(tf.constant(encoded[i : i + 256]), image_size).numpy()
-        for i in range(0, len(encoded), 256)
-    ]
-    return np.concatenate(batches)
-
-
-def source_images(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(standardized float32 images [n, s, s, 3], labels [n]) of the generated source task."""
-    encoded, labels = [], []
-    for label, shape in enumerate(demo_data.SOURCE_CLASSES):
-        for n in range(config.per_class):
-            encoded.append(demo_data.render(shape, label, n, config.seed)[1])
-            labels.append(label)
-    images = decode_images(encoded, config.image_size)
-    mean = images.mean(axis=(0, 1, 2))
-    std = np.maximum(images.std(axis=(0, 1, 2)), 1e-3)
-    return ((images - mean) / std).astype(np.float32), np.array(labels, dtype=np.int64)
-
-
-def build_pretraining_model(config: PretrainConfig) -> tuple[keras.Model, keras.Model]:
-    """(classifier for the source task, the backbone inside it), compiled."""
-    keras.utils.set_random_seed(config.seed)
-    backbone = build_backbone(config.backbone_config())
-    for layer in backbone.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = BATCH_NORM_MOMENTUM
-    inputs = keras.Input((config.image_size, config.image_size, 3))
-    outputs = keras.layers.Dense(len(demo_data.SOURCE_CLASSES), activation="softmax")(
-        backbone(inputs)
+def pipeline_config(
+    config: PretrainConfig, out_dir: str, enable_cache: bool = True
+) -> PretrainPipelineConfig:
+    """Where the source images, the pipeline's artifacts and its metadata live under `out_dir`."""
+    out_dir = os.path.abspath(out_dir)
+    pipeline_root = os.path.join(out_dir, "pipeline")
+    return PretrainPipelineConfig(
+        source_root=os.path.join(out_dir, f"source-{config.per_class}x{config.seed}"),
+        pipeline_root=pipeline_root,
+        metadata_path=os.path.join(pipeline_root, "metadata.sqlite"),
+        schema_path=SCHEMA_PATH,
+        pretrain=config,
+        enable_cache=enable_cache,
     )
-    model = keras.Model(inputs, outputs, name="pretraining")
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+
+
+def write_source_images(config: PretrainPipelineConfig) -> int:
+    """Generates the source task's images once (all or nothing); returns how many there are."""
+    classes = demo_data.SOURCE_CLASSES
+    marker = os.path.join(config.source_root, demo_data.COMPLETE_MARKER)
+    if not os.path.exists(marker):
+        demo_data.generate(
+            config.source_root, config.pretrain.per_class, config.pretrain.seed, classes
+        )
+    return config.pretrain.per_class * len(classes)
+
+
+def run_pipeline(config: PretrainPipelineConfig, log_path: str) -> str:
+    """Runs the pretraining pipeline; returns the Trainer's model folder (holding the weights)."""
+    from tfx import v1 as tfx
+
+    from components import pretraining
+    from pipeline import run_local, run_summary
+    from pipeline.pipeline import create_pretrain_pipeline
+
+    pipeline = create_pretrain_pipeline(config)
+    os.makedirs(config.pipeline_root, exist_ok=True)
+    started_ms = int(time.time() * 1000)
+    with run_local.run_logging(log_path, total=len(pipeline.components)):
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as e:
+            raise PretrainError(f"The pretraining pipeline failed ({e}); see {log_path}") from e
+    _, outputs = run_summary.read_run(
+        config.metadata_path,
+        config.pipeline_name,
+        [component.id for component in pipeline.components],
+        since_ms=started_ms,
     )
-    return model, backbone
+    models = [a for a in outputs.get("Trainer", []) if a.type == "Model"]
+    if not models:
+        raise PretrainError(f"The pretraining Trainer left no model; see {log_path}")
+    folder = os.path.join(models[0].uri, "Format-Serving")
+    if not os.path.exists(os.path.join(folder, pretraining.BACKBONE_WEIGHTS_FILE)):
+        raise PretrainError(f"No {pretraining.BACKBONE_WEIGHTS_FILE} in {folder}; see {log_path}")
+    return folder
 
 
-def pretrain(config: PretrainConfig, weights_path: str, verbose: int = 2) -> dict:
-    """Trains on the source task, saves the backbone's weights; returns the record it writes.
+def publish(model_folder: str, weights_path: str, record: dict) -> None:
+    """Copies the weights to `weights_path` (aside, then renamed: an interrupted copy never
+    looks finished) and writes the record beside them."""
+    from components import pretraining
 
-    Written aside then renamed: an interrupted run leaves no weights file that looks finished.
-    """
-    started = time.monotonic()
-    images, labels = source_images(config)
-    held_out = np.arange(len(labels)) % 10 == 0  # 10% to report honest source accuracy
-    model, backbone = build_pretraining_model(config)
-    history = model.fit(
-        images[~held_out],
-        labels[~held_out],
-        validation_data=(images[held_out], labels[held_out]),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        verbose=verbose,
-    )
-    # Same suffix as the final name: Keras picks the file format by it.
     folder, name = os.path.split(os.path.abspath(weights_path))
-    partial = os.path.join(folder, f".partial-{name}")
     os.makedirs(folder, exist_ok=True)
-    backbone.save_weights(partial)
+    partial = os.path.join(folder, f".partial-{name}")  # same suffix: Keras reads the format by it
+    shutil.copyfile(os.path.join(model_folder, pretraining.BACKBONE_WEIGHTS_FILE), partial)
     os.replace(partial, weights_path)
+    with open(weights_path + RECORD_SUFFIX, "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def pretrain(config: PretrainConfig, out_dir: str, enable_cache: bool = True) -> dict:
+    """Builds `<out_dir>/<weights file>` through the pretraining pipeline; returns its record.
+
+    With the cache on, a run interrupted after ingestion or Transform resumes from there.
+    """
+    from components import pretraining
+
+    started = time.monotonic()
+    pipeline = pipeline_config(config, out_dir, enable_cache)
+    images = write_source_images(pipeline)
+    log_dir = os.path.join(os.path.abspath(out_dir), "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    log_path = os.path.join(log_dir, time.strftime("pretrain-%Y%m%d-%H%M%S.log"))
+    print(f"Full log: {log_path}", flush=True)
+    model_folder = run_pipeline(pipeline, log_path)
+    with open(os.path.join(model_folder, pretraining.PRETRAINING_RECORD_FILE)) as f:
+        trainer_record = json.load(f)
+    weights_path = os.path.join(out_dir, weights_filename(config.backbone, config.backbone_alpha))
     record = {
         "weights": os.path.basename(weights_path),
         "config": asdict(config),
-        "source_classes": list(demo_data.SOURCE_CLASSES),
-        "images": int(len(labels)),
-        "source_train_accuracy": round(float(history.history["accuracy"][-1]), 4),
-        "source_heldout_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
+        "images": images,
+        "source_classes": trainer_record["source_classes"],
+        "source_train_accuracy": trainer_record["source_train_accuracy"],
+        "source_heldout_accuracy": trainer_record["source_heldout_accuracy"],
+        "trainer_model": model_folder,
         "seconds": round(time.monotonic() - started, 1),
     }
-    with open(weights_path + RECORD_SUFFIX, "w") as f:
-        json.dump(record, f, indent=2)
+    publish(model_folder, weights_path, record)
     return record
-
-
-DEFAULT_OUT = "data/pretrained"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
     parser.add_argument("--per-class", type=int, default=defaults.per_class)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--force", action="store_true", help="rebuild even if the file exists")
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild even if the file exists (no TFX cache)"
+    )
     args = parser.parse_args(argv)
     config = PretrainConfig(
         backbone=args.backbone,
@@ -181,12 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     if os.path.exists(path) and not args.force:
         print(f"Pretrained backbone up to date: {path}")
         return 0
-    images = config.per_class * len(demo_data.SOURCE_CLASSES)
     print(
-        f"Pretraining {config.backbone} on {images} generated images of "
-        f"{len(demo_data.SOURCE_CLASSES)} source shapes ({config.epochs} epochs, once) ..."
+        f"Pretraining {config.backbone} on {config.per_class} generated images of each of "
+        f"{len(demo_data.SOURCE_CLASSES)} source shapes ({config.epochs} epochs, once), "
+        "through a TFX pipeline ..."
     )
-    record = pretrain(config, path)
+    try:
+        record = pretrain(config, args.out, enable_cache=not args.force)
+    except PretrainError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(
         f"Wrote {path} in {record['seconds']:.0f} s "
         f"(held-out source accuracy {record['source_heldout_accuracy']:.3f})"

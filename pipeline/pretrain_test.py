@@ -1,48 +1,59 @@
-"""A small `make pretrain`: the saved backbone is the one the Trainer then loads and freezes."""
+"""`make pretrain` through its own small TFX pipeline: the backbone it leaves is the one the
+Trainer then loads and freezes."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
-from components.model import build_model
-from components.training_config import TrainingConfig
+from components.model import backbone_of, build_model
+from components.training_config import PretrainConfig, TrainingConfig
 from pipeline import demo_data, pretrain
+from tests.helpers import tree_digest
 
-pytestmark = pytest.mark.unit
-
-TINY = pretrain.PretrainConfig(image_size=32, per_class=3, epochs=1, batch_size=8)
+TINY = PretrainConfig(image_size=32, per_class=5, epochs=1, batch_size=8, held_out_percent=25)
 
 
-def test_source_task_is_different_from_the_demo_task():
+@pytest.mark.unit
+def test_source_images_are_written_once_and_are_not_the_demo_classes(tmp_path):
     assert set(demo_data.SOURCE_CLASSES).isdisjoint(demo_data.CLASSES)
-    images, labels = pretrain.source_images(TINY)
-    assert images.shape == (3 * len(demo_data.SOURCE_CLASSES), 32, 32, 3)
-    np.testing.assert_allclose(images.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
-    assert sorted(set(labels)) == list(range(len(demo_data.SOURCE_CLASSES)))
+    config = pretrain.pipeline_config(TINY, str(tmp_path))
+
+    assert pretrain.write_source_images(config) == 5 * len(demo_data.SOURCE_CLASSES)
+    written = tree_digest(config.source_root)
+    assert sorted(os.listdir(config.source_root)) == sorted(
+        [*demo_data.SOURCE_CLASSES, demo_data.COMPLETE_MARKER]
+    )
+    pretrain.write_source_images(config)
+    assert tree_digest(config.source_root) == written
 
 
-def test_pretrained_weights_are_loaded_and_frozen_by_the_trainer_model(tmp_path):
-    path = str(tmp_path / pretrain.weights_filename(TINY.backbone, TINY.backbone_alpha))
-    record = pretrain.pretrain(TINY, path, verbose=0)
-
-    with open(path + pretrain.RECORD_SUFFIX) as f:
-        assert json.load(f) == record
-    assert record["images"] == 3 * len(demo_data.SOURCE_CLASSES)
-    _, trained_backbone = pretrain.build_pretraining_model(TINY)
-    trained_backbone.load_weights(path)
-
-    model = build_model(TrainingConfig(image_size=32, weights=path), num_classes=4)
-    backbone = model.layers[1]
-    assert backbone.trainable is False
-    for saved, loaded in zip(trained_backbone.weights, backbone.weights, strict=True):
-        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
-    untrained = build_model(TrainingConfig(image_size=32), num_classes=4).layers[1]
-    assert not np.array_equal(untrained.weights[0].numpy(), backbone.weights[0].numpy())
-
-
+@pytest.mark.unit
 def test_weights_file_name_tells_architectures_apart():
     assert pretrain.weights_filename("mobilenet_v2", 0.35) != pretrain.weights_filename(
         "mobilenet_v2", 1.0
     )
     assert pretrain.weights_filename("vgg16", 0.35) == "vgg16.weights.h5"
+
+
+@pytest.mark.e2e
+def test_the_pretraining_pipeline_leaves_a_backbone_the_trainer_loads_frozen(tmp_path):
+    record = pretrain.pretrain(TINY, str(tmp_path))
+
+    path = tmp_path / pretrain.weights_filename(TINY.backbone, TINY.backbone_alpha)
+    assert json.loads((tmp_path / (path.name + pretrain.RECORD_SUFFIX)).read_text()) == record
+    assert record["images"] == 5 * len(demo_data.SOURCE_CLASSES)
+    assert record["source_classes"] == sorted(demo_data.SOURCE_CLASSES)
+    assert 0 <= record["source_heldout_accuracy"] <= 1
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".partial")]
+
+    model = build_model(TrainingConfig(image_size=32, weights=str(path)), num_classes=4)
+    backbone = backbone_of(model)
+    assert backbone.trainable is False
+    untrained = backbone_of(build_model(TrainingConfig(image_size=32), num_classes=4))
+    assert not np.array_equal(untrained.weights[0].numpy(), backbone.weights[0].numpy())
+    # The same weights as the Trainer's own output, copied whole.
+    trainer_copy = os.path.join(record["trainer_model"], "backbone.weights.h5")
+    with open(trainer_copy, "rb") as a, open(path, "rb") as b:
+        assert a.read() == b.read()

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from components import features
+from components.augmentation import AugmentationSpec
 from components.training_config import TrainingConfig
 from pipeline import demo_data, run_local
 from pipeline.config import PipelineConfig
@@ -61,7 +62,8 @@ def first_run(tmp_path_factory):
     demo_data.generate(str(data), per_class=10, seed=5)
     before = tree_digest(str(data))
     # With the optional Tuner stage on, so one run proves both paths through the Trainer.
-    config = tiny_config(root, data, tune=True, tuner_trials=2)
+    augmentation = AugmentationSpec(flip=False, zoom=0.1)
+    config = tiny_config(root, data, tune=True, tuner_trials=2, augmentation=augmentation)
     code, summary = run_and_read_summary(config, root / "outputs")
     return {"root": root, "config": config, "code": code, "summary": summary, "data": before}
 
@@ -94,6 +96,13 @@ def test_the_trainer_trained_with_the_tuners_best_values(first_run):
     for name in ("dropout", "weight_decay", "learning_rate"):
         assert effective["settings"][name] == tuned[name], name
     assert os.path.exists(summary["training"]["learning_curves"])
+    # The augmentation the Trainer applied is the spec Transform was given and wrote.
+    assert effective["regularizers"]["augmentation"] == {
+        "rotation_degrees": 20.0,
+        "shift": 0.2,
+        "zoom": 0.1,
+        "noise_stddev": 0.05,
+    }
 
 
 def test_input_folder_is_left_untouched(first_run):

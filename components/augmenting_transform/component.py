@@ -1,0 +1,43 @@
+"""AugmentingTransform: TFX's Transform, owning the augmentation spec as well as normalization.
+
+Normalization is deterministic and runs everywhere (Trainer, Evaluator, serving) through the
+transform graph; augmentation is random and must touch training batches only. Both are
+decisions about how images are prepared, so both are configured here and travel in one
+artifact: the transform graph, with `augmentation.json` beside it (see executor.py).
+"""
+
+from __future__ import annotations
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from components import preprocessing
+from components.augmentation import AugmentationSpec
+from components.augmenting_transform import executor
+
+
+class _AugmentingTransform(tfx.components.Transform):
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+
+def AugmentingTransform(  # noqa: N802 - named like the TFX components it stands beside
+    examples: tfx.dsl.Channel,
+    schema: tfx.dsl.Channel,
+    preprocessing_fn: str,
+    image_size: int,
+    augmentation: AugmentationSpec,
+) -> tfx.components.Transform:
+    """Transform with `preprocessing_fn` at `image_size`, carrying `augmentation` for training."""
+    return _AugmentingTransform(
+        examples=examples,
+        schema=schema,
+        preprocessing_fn=preprocessing_fn,
+        custom_config={
+            preprocessing.IMAGE_SIZE_KEY: image_size,
+            executor.AUGMENTATION_KEY: augmentation.to_dict(),
+        },
+        # The Trainer applies the transform graph itself and caches the result in memory:
+        # materializing float images would write ~110 KB per 96 px image to disk.
+        materialize=False,
+        disable_statistics=True,
+    ).with_id("Transform")
