@@ -11,14 +11,15 @@ deviation is in those units and borders are filled by reflection.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import tensorflow as tf
 import tf_keras as keras
+
+from components.training_config import Settings
 
 SPEC_FILE = "augmentation.json"
 
@@ -28,8 +29,11 @@ class AugmentationSpecError(ValueError):
 
 
 @dataclass(frozen=True)
-class AugmentationSpec:
+class AugmentationSpec(Settings):
     """Which random augmentations training batches get, and how strong (0 turns one off)."""
+
+    KIND: ClassVar[str] = "augmentation setting"
+    ERROR: ClassVar[type[ValueError]] = AugmentationSpecError
 
     flip: bool = True  # horizontal
     rotation_degrees: float = 20.0
@@ -44,25 +48,11 @@ class AugmentationSpec:
             "zoom": 0 <= self.zoom < 1,
             "noise_stddev": self.noise_stddev >= 0,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-            raise AugmentationSpecError(f"Invalid augmentation setting(s): {values}")
+        self.refuse_invalid(checks)
 
     @classmethod
     def off(cls) -> AugmentationSpec:
         return cls(flip=False, rotation_degrees=0.0, shift=0.0, zoom=0.0, noise_stddev=0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> AugmentationSpec:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise AugmentationSpecError(f"Unknown augmentation setting(s): {', '.join(unknown)}")
-        return cls(**values)
 
 
 def write_spec(transform_graph_dir: str, spec: AugmentationSpec) -> None:

@@ -51,7 +51,7 @@ def build_pretraining_model(config: PretrainConfig, num_classes: int) -> tuple[k
 
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point: train on the source task, save the backbone and a record."""
-    config = PretrainConfig(**fn_args.custom_config)
+    config = PretrainConfig.from_dict(fn_args.custom_config)
     class_names = features.read_class_names(
         features.examples_dir_of_split_pattern(fn_args.train_files[0])
     )

@@ -4,9 +4,36 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from components import features
+
+
+class Settings:
+    """What every settings dataclass shares: refusing bad values by name, and a strict round
+    trip through the plain dict TFX carries as a component's custom_config."""
+
+    KIND: ClassVar[str] = "setting"  # in error messages: "Invalid <KIND>(s): ..."
+    ERROR: ClassVar[type[ValueError]] = ValueError
+
+    def refuse_invalid(self, checks: dict[str, bool]) -> None:
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            raise self.ERROR(f"Invalid {self.KIND}(s): {values}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        """Unknown keys are an error, not silently dropped."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise cls.ERROR(f"Unknown {cls.KIND}(s): {', '.join(unknown)}")
+        return cls(**values)
+
 
 # Fine-tuning strategies for a pretrained backbone (a random one always trains whole).
 STRATEGIES = {
@@ -25,8 +52,10 @@ LR_SCHEDULES = {
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(Settings):
     """What the Trainer needs to build, train and export the model. Defaults suit the demo."""
+
+    KIND: ClassVar[str] = "training setting"
 
     image_size: int = features.DEFAULT_IMAGE_SIZE
     backbone: str = "mobilenet_v2"
@@ -89,27 +118,14 @@ class TrainingConfig:
             "fine_tune_epochs": self.fine_tune_epochs >= 0,
             "fine_tune_learning_rate": self.fine_tune_learning_rate > 0,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-            raise ValueError(f"Invalid training setting(s): {values}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
-        """Rebuilds the config in the Trainer; unknown keys are an error, not silently dropped."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"Unknown training setting(s): {', '.join(unknown)}")
-        return cls(**values)
+        self.refuse_invalid(checks)
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(Settings):
     """The source task and how long to learn it. Defaults: minutes on 2 CPU cores."""
+
+    KIND: ClassVar[str] = "pretraining setting"
 
     backbone: str = "mobilenet_v2"
     backbone_alpha: float = 0.35
@@ -123,6 +139,19 @@ class PretrainConfig:
     held_out_percent: int = 10  # of source images, to report an honest source accuracy
     seed: int = 7
 
+    def __post_init__(self) -> None:
+        self.refuse_invalid(
+            {
+                "image_size": self.image_size >= 32,
+                "per_class": self.per_class >= 2,
+                "epochs": self.epochs >= 1,
+                "batch_size": self.batch_size >= 1,
+                "learning_rate": self.learning_rate > 0,
+                "held_out_percent": 0 < self.held_out_percent < 100,
+            }
+        )
+        self.backbone_config()  # refuses an unknown backbone or width the same way
+
     def backbone_config(self) -> TrainingConfig:
         return TrainingConfig(
             image_size=self.image_size,
@@ -131,6 +160,3 @@ class PretrainConfig:
             weights="none",
             seed=self.seed,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)

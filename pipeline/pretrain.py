@@ -170,13 +170,17 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="rebuild even if the file exists (no TFX cache)"
     )
     args = parser.parse_args(argv)
-    config = PretrainConfig(
-        backbone=args.backbone,
-        backbone_alpha=args.backbone_alpha,
-        image_size=args.image_size,
-        per_class=args.per_class,
-        epochs=args.epochs,
-    )
+    try:
+        config = PretrainConfig(
+            backbone=args.backbone,
+            backbone_alpha=args.backbone_alpha,
+            image_size=args.image_size,
+            per_class=args.per_class,
+            epochs=args.epochs,
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     path = os.path.join(args.out, weights_filename(config.backbone, config.backbone_alpha))
     if os.path.exists(path) and not args.force:
         print(f"Pretrained backbone up to date: {path}")
