@@ -79,3 +79,19 @@ def test_a_graph_without_a_spec_is_an_error_naming_the_file(tmp_path):
 def test_bad_spec_values_are_refused_by_name(values, named):
     with pytest.raises(AugmentationSpecError, match=named):
         AugmentationSpec.from_dict(values)
+
+
+def test_the_trainers_eval_batches_are_never_augmented_and_its_train_batches_are():
+    from components import training
+
+    rng = np.random.default_rng(1)
+    pixels = rng.normal(size=(8, 16, 16, 3)).astype("float32")
+    examples = tf.data.Dataset.from_tensor_slices((pixels, np.arange(8)))
+    augmenter = augmentation.build_augmenter(AugmentationSpec(), seed=3)
+
+    eval_batches = training.batches(examples, 4)  # as run_fn builds the eval data
+    train_batches = training.batches(examples, 4, augmenter=augmenter)
+
+    for _ in range(2):  # every pass
+        np.testing.assert_array_equal(np.concatenate(batches(eval_batches)), pixels)
+        assert not np.allclose(np.concatenate(batches(train_batches)), pixels)
