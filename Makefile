@@ -53,7 +53,7 @@ $(DEMO_STAMP): $(STAMP) pipeline/demo_data.py
 demo-data: $(DEMO_STAMP) ## Generate the bundled demo dataset (deterministic).
 
 # Returns at once when the weights file for BACKBONE (and BACKBONE_ALPHA) already exists.
-pretrain: $(STAMP) ## Pretrain the backbone on generated source shapes (once, a few minutes).
+pretrain: $(STAMP) ## Pretrain the backbone on generated source shapes (once; minutes, cached).
 	$(PY) -m pipeline.pretrain --out $(PRETRAINED_DIR)
 
 ABLATION_SEEDS ?= 1,2
