@@ -150,7 +150,7 @@ class PretrainConfig(Settings):
                 "held_out_percent": 0 < self.held_out_percent < 100,
             }
         )
-        self.backbone_config()  # refuses an unknown backbone or width the same way
+        self.backbone_config()  # refuses a bad backbone width the same way
 
     def backbone_config(self) -> TrainingConfig:
         return TrainingConfig(
