@@ -25,6 +25,11 @@ def eval_config(accuracy_floor: float, regression_tolerance: float) -> tfma.Eval
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
+                # Said, not inferred: left unset, TFMA loads every model once with Keras just to
+                # find its type, then again to evaluate (10-15 s a load here). As a generic
+                # SavedModel it is loaded once, by tf.saved_model.load, and called through the
+                # signature below.
+                model_type=tfma.TF_GENERIC,
                 signature_name=features.EXAMPLES_SIGNATURE,
                 label_key=features.LABEL_KEY,
                 prediction_key=features.PROBABILITIES_KEY,
