@@ -1,0 +1,198 @@
+"""The push destination as a registry: numbered model versions, each with a JSON record.
+
+Layout (what TensorFlow Serving watches, plus one file per version):
+
+    <serving_dir>/<version>/saved_model.pb, variables/, assets.extra/ ...
+    <serving_dir>/<version>/push_record.json   metrics, baseline, decision, data, config, code
+
+Serving loads the highest version number, so "served" and "the baseline the next candidate
+must beat" are one rule: the latest version. A rollback never deletes history; it publishes a
+copy of an earlier version as the newest, with a record saying so.
+
+A version appears by one rename of a complete folder written aside (`.partial-*`), so a crash
+mid-push leaves no half model under a number. (Atomic on a local or POSIX file system; object
+stores emulate rename with copies, see README.)
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+
+RECORD_FILE = "push_record.json"
+PARTIAL_PREFIX = ".partial-"
+SAVED_MODEL_FILE = "saved_model.pb"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation could not be done; the message names the version or folder."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One pushed model: its number, folder and record (None for a folder pushed by others)."""
+
+    number: int
+    path: str
+    record: dict[str, Any] | None
+
+    @property
+    def fingerprint(self) -> str | None:
+        return (self.record or {}).get("model", {}).get("fingerprint")
+
+
+def _is_version_folder(serving_dir: str, name: str) -> bool:
+    name = name.rstrip("/")
+    return name.isdigit() and tf.io.gfile.exists(os.path.join(serving_dir, name, SAVED_MODEL_FILE))
+
+
+def read_record(version_dir: str) -> dict[str, Any] | None:
+    path = os.path.join(version_dir, RECORD_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def list_versions(serving_dir: str) -> list[Version]:
+    """Every complete version, oldest first; partial folders and stray files are ignored."""
+    if not tf.io.gfile.isdir(serving_dir):
+        return []
+    numbers = sorted(
+        int(name.rstrip("/"))
+        for name in tf.io.gfile.listdir(serving_dir)
+        if _is_version_folder(serving_dir, name)
+    )
+    return [
+        Version(
+            n, os.path.join(serving_dir, str(n)), read_record(os.path.join(serving_dir, str(n)))
+        )
+        for n in numbers
+    ]
+
+
+def served_version(serving_dir: str) -> Version | None:
+    """The version serving loads, and the baseline of the next run: the highest number."""
+    versions = list_versions(serving_dir)
+    return versions[-1] if versions else None
+
+
+def get_version(serving_dir: str, number: int) -> Version:
+    for version in list_versions(serving_dir):
+        if version.number == number:
+            return version
+    known = ", ".join(str(v.number) for v in list_versions(serving_dir)) or "none"
+    raise RegistryError(f"No version {number} in {serving_dir} (versions: {known}).")
+
+
+def _files(model_dir: str) -> list[str]:
+    """Relative paths of every file under model_dir, sorted; the push record excluded."""
+    found = []
+    for folder, _, names in tf.io.gfile.walk(model_dir):
+        for name in names:
+            relative = os.path.relpath(os.path.join(folder, name), model_dir)
+            if relative != RECORD_FILE:
+                found.append(relative)
+    return sorted(found)
+
+
+def model_fingerprint(model_dir: str) -> str:
+    """sha256 over every file's path and bytes: the same model folder gives the same value."""
+    if not tf.io.gfile.exists(os.path.join(model_dir, SAVED_MODEL_FILE)):
+        raise RegistryError(f"No SavedModel in {model_dir}: nothing to fingerprint.")
+    digest = hashlib.sha256()
+    for relative in _files(model_dir):
+        digest.update(relative.encode() + b"\0")
+        with tf.io.gfile.GFile(os.path.join(model_dir, relative), "rb") as f:
+            digest.update(hashlib.sha256(f.read()).digest())
+    return digest.hexdigest()
+
+
+def copy_model(source_dir: str, target_dir: str) -> None:
+    """Copies a model folder (any file system TensorFlow knows); the push record stays behind."""
+    for relative in _files(source_dir):
+        target = os.path.join(target_dir, relative)
+        tf.io.gfile.makedirs(os.path.dirname(target))
+        tf.io.gfile.copy(os.path.join(source_dir, relative), target, overwrite=True)
+
+
+def _write_json(path: str, content: dict[str, Any]) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(content, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def publish(serving_dir: str, model_dir: str, record: dict[str, Any]) -> Version:
+    """Adds `model_dir` as the next version with `record`; returns it.
+
+    The model and its record are written under a hidden partial name, then renamed to the
+    version number in one step. If another push took that number meanwhile, the rename fails
+    and the next number is tried: two pushes never share a folder.
+    """
+    tf.io.gfile.makedirs(serving_dir)
+    partial = os.path.join(serving_dir, f"{PARTIAL_PREFIX}{uuid.uuid4().hex}")
+    try:
+        copy_model(model_dir, partial)
+        for _ in range(100):
+            latest = served_version(serving_dir)
+            number = latest.number + 1 if latest else 1
+            full_record = {**record, "version": number, "pushed_at": now()}
+            _write_json(os.path.join(partial, RECORD_FILE), full_record)
+            target = os.path.join(serving_dir, str(number))
+            try:
+                tf.io.gfile.rename(partial, target, overwrite=False)
+            except (tf.errors.AlreadyExistsError, tf.errors.FailedPreconditionError, OSError):
+                if not tf.io.gfile.exists(target):
+                    raise
+                continue  # someone else published `number` first: take the next one
+            return Version(number, target, full_record)
+        raise RegistryError(f"Could not find a free version number in {serving_dir}.")
+    finally:
+        if tf.io.gfile.exists(partial):
+            tf.io.gfile.rmtree(partial)
+
+
+def rollback(serving_dir: str, number: int, reason: str = "") -> Version:
+    """Serves version `number` again by publishing a copy of it as the newest version.
+
+    History stays: the version rolled away from keeps its folder and record, and the new
+    record names both. The copy becomes the baseline of the next run, like any push.
+    """
+    source = get_version(serving_dir, number)
+    current = served_version(serving_dir)
+    if current is not None and current.number == number:
+        raise RegistryError(f"Version {number} is already the served version in {serving_dir}.")
+    earlier = source.record or {}
+    record = {
+        **{
+            key: earlier[key]
+            for key in ("model", "metrics", "data", "config", "code_version")
+            if key in earlier
+        },
+        "decision": {
+            "action": "rollback",
+            "rollback_of": number,
+            "replaced": current.number if current else None,
+            "reason": reason,
+        },
+    }
+    return publish(serving_dir, source.path, record)
+
+
+def find_by_fingerprint(serving_dir: str, fingerprint: str) -> Version | None:
+    """The earliest version holding this exact model, if it was ever pushed."""
+    for version in list_versions(serving_dir):
+        if version.fingerprint == fingerprint:
+            return version
+    return None

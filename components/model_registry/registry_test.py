@@ -1,0 +1,134 @@
+"""The registry on a real file system with tiny real SavedModels: versions, atomicity, rollback."""
+
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+from components.model_registry import registry
+
+pytestmark = pytest.mark.unit
+
+
+def save_tiny_model(path, scale: float) -> str:
+    """A SavedModel that multiplies by `scale`: different scales, different models."""
+    module = tf.Module()
+    module.scale = tf.Variable(scale)
+    module.serve = tf.function(
+        lambda x: x * module.scale, input_signature=[tf.TensorSpec([None], tf.float32)]
+    )
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {name: save_tiny_model(root / name, scale) for name, scale in [("a", 2.0), ("b", 3.0)]}
+
+
+def served_scale(version: registry.Version) -> float:
+    return float(tf.saved_model.load(version.path).scale.numpy())
+
+
+def test_an_empty_or_missing_destination_serves_nothing(tmp_path):
+    assert registry.list_versions(str(tmp_path / "missing")) == []
+    assert registry.served_version(str(tmp_path)) is None
+
+
+def test_publish_numbers_versions_and_writes_the_record_inside(tmp_path, models):
+    serving = str(tmp_path / "serving")
+
+    first = registry.publish(serving, models["a"], {"metrics": {"accuracy": 0.7}})
+    second = registry.publish(serving, models["b"], {"metrics": {"accuracy": 0.8}})
+
+    assert (first.number, second.number) == (1, 2)
+    assert sorted(os.listdir(serving)) == ["1", "2"]  # no partial folder left behind
+    assert registry.served_version(serving).number == 2
+    assert served_scale(registry.served_version(serving)) == 3.0
+    with open(os.path.join(serving, "1", registry.RECORD_FILE)) as f:
+        record = json.load(f)
+    assert record["version"] == 1
+    assert record["metrics"] == {"accuracy": 0.7}
+    assert record["pushed_at"].endswith("+00:00")
+
+
+def test_fingerprint_tells_models_apart_and_ignores_the_record(tmp_path, models):
+    a, b = models["a"], models["b"]
+    assert registry.model_fingerprint(a) != registry.model_fingerprint(b)
+    pushed = registry.publish(str(tmp_path), a, {"model": {"fingerprint": "x"}})
+    assert registry.model_fingerprint(pushed.path) == registry.model_fingerprint(a)
+
+
+def test_a_crashed_push_leaves_no_version_and_only_a_hidden_partial_folder(tmp_path, models):
+    serving = tmp_path / "serving"
+    registry.publish(str(serving), models["a"], {})
+    # What a push killed before its rename leaves: a hidden partial folder with a whole model.
+    registry.copy_model(models["b"], str(serving / f"{registry.PARTIAL_PREFIX}crashed"))
+    # And a numbered folder without a SavedModel (e.g. copied by hand, half-way).
+    (serving / "7").mkdir()
+
+    assert [v.number for v in registry.list_versions(str(serving))] == [1]
+    assert served_scale(registry.served_version(str(serving))) == 2.0
+
+
+def test_publish_takes_the_next_number_when_another_push_took_it(tmp_path, models, monkeypatch):
+    serving = str(tmp_path)
+    registry.publish(serving, models["a"], {})
+    real_rename = tf.io.gfile.rename
+    raced = []
+
+    def rename_after_a_rival(source, target, overwrite=False):
+        if not raced:  # a concurrent push publishes version 2 just before ours renames
+            raced.append(target)
+            registry.copy_model(models["a"], os.path.join(serving, "2"))
+        return real_rename(source, target, overwrite=overwrite)
+
+    monkeypatch.setattr(tf.io.gfile, "rename", rename_after_a_rival)
+    ours = registry.publish(serving, models["b"], {"mine": True})
+
+    assert raced == [os.path.join(serving, "2")]
+    assert ours.number == 3
+    assert served_scale(ours) == 3.0
+    assert registry.read_record(ours.path)["mine"] is True
+
+
+def test_rollback_serves_an_earlier_model_as_a_new_version_keeping_history(tmp_path, models):
+    serving = str(tmp_path)
+    registry.publish(serving, models["a"], {"metrics": {"accuracy": 0.9}, "code_version": "c1"})
+    registry.publish(serving, models["b"], {"metrics": {"accuracy": 0.6}})
+
+    restored = registry.rollback(serving, 1, reason="v2 misbehaves")
+
+    assert restored.number == 3
+    assert [v.number for v in registry.list_versions(serving)] == [1, 2, 3]
+    assert registry.served_version(serving).number == 3
+    assert served_scale(restored) == 2.0
+    record = registry.read_record(restored.path)
+    assert record["decision"] == {
+        "action": "rollback",
+        "rollback_of": 1,
+        "replaced": 2,
+        "reason": "v2 misbehaves",
+    }
+    assert record["metrics"] == {"accuracy": 0.9}
+    assert record["code_version"] == "c1"
+
+
+def test_rollback_to_an_unknown_or_already_served_version_is_refused(tmp_path, models):
+    serving = str(tmp_path)
+    registry.publish(serving, models["a"], {})
+    with pytest.raises(registry.RegistryError, match=r"No version 5 .*versions: 1"):
+        registry.rollback(serving, 5)
+    with pytest.raises(registry.RegistryError, match="already the served version"):
+        registry.rollback(serving, 1)
+    assert [v.number for v in registry.list_versions(serving)] == [1]
+
+
+def test_find_by_fingerprint(tmp_path, models):
+    serving = str(tmp_path)
+    fingerprint = registry.model_fingerprint(models["a"])
+    registry.publish(serving, models["a"], {"model": {"fingerprint": fingerprint}})
+    assert registry.find_by_fingerprint(serving, fingerprint).number == 1
+    assert registry.find_by_fingerprint(serving, registry.model_fingerprint(models["b"])) is None
