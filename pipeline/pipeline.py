@@ -1,22 +1,35 @@
 """create_pipeline(config): the whole DAG, pure, the same for every runner.
 
 ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator ->
-ValidationGate -> Transform -> [Tuner] -> Trainer -> Evaluator (vs latest blessed) -> Pusher.
+ValidationGate -> Transform -> [Tuner] -> Trainer -> Evaluator (vs BaselineModel, the served
+version) -> Pusher (to the versioned registry in the push destination).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
+from tfx.proto.orchestration import pipeline_pb2
 
 from components import evaluation, preprocessing, pretraining, training, tuning
 from components.augmentation import AugmentationSpec
 from components.augmenting_transform.component import AugmentingTransform
+from components.evaluator.component import Evaluator
 from components.image_example_gen.component import ImageExampleGen
+from components.model_registry.component import BaselineModel, RegistryPusher
 from components.validation_gate.component import ValidationGate
 from pipeline.config import PipelineConfig, PretrainPipelineConfig
+
+BASELINE_NODE = "BaselineModel"
+# Nodes whose output depends on the world outside their inputs (here: what is served now), so
+# a cache hit would be stale. TFX 1.16 has no per-node cache switch in its DSL; the runners
+# turn caching off for these in the compiled pipeline (compile_ir, and the Kubeflow compile).
+ALWAYS_RUN = (BASELINE_NODE,)
 
 
 def import_path(function: Callable) -> str:
@@ -76,26 +89,25 @@ def create_components(config: PipelineConfig) -> list:
         custom_config=config.training.to_dict(),
     )
 
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model")
-
-    evaluator = tfx.components.Evaluator(
+    # The served version, read from the push destination (no Resolver: see model_registry).
+    baseline = BaselineModel(serving_dir=config.serving_dir).with_id(BASELINE_NODE)
+    evaluator = Evaluator(
         examples=examples,
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=baseline.outputs["baseline"],
         eval_config=evaluation.eval_config(config.accuracy_floor, config.regression_tolerance),
         example_splits=["eval"],
     )
-    pusher = tfx.components.Pusher(
+    pusher = RegistryPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
-        ),
-    )
+        evaluation=evaluator.outputs["evaluation"],
+        baseline=baseline.outputs["baseline"],
+        examples=examples,
+        model_run=trainer.outputs["model_run"],
+        serving_dir=config.serving_dir,
+        pipeline_config=json.dumps(dataclasses.asdict(config), sort_keys=True),
+    ).with_id("Pusher")
     components = [
         example_gen,
         statistics_gen,
@@ -105,7 +117,7 @@ def create_components(config: PipelineConfig) -> list:
         transform,
         tuner,
         trainer,
-        baseline_resolver,
+        baseline,
         evaluator,
         pusher,
     ]
@@ -173,3 +185,12 @@ def create_pretrain_pipeline(config: PretrainPipelineConfig) -> tfx.dsl.Pipeline
         metadata_connection_config=sqlite_metadata(config.metadata_path),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
+
+
+def compile_ir(pipeline: tfx.dsl.Pipeline) -> pipeline_pb2.Pipeline:
+    """The pipeline's IR for LocalDagRunner.run_with_ir, with caching off for ALWAYS_RUN."""
+    ir = compiler.Compiler().compile(pipeline)
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in ALWAYS_RUN:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    return ir

@@ -19,7 +19,7 @@ EXPECTED_ORDER = [
     "ValidationGate",
     "Transform",
     "Trainer",
-    "latest_blessed_model",
+    "BaselineModel",
     "Evaluator",
     "Pusher",
 ]
@@ -73,8 +73,23 @@ def test_pusher_is_gated_by_the_evaluator_blessing(config):
     blessing = components["Pusher"].inputs["model_blessing"]
     assert blessing.producer_component_id == "Evaluator"
     assert components["Evaluator"].inputs["baseline_model"].producer_component_id == (
-        "latest_blessed_model"
+        "BaselineModel"
     )
+    assert components["BaselineModel"].exec_properties["serving_dir"] == config.serving_dir
+    assert components["Pusher"].exec_properties["serving_dir"] == config.serving_dir
+
+
+def test_only_the_baseline_lookup_skips_the_cache(config):
+    from pipeline.pipeline import compile_ir
+
+    ir = compile_ir(create_pipeline(config))
+
+    caching = {
+        node.pipeline_node.node_info.id: node.pipeline_node.execution_options.caching_options
+        for node in ir.nodes
+    }
+    assert not caching.pop("BaselineModel").enable_cache
+    assert all(options.enable_cache for options in caching.values())
 
 
 def test_the_tuner_is_off_by_default_and_feeds_the_trainer_when_on(config):
@@ -120,3 +135,20 @@ def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augment
     )
     assert json.loads(by_id["Trainer"].exec_properties["custom_config"])["image_size"] == 48
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_kubeflow_job_has_only_container_executors_and_reads_the_baseline_uncached(config):
+    from pipeline.kubeflow_runner import compile_job
+
+    job = compile_job(create_pipeline(config), image="registry.example/pipeline:test")
+
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
+    # Open-source KFP v2 runs container and importer executors only; a TFX Resolver node
+    # would compile to a `resolver` executor here and fail on the cluster.
+    kinds = {name: set(spec) for name, spec in executors.items()}
+    assert all(kind <= {"container", "importer"} for kind in kinds.values()), kinds
+    assert len(executors) == len(EXPECTED_ORDER)
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert sorted(tasks) == sorted(EXPECTED_ORDER)
+    assert tasks["BaselineModel"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}

@@ -160,7 +160,7 @@ def run(config: PipelineConfig, outputs_dir: str) -> int:
 
     from tfx import v1 as tfx
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import compile_ir, create_pipeline
 
     pipeline = create_pipeline(config)
     log_dir = os.path.join(outputs_dir, "logs")
@@ -172,7 +172,7 @@ def run(config: PipelineConfig, outputs_dir: str) -> int:
     error = None
     with run_logging(log_path, total=len(pipeline.components)):
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            tfx.orchestration.LocalDagRunner().run_with_ir(compile_ir(pipeline))
         except Exception as e:  # reported below with the summary, not as a deep stack trace
             _log_to_file_only(log_path, e)
             error = e

@@ -15,8 +15,10 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
+from components import evaluation as evaluation_results
 from components import training_report
 from components.image_example_gen.executor import INGESTION_REPORT_FILE
+from components.model_registry import component as registry_component
 
 # Where TFX's Tuner writes the best values (tfx.components.tuner.executor).
 BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"
@@ -31,14 +33,7 @@ STATUS_NAMES = {
     _State.NEW: "new",
 }
 NOT_RUN = "not run"
-# Metric names in TFMA's output -> the short names the summary shows.
-SUMMARY_METRICS = {
-    "sparse_categorical_accuracy": "accuracy",
-    "sparse_categorical_crossentropy": "loss",
-    "example_count": "examples",
-}
-CANDIDATE = "candidate"
-BASELINE = "baseline"
+BASELINE_NODE = "BaselineModel"
 
 
 def _store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -118,55 +113,6 @@ def _of_type(outputs: dict, type_name: str) -> metadata_store_pb2.Artifact | Non
     return None
 
 
-def read_metrics(evaluation_uri: str) -> dict[str, dict[str, float] | None]:
-    """Overall-slice metrics of the candidate and (if there was one) the baseline model."""
-    import tensorflow_model_analysis as tfma
-
-    models: dict[str, dict[str, float]] = {}
-    for slice_metrics in tfma.load_metrics(evaluation_uri):
-        if slice_metrics.slice_key.single_slice_keys:
-            continue
-        for entry in slice_metrics.metric_keys_and_values:
-            key = entry.key
-            if key.name not in SUMMARY_METRICS or key.is_diff:
-                continue
-            model = key.model_name or CANDIDATE
-            value = entry.value.double_value.value
-            models.setdefault(model, {})[SUMMARY_METRICS[key.name]] = round(value, 4)
-    return {"candidate": models.get(CANDIDATE), "baseline": models.get(BASELINE)}
-
-
-def read_validation_failures(evaluation_uri: str) -> list[str]:
-    """Why TFMA did not bless: one readable line per failed threshold."""
-    import tensorflow_model_analysis as tfma
-
-    try:
-        result = tfma.load_validation_result(evaluation_uri)
-    except Exception:  # no validations file: nothing to explain
-        return []
-    failures = []
-    for per_slice in result.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            name = SUMMARY_METRICS.get(failure.metric_key.name, failure.metric_key.name)
-            value = failure.metric_value.double_value.value
-            if failure.metric_key.is_diff:
-                name, shown = f"{name} change vs baseline", f"{value:+.4f}"
-            else:
-                shown = f"{value:.4f}"
-            failures.append(f"{name} {shown}: {_failure_reason(failure)}")
-    return failures
-
-
-def _failure_reason(failure) -> str:
-    threshold = failure.metric_threshold
-    if failure.metric_key.is_diff:
-        allowed = abs(threshold.change_threshold.absolute.value)
-        return f"worse than the baseline by more than the tolerance {allowed:g}"
-    if threshold.value_threshold.HasField("lower_bound"):
-        return f"below the floor {threshold.value_threshold.lower_bound.value:g}"
-    return failure.message or "threshold not met"
-
-
 def _ingestion_report(examples: metadata_store_pb2.Artifact | None) -> dict | None:
     if examples is None:
         return None
@@ -198,6 +144,24 @@ def _training_files(model_run: metadata_store_pb2.Artifact | None) -> dict[str, 
     }
 
 
+def _push(
+    pushed: metadata_store_pb2.Artifact | None, baseline: list[metadata_store_pb2.Artifact]
+) -> dict[str, int | None]:
+    """The registry versions involved: served before the run, pushed, or already holding it."""
+    version = _custom(pushed, registry_component.PUSHED_VERSION_PROPERTY) if pushed else None
+    return {
+        "baseline_version": (
+            _custom(baseline[0], registry_component.BASELINE_VERSION_PROPERTY) or None
+            if baseline
+            else None
+        ),
+        "version": int(version) if version else None,
+        "already_pushed_as": (
+            _custom(pushed, registry_component.ALREADY_PUSHED_PROPERTY) if pushed else None
+        ),
+    }
+
+
 def collect(
     pipeline_root: str,
     metadata_path: str,
@@ -214,7 +178,11 @@ def collect(
     pushed = _of_type(outputs, "PushedModel")
     report = _ingestion_report(_of_type(outputs, "Examples"))
     training_files = _training_files(_of_type(outputs, "ModelRun"))
-    metrics = read_metrics(evaluation.uri) if evaluation else {"candidate": None, "baseline": None}
+    metrics = (
+        evaluation_results.read_metrics(evaluation.uri)
+        if evaluation
+        else {"candidate": None, "baseline": None}
+    )
     blessed = bool(blessing and _custom(blessing, "blessed"))
     failed = error is not None or any(c["status"] == "failed" for c in components.values())
     return {
@@ -229,11 +197,14 @@ def collect(
         "metrics": metrics,
         "blessed": blessed,
         "not_blessed_because": (
-            read_validation_failures(evaluation.uri) if evaluation and not blessed else []
+            evaluation_results.read_validation_failures(evaluation.uri)
+            if evaluation and not blessed
+            else []
         ),
         "pushed_model_dir": (
             _custom(pushed, "pushed_destination") if pushed and _custom(pushed, "pushed") else None
         ),
+        "push": _push(pushed, outputs.get(BASELINE_NODE, [])),
         "data": (
             {
                 "class_names": report.get("class_names"),
@@ -263,6 +234,20 @@ def _metric_cell(metrics: dict[str, float] | None, name: str) -> str:
     return f"{value:.0f}" if name == "examples" else f"{value:.4f}"
 
 
+def _push_line(summary: dict[str, Any]) -> str:
+    push = summary.get("push") or {}
+    if summary["pushed_model_dir"]:
+        return f"Pushed: version {push.get('version')} at {summary['pushed_model_dir']}"
+    if push.get("already_pushed_as"):
+        return (
+            f"Not pushed again: this model is already version {push['already_pushed_as']} "
+            "(see make models)"
+        )
+    served = push.get("baseline_version")
+    still = f"; version {served} stays served" if served else ""
+    return f"Pushed: nothing{still}"
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """The end-of-run report people read: components, metrics, the blessing and the push."""
     lines = ["", f"{'component':<24}{'status':<12}{'seconds':>9}  cache"]
@@ -276,7 +261,7 @@ def format_table(summary: dict[str, Any]) -> str:
     metrics = summary["metrics"]
     if metrics["candidate"]:
         lines += ["", f"{'metric':<12}{'candidate':>12}{'baseline':>12}"]
-        for name in SUMMARY_METRICS.values():
+        for name in evaluation_results.SUMMARY_METRICS.values():
             lines.append(
                 f"{name:<12}{_metric_cell(metrics['candidate'], name):>12}"
                 f"{_metric_cell(metrics['baseline'], name):>12}"
@@ -307,7 +292,7 @@ def format_table(summary: dict[str, Any]) -> str:
     else:
         lines.append("Blessed: no")
         lines += [f"  {reason}" for reason in summary["not_blessed_because"]]
-    lines.append(f"Pushed model: {summary['pushed_model_dir'] or 'nothing pushed'}")
+    lines.append(_push_line(summary))
     if summary.get("log_file"):
         lines.append(f"Full log: {summary['log_file']}")
     return "\n".join(lines)

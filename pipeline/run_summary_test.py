@@ -26,6 +26,7 @@ def summary(**overrides):
         "blessed": False,
         "not_blessed_because": ["accuracy 0.4100: below the floor 0.5"],
         "pushed_model_dir": None,
+        "push": {"baseline_version": 3, "version": None, "already_pushed_as": None},
         "data": {"skipped_files": [{"path": "cats/bad.jpg", "reason": "empty file"}]},
     }
     return {**base, **overrides}
@@ -42,7 +43,20 @@ def test_table_shows_components_cache_metrics_and_why_not_blessed():
     assert "no blessed baseline yet" in table
     assert "cats/bad.jpg: empty file" in table
     assert "Blessed: no\n  accuracy 0.4100: below the floor 0.5" in table
-    assert "Pushed model: nothing pushed" in table
+    assert "Pushed: nothing; version 3 stays served" in table
+
+
+def test_table_says_which_version_was_pushed_or_already_held():
+    pushed = summary(
+        blessed=True,
+        pushed_model_dir="/serving/4",
+        push={"baseline_version": 3, "version": 4, "already_pushed_as": None},
+    )
+    assert "Pushed: version 4 at /serving/4" in run_summary.format_table(pushed)
+    again = summary(
+        blessed=True, push={"baseline_version": 2, "version": None, "already_pushed_as": 2}
+    )
+    assert "Not pushed again: this model is already version 2" in run_summary.format_table(again)
 
 
 def test_table_of_a_failed_run_leads_with_the_error():

@@ -1,0 +1,180 @@
+"""BaselineModel and RegistryPusher: the two ends of the gate, both reading the push destination.
+
+TFX's usual baseline is a `Resolver` node querying ML Metadata for the latest blessed model.
+Open-source Kubeflow Pipelines v2 cannot run resolver nodes, and ML Metadata knows what was
+blessed, not what is served. So the baseline is read where serving reads: the registry in the
+push destination (registry.py). The same two components run locally and on Kubeflow.
+
+BaselineModel must run every time (the served version changes between runs while its inputs do
+not): the runners turn caching off for it (see pipeline.pipeline.ALWAYS_RUN).
+"""
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+from absl import logging
+from tfx import types
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+
+from components import evaluation
+from components.image_example_gen.executor import INGESTION_REPORT_FILE
+from components.model_registry import provenance, registry
+from components.training_report import EFFECTIVE_CONFIG_FILE
+
+# Custom property of the BaselineModel artifact: the served version copied in, 0 for none.
+BASELINE_VERSION_PROPERTY = "served_version"
+# Custom properties of PushedModel, named as TFX's own Pusher names them.
+PUSHED_PROPERTY = "pushed"
+PUSHED_DESTINATION_PROPERTY = "pushed_destination"
+PUSHED_VERSION_PROPERTY = "pushed_version"
+# Set when a blessed model is not pushed because the registry already holds it.
+ALREADY_PUSHED_PROPERTY = "already_pushed_as"
+RECORD_FILE = registry.RECORD_FILE
+
+InputArtifact = tfx.dsl.components.InputArtifact
+OutputArtifact = tfx.dsl.components.OutputArtifact
+Parameter = tfx.dsl.components.Parameter
+
+
+def baseline_version(baseline: types.Artifact | None) -> int:
+    """The served version a BaselineModel artifact holds; 0 when there was none to copy."""
+    if (
+        baseline is None
+        or BASELINE_VERSION_PROPERTY not in baseline.mlmd_artifact.custom_properties
+    ):
+        return 0
+    return baseline.get_int_custom_property(BASELINE_VERSION_PROPERTY)
+
+
+@tfx.dsl.components.component
+def BaselineModel(  # noqa: N802 - TFX component naming
+    serving_dir: Parameter[str],
+    baseline: OutputArtifact[standard_artifacts.Model],
+) -> None:
+    """Copies the served version (the registry's latest) in as the Evaluator's baseline.
+
+    On the first run there is none: the artifact stays empty, marked version 0, and the
+    Evaluator judges the candidate by the floor alone.
+    """
+    served = registry.served_version(serving_dir)
+    if served is None:
+        logging.info("No model has been pushed to %s yet: no baseline.", serving_dir)
+        baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, 0)
+        return
+    registry.copy_model(served.path, path_utils.serving_model_dir(baseline.uri))
+    baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, served.number)
+    logging.info("Baseline: version %d from %s.", served.number, served.path)
+
+
+def _read_json(path: str) -> Any:
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def build_record(
+    *,
+    fingerprint: str,
+    model_uri: str,
+    evaluation_uri: str,
+    baseline_number: int,
+    examples: types.Artifact,
+    model_run_uri: str,
+    pipeline_config: dict[str, Any],
+) -> dict[str, Any]:
+    """What a pushed version's push_record.json says (its number and time are added on publish)."""
+    metrics = evaluation.read_metrics(evaluation_uri)
+    ingestion = _read_json(os.path.join(examples.uri, INGESTION_REPORT_FILE)) or {}
+    return {
+        "decision": {
+            "action": "push",
+            "blessed": True,
+            "baseline_version": baseline_number or None,
+            "gate": {
+                key: pipeline_config.get(key) for key in ("accuracy_floor", "regression_tolerance")
+            },
+        },
+        "model": {"fingerprint": fingerprint, "trainer_output": model_uri},
+        "metrics": metrics["candidate"],
+        "baseline_metrics": metrics["baseline"],
+        "evaluation": evaluation_uri,
+        "data": {
+            **provenance.data_provenance(
+                examples.uri,
+                {
+                    key: examples.get_custom_property(key)
+                    for key in ("input_fingerprint", "span")
+                    if key in examples.mlmd_artifact.custom_properties
+                },
+            ),
+            "class_counts": ingestion.get("class_counts"),
+        },
+        "config": {
+            "pipeline": pipeline_config,
+            "trainer": _read_json(os.path.join(model_run_uri, EFFECTIVE_CONFIG_FILE)),
+        },
+        "code_version": provenance.code_version(),
+    }
+
+
+def _not_pushed(pushed_model: types.Artifact) -> None:
+    pushed_model.set_int_custom_property(PUSHED_PROPERTY, 0)
+
+
+@tfx.dsl.components.component
+def RegistryPusher(  # noqa: N802 - TFX component naming
+    model: InputArtifact[standard_artifacts.Model],
+    model_blessing: InputArtifact[standard_artifacts.ModelBlessing],
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    baseline: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    model_run: InputArtifact[standard_artifacts.ModelRun],
+    serving_dir: Parameter[str],
+    pipeline_config: Parameter[str],
+    pushed_model: OutputArtifact[standard_artifacts.PushedModel],
+) -> None:
+    """Publishes a blessed model as the registry's next version, with its record.
+
+    A model that was not blessed is not pushed; neither is one the registry already holds
+    (a re-run that re-blesses the same model, or the model a rollback moved away from).
+    """
+    if not model_blessing.get_int_custom_property("blessed"):
+        logging.info("Model not blessed: nothing pushed; %s unchanged.", serving_dir)
+        _not_pushed(pushed_model)
+        return
+    model_dir = path_utils.serving_model_path(model.uri)
+    fingerprint = registry.model_fingerprint(model_dir)
+    earlier = registry.find_by_fingerprint(serving_dir, fingerprint)
+    if earlier is not None:
+        logging.info(
+            "This model was pushed before as version %d: not pushed again.", earlier.number
+        )
+        _not_pushed(pushed_model)
+        pushed_model.set_int_custom_property(ALREADY_PUSHED_PROPERTY, earlier.number)
+        return
+    record = build_record(
+        fingerprint=fingerprint,
+        model_uri=model.uri,
+        evaluation_uri=evaluation.uri,
+        baseline_number=baseline_version(baseline),
+        examples=examples,
+        model_run_uri=model_run.uri,
+        pipeline_config=json.loads(pipeline_config),
+    )
+    version = registry.publish(serving_dir, model_dir, record)
+    # A copy of the record in the artifact too, so ML Metadata's lineage leads to it.
+    tf.io.gfile.makedirs(pushed_model.uri)
+    tf.io.gfile.copy(
+        os.path.join(version.path, RECORD_FILE),
+        os.path.join(pushed_model.uri, RECORD_FILE),
+        overwrite=True,
+    )
+    pushed_model.set_int_custom_property(PUSHED_PROPERTY, 1)
+    pushed_model.set_string_custom_property(PUSHED_DESTINATION_PROPERTY, version.path)
+    pushed_model.set_string_custom_property(PUSHED_VERSION_PROPERTY, str(version.number))
+    logging.info("Pushed version %d to %s.", version.number, version.path)

@@ -1,0 +1,107 @@
+"""BaselineModel and RegistryPusher executors run for real on artifacts in a temporary folder.
+
+The blessed-and-new path (which reads TFMA's metrics) runs in the e2e tests; here: what the
+baseline is, and the two cases where the Pusher must leave the registry alone.
+"""
+
+import pytest
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+
+from components.evaluator.executor import BASELINE_KEY, without_empty_baseline
+from components.model_registry import registry
+from components.model_registry.component import (
+    ALREADY_PUSHED_PROPERTY,
+    PUSHED_PROPERTY,
+    BaselineModel,
+    RegistryPusher,
+    baseline_version,
+)
+from components.model_registry.registry_test import save_tiny_model
+
+pytestmark = pytest.mark.component
+
+
+def artifact(artifact_type, uri):
+    instance = artifact_type()
+    instance.uri = str(uri)
+    return instance
+
+
+def run_baseline(serving_dir, out_dir) -> standard_artifacts.Model:
+    baseline = artifact(standard_artifacts.Model, out_dir)
+    executor = BaselineModel.EXECUTOR_SPEC.executor_class()
+    executor.Do({}, {"baseline": [baseline]}, {"serving_dir": str(serving_dir)})
+    return baseline
+
+
+def test_no_served_model_gives_an_empty_baseline_the_evaluator_drops(tmp_path):
+    baseline = run_baseline(tmp_path / "serving", tmp_path / "baseline")
+
+    assert baseline_version(baseline) == 0
+    assert not (tmp_path / "baseline" / "Format-Serving").exists()
+    inputs = {"model": [standard_artifacts.Model()], BASELINE_KEY: [baseline]}
+    assert BASELINE_KEY not in without_empty_baseline(inputs)
+
+
+def test_the_baseline_is_a_copy_of_the_served_version(tmp_path):
+    serving = str(tmp_path / "serving")
+    registry.publish(serving, save_tiny_model(tmp_path / "m1", 1.0), {})
+    served = registry.publish(serving, save_tiny_model(tmp_path / "m2", 2.0), {})
+
+    baseline = run_baseline(serving, tmp_path / "baseline")
+
+    assert baseline_version(baseline) == 2
+    copied = path_utils.serving_model_path(baseline.uri)
+    assert registry.model_fingerprint(copied) == registry.model_fingerprint(served.path)
+    inputs = {BASELINE_KEY: [baseline]}
+    assert without_empty_baseline(inputs) is inputs
+
+
+def run_pusher(tmp_path, serving_dir, model_dir, blessed: bool) -> standard_artifacts.PushedModel:
+    model = artifact(standard_artifacts.Model, tmp_path / "model")
+    registry.copy_model(model_dir, path_utils.serving_model_dir(model.uri))
+    blessing = artifact(standard_artifacts.ModelBlessing, tmp_path / "blessing")
+    blessing.set_int_custom_property("blessed", int(blessed))
+    pushed = artifact(standard_artifacts.PushedModel, tmp_path / "pushed")
+    inputs = {
+        "model": [model],
+        "model_blessing": [blessing],
+        "evaluation": [artifact(standard_artifacts.ModelEvaluation, tmp_path / "evaluation")],
+        "baseline": [artifact(standard_artifacts.Model, tmp_path / "baseline")],
+        "examples": [artifact(standard_artifacts.Examples, tmp_path / "examples")],
+        "model_run": [artifact(standard_artifacts.ModelRun, tmp_path / "model_run")],
+    }
+    executor = RegistryPusher.EXECUTOR_SPEC.executor_class()
+    executor.Do(
+        inputs,
+        {"pushed_model": [pushed]},
+        {"serving_dir": str(serving_dir), "pipeline_config": "{}"},
+    )
+    return pushed
+
+
+def test_a_model_that_was_not_blessed_is_not_pushed(tmp_path):
+    serving = tmp_path / "serving"
+    registry.publish(str(serving), save_tiny_model(tmp_path / "served", 1.0), {})
+    before = registry.model_fingerprint(str(serving / "1"))
+
+    pushed = run_pusher(tmp_path, serving, save_tiny_model(tmp_path / "m", 5.0), blessed=False)
+
+    assert pushed.get_int_custom_property(PUSHED_PROPERTY) == 0
+    assert [v.number for v in registry.list_versions(str(serving))] == [1]
+    assert registry.model_fingerprint(str(serving / "1")) == before
+
+
+def test_a_blessed_model_the_registry_already_holds_is_not_pushed_again(tmp_path):
+    serving = tmp_path / "serving"
+    model_dir = save_tiny_model(tmp_path / "m", 5.0)
+    fingerprint = registry.model_fingerprint(model_dir)
+    registry.publish(str(serving), model_dir, {"model": {"fingerprint": fingerprint}})
+    registry.publish(str(serving), save_tiny_model(tmp_path / "other", 6.0), {})
+
+    pushed = run_pusher(tmp_path, serving, model_dir, blessed=True)
+
+    assert pushed.get_int_custom_property(PUSHED_PROPERTY) == 0
+    assert pushed.get_int_custom_property(ALREADY_PUSHED_PROPERTY) == 1
+    assert [v.number for v in registry.list_versions(str(serving))] == [1, 2]
