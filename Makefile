@@ -26,7 +26,7 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local pretrain ablation test test-fast lint format lock demo-data clean
+.PHONY: help setup local models rollback pretrain ablation test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,13 @@ ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regular
 # through the environment (make exports command-line variables); see README.
 local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Run the whole pipeline locally (DATA=/path/to/images).
 	$(PY) -m pipeline.local_runner $(if $(DATA),,--data $(DEMO_DATA))
+
+models: $(STAMP) ## List pushed model versions with their metrics (SERVING_DIR=...).
+	$(PY) -m pipeline.models list
+
+rollback: $(STAMP) ## Serve an earlier version again: make rollback VERSION=3 [REASON="..."].
+	@test -n "$(VERSION)" || { echo "error: say which version: make rollback VERSION=<n> (see make models)"; exit 2; }
+	$(PY) -m pipeline.models rollback "$(VERSION)" --reason "$(REASON)"
 
 lint: $(STAMP) ## ruff lint and format check.
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,97 @@
+"""`make models` and `make rollback VERSION=n`: the pushed versions, and serving an earlier one.
+
+    python -m pipeline.models list [--serving-dir outputs/serving]
+    python -m pipeline.models rollback 3 [--reason "v4 misclassifies night images"]
+
+A rollback publishes a copy of version 3 as the newest version (what serving loads and the
+next run's baseline); every earlier version and record stays where it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+
+from components.model_registry import registry
+from pipeline.local_runner import DEFAULT_OUTPUTS
+
+DEFAULT_SERVING_DIR = os.path.join(DEFAULT_OUTPUTS, "serving")
+METRICS_SHOWN = ("accuracy", "loss")
+
+
+def _metric(metrics: dict | None, name: str) -> str:
+    if not metrics or metrics.get(name) is None:
+        return "-"
+    return f"{metrics[name]:.4f}"
+
+
+def _what(record: dict | None) -> str:
+    if record is None:
+        return "(no record: not pushed by this pipeline)"
+    decision = record.get("decision") or {}
+    if decision.get("action") == "rollback":
+        return f"rollback to {decision['rollback_of']}" + (
+            f": {decision['reason']}" if decision.get("reason") else ""
+        )
+    baseline = decision.get("baseline_version")
+    return f"pushed, beat version {baseline}" if baseline else "pushed, first (no baseline)"
+
+
+def format_versions(versions: list[registry.Version]) -> str:
+    """A table, newest last, the served one marked."""
+    if not versions:
+        return "No model has been pushed yet."
+    header = f"  {'version':>7}  {'pushed at (UTC)':<26}" + "".join(
+        f"{name:>10}" for name in METRICS_SHOWN
+    )
+    lines = [header + "  what", "  " + "-" * (len(header) + 30)]
+    for version in versions:
+        record = version.record or {}
+        marker = "*" if version is versions[-1] else " "
+        lines.append(
+            f"{marker} {version.number:>7}  {record.get('pushed_at', '-'):<26}"
+            + "".join(f"{_metric(record.get('metrics'), name):>10}" for name in METRICS_SHOWN)
+            + f"  {_what(version.record)}"
+        )
+    lines.append(f"\n* served (and the baseline of the next run): version {versions[-1].number}")
+    return "\n".join(lines)
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.models", description=__doc__)
+    parser.add_argument(
+        "--serving-dir",
+        default=environ.get("SERVING_DIR") or DEFAULT_SERVING_DIR,
+        help="the push destination (env SERVING_DIR; default outputs/serving)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list pushed versions with their metrics")
+    rollback = commands.add_parser("rollback", help="serve an earlier version again")
+    rollback.add_argument("version", help="the version number to serve")
+    rollback.add_argument("--reason", default="", help="why, kept in the record")
+    return parser
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    args = build_parser(environ).parse_args(argv)
+    if args.command == "list":
+        print(f"Models in {args.serving_dir}:")
+        print(format_versions(registry.list_versions(args.serving_dir)))
+        return 0
+    if not args.version.isdigit():
+        print(f"error: VERSION must be a version number, got {args.version!r}", file=sys.stderr)
+        return 2
+    try:
+        restored = registry.rollback(args.serving_dir, int(args.version), reason=args.reason)
+    except registry.RegistryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"Version {args.version} is served again, as version {restored.number}: {restored.path}")
+    print(format_versions(registry.list_versions(args.serving_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""`make models` / `make rollback`: the listing and the rollback through the command line."""
+
+import pytest
+
+from components.model_registry import registry
+from components.model_registry.registry_test import save_tiny_model
+from pipeline import models
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def serving(tmp_path):
+    serving = str(tmp_path / "serving")
+    for name, scale, accuracy, loss, baseline in [
+        ("a", 1.0, 0.81, 0.52, None),
+        ("b", 2.0, 0.84, 0.47, 1),
+    ]:
+        model = save_tiny_model(tmp_path / name, scale)
+        record = {
+            "model": {"fingerprint": registry.model_fingerprint(model)},
+            "metrics": {"accuracy": accuracy, "loss": loss},
+            "decision": {"baseline_version": baseline},
+        }
+        registry.publish(serving, model, record)
+    return serving
+
+
+def test_list_shows_each_version_its_metrics_and_which_is_served(serving, capsys):
+    assert models.main(["--serving-dir", serving, "list"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    first = next(line for line in lines if line.strip().startswith("1 "))
+    second = next(line for line in lines if line.strip().startswith("* "))
+    assert "0.8100" in first and "0.5200" in first and "first (no baseline)" in first
+    assert "2" in second and "0.8400" in second and "beat version 1" in second
+    assert "served (and the baseline of the next run): version 2" in out
+
+
+def test_list_of_an_empty_destination_says_so(tmp_path, capsys):
+    assert models.main(["list"], environ={"SERVING_DIR": str(tmp_path)}) == 0
+    assert "No model has been pushed yet." in capsys.readouterr().out
+
+
+def test_rollback_serves_the_earlier_version_and_records_why(serving, capsys):
+    code = models.main(["--serving-dir", serving, "rollback", "1", "--reason", "too slow"])
+
+    assert code == 0
+    assert "Version 1 is served again, as version 3" in capsys.readouterr().out
+    served = registry.served_version(serving)
+    assert served.number == 3
+    assert served.record["decision"]["reason"] == "too slow"
+    assert served.fingerprint == registry.get_version(serving, 1).fingerprint
+    assert registry.model_fingerprint(served.path) == served.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [("9", "No version 9"), ("latest", "must be a version number"), ("2", "already the served")],
+)
+def test_a_bad_rollback_is_refused_by_name_and_changes_nothing(serving, version, message, capsys):
+    assert models.main(["--serving-dir", serving, "rollback", version]) == 2
+    assert message in capsys.readouterr().err
+    assert [v.number for v in registry.list_versions(serving)] == [1, 2]
