@@ -81,7 +81,7 @@ def test_every_component_ran_and_a_blessed_model_was_pushed(first_run):
     assert summary["pipeline_root"] == first_run["config"].pipeline_root
 
     pushed = summary["pushed_model_dir"]
-    assert pushed.startswith(first_run["config"].serving_dir)
+    assert pushed == os.path.join(first_run["config"].serving_dir, "1")
     assert tf.saved_model.contains_saved_model(pushed)
 
 
@@ -148,8 +148,13 @@ def test_a_second_run_on_the_same_data_comes_from_cache(first_run):
     assert code == 0, summary["error"]
     for name in UPSTREAM_OF_EVALUATOR:
         assert summary["components"][name]["status"] == "cached", name
-    # The first run's model is now the blessed baseline the candidate is compared with.
-    assert summary["metrics"]["baseline"] is not None
+    # The first run's model is now the served baseline the candidate is compared with: the
+    # same model, so blessed, but the registry already holds it and it is not pushed again.
+    assert summary["components"]["BaselineModel"]["status"] == "complete"
+    assert summary["metrics"]["baseline"] == summary["metrics"]["candidate"]
+    assert summary["blessed"] is True
+    assert summary["push"] == {"baseline_version": 1, "version": None, "already_pushed_as": 1}
+    assert summary["pushed_model_dir"] is None
 
 
 def test_data_breaking_the_schema_stops_before_transform(tmp_path):

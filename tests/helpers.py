@@ -30,3 +30,69 @@ def tree_digest(root: str) -> dict[str, str]:
             with open(path, "rb") as f:
                 digests[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
     return digests
+
+
+# Eight well-separated hues: classes a network tells apart even with untrained features.
+COLOR_CLASSES = {
+    "red": (220, 30, 30),
+    "green": (30, 200, 40),
+    "blue": (30, 40, 220),
+    "yellow": (230, 220, 30),
+    "cyan": (30, 210, 220),
+    "magenta": (210, 30, 200),
+    "black": (15, 15, 15),
+    "white": (240, 240, 240),
+}
+
+
+def write_color_classes(
+    root: str, per_class: int = 8, size: int = 24, seed: int = 0, noise_stddev: float = 1.0
+) -> list[str]:
+    """`root/<colour>/<n>.png`: noisy images of one hue per class; returns the class names.
+
+    An easy task on purpose: a model reaches high accuracy in a few epochs, so a test can tell
+    a properly trained candidate from a crippled one by the metrics alone.
+    """
+    rng = np.random.default_rng(seed)
+    for name, rgb in COLOR_CLASSES.items():
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for n in range(per_class):
+            # A little pixel noise only: untrained features are sensitive to texture.
+            noise = rng.normal(0, noise_stddev, size=(size, size, 3))
+            pixels = np.clip(np.array(rgb) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(os.path.join(root, name, f"{name}-{n}.png"))
+    return sorted(COLOR_CLASSES)
+
+
+def random_backbone_weights(path: str, images_root: str, image_size: int) -> str:
+    """A weights file for an untrained backbone whose BatchNorm statistics are set from the
+    images under `images_root`; returns the path.
+
+    Untrained and uncalibrated, the backbone's features vanish (around 1e-11: its BatchNorm
+    layers still hold mean 0 and variance 1), so no head can learn from them. With each
+    BatchNorm's statistics set to what it sees on these images (one training-mode pass with
+    momentum 0), its random features are usable, and a head trained on them in the Trainer's
+    feature-extraction phase learns an easy task in seconds: a stand-in for `make pretrain`'s
+    backbone, which takes minutes to build.
+    """
+    from components.model import build_backbone
+    from components.training_config import TrainingConfig
+
+    pixels = [
+        np.asarray(
+            Image.open(os.path.join(folder, name)).convert("RGB").resize((image_size,) * 2),
+            np.float32,
+        )
+        for folder, _, names in sorted(os.walk(images_root))
+        for name in sorted(names)
+        if name.endswith(".png")
+    ]
+    images = np.stack(pixels)
+    images = (images - images.mean(axis=(0, 1, 2))) / images.std(axis=(0, 1, 2))
+    backbone = build_backbone(TrainingConfig(image_size=image_size))
+    for layer in backbone.layers:
+        if hasattr(layer, "moving_mean"):
+            layer.momentum = 0.0
+    backbone(images, training=True)
+    backbone.save_weights(path)
+    return path

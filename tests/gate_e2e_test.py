@@ -1,0 +1,129 @@
+"""End to end, the gate: a good model is pushed with its record; a crippled one is not.
+
+Two real LocalDagRunner runs on one tiny, easy data set (eight colour classes) and one
+registry. Run 1 trains properly and, with nothing served yet, is judged by the floor alone and
+pushed as version 1. Run 2 trains a deliberately crippled candidate (one epoch at a learning
+rate of 1e-7: an untrained head) and is compared with version 1 as the baseline: not blessed,
+nothing pushed, version 1 still served, byte for byte.
+
+The backbone is untrained with calibrated BatchNorm statistics (tests/helpers.py): quick to
+make, and good enough for run 1 to learn colours. What this does not prove: anything about
+model quality on real data.
+"""
+
+import json
+import os
+
+import pytest
+
+from components.augmentation import AugmentationSpec
+from components.model_registry import registry
+from components.training_config import TrainingConfig
+from pipeline import run_local
+from pipeline.config import PipelineConfig
+from pipeline.local_runner import DEFAULT_SCHEMA, file_digest
+from tests.helpers import random_backbone_weights, write_color_classes
+
+pytestmark = pytest.mark.e2e
+
+IMAGE_SIZE = 32
+
+
+def run(root, name: str, weights: str, **training) -> tuple[int, dict]:
+    config = PipelineConfig(
+        data_root=str(root / "data"),
+        pipeline_root=str(root / "pipeline"),
+        serving_dir=str(root / "serving"),
+        schema_path=str(DEFAULT_SCHEMA),
+        metadata_path=str(root / "pipeline" / "metadata.sqlite"),
+        accuracy_floor=0.0,  # the baseline decides here, not the floor
+        augmentation=AugmentationSpec.off(),
+        training=TrainingConfig(
+            image_size=IMAGE_SIZE,
+            batch_size=16,
+            weights=weights,
+            weights_digest=file_digest(weights),
+            strategy="feature_extraction",
+            early_stopping=False,
+            **training,
+        ),
+    )
+    outputs = root / f"outputs-{name}"
+    code = run_local.run(config, outputs_dir=str(outputs))
+    with open(outputs / "last_run.json") as f:
+        return code, json.load(f)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gate")
+    write_color_classes(str(root / "data"), per_class=12)
+    weights = random_backbone_weights(
+        str(root / "backbone.weights.h5"), str(root / "data"), IMAGE_SIZE
+    )
+    good = run(root, "good", weights, epochs=30, learning_rate=0.01)
+    served = registry.served_version(str(root / "serving"))
+    served_fingerprint = registry.model_fingerprint(served.path) if served else None
+    crippled = run(root, "crippled", weights, epochs=1, learning_rate=1e-7)
+    return {
+        "root": root,
+        "good": good,
+        "crippled": crippled,
+        "served_after_good": served,
+        "served_fingerprint": served_fingerprint,
+    }
+
+
+def test_the_first_run_is_blessed_by_the_floor_alone_and_pushed_as_version_1(runs):
+    code, summary = runs["good"]
+    assert code == 0, summary["error"]
+    assert summary["blessed"] is True
+    assert summary["metrics"]["baseline"] is None
+    assert summary["push"] == {"baseline_version": None, "version": 1, "already_pushed_as": None}
+    assert summary["pushed_model_dir"] == os.path.join(runs["root"], "serving", "1")
+    assert summary["components"]["BaselineModel"]["status"] == "complete"
+
+
+def test_the_pushed_version_carries_its_record(runs):
+    served = runs["served_after_good"]
+    _, summary = runs["good"]
+    record = served.record
+
+    assert record["version"] == 1
+    assert record["decision"]["action"] == "push"
+    assert record["decision"]["baseline_version"] is None
+    assert record["decision"]["gate"] == {"accuracy_floor": 0.0, "regression_tolerance": 0.02}
+    assert record["metrics"] == summary["metrics"]["candidate"]
+    assert record["baseline_metrics"] is None
+    assert record["model"]["fingerprint"] == runs["served_fingerprint"]
+    assert record["data"]["input_fingerprint"]
+    assert sum(record["data"]["class_counts"].values()) == 8 * 12
+    assert record["config"]["pipeline"]["training"]["epochs"] == 30
+    assert record["config"]["trainer"]["settings"]["learning_rate"] == 0.01
+    assert record["code_version"].startswith("0.1.0")
+
+
+def test_a_crippled_candidate_is_not_blessed_and_nothing_is_pushed(runs):
+    _, good = runs["good"]
+    code, summary = runs["crippled"]
+
+    assert code == 0, summary["error"]
+    assert summary["components"]["Trainer"]["status"] == "complete"
+    assert summary["blessed"] is False
+    # The baseline is version 1, measured again on the same eval split.
+    assert summary["push"]["baseline_version"] == 1
+    assert summary["metrics"]["baseline"] == good["metrics"]["candidate"]
+    assert summary["metrics"]["candidate"]["accuracy"] < good["metrics"]["candidate"]["accuracy"]
+    assert any("worse than the baseline" in reason for reason in summary["not_blessed_because"])
+    assert summary["pushed_model_dir"] is None
+    assert summary["push"]["version"] is None
+
+
+def test_the_served_version_is_unchanged_after_the_rejected_run(runs):
+    serving = str(runs["root"] / "serving")
+    assert [v.number for v in registry.list_versions(serving)] == [1]
+    assert (
+        registry.model_fingerprint(registry.served_version(serving).path)
+        == (runs["served_fingerprint"])
+    )
+    assert not [name for name in os.listdir(serving) if name.startswith(".")]
