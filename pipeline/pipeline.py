@@ -21,15 +21,14 @@ from components.augmentation import AugmentationSpec
 from components.augmenting_transform.component import AugmentingTransform
 from components.evaluator.component import Evaluator
 from components.image_example_gen.component import ImageExampleGen
-from components.model_registry.component import BaselineModel, RegistryPusher
+from components.model_registry.component import BASELINE_NODE_ID, BaselineModel, RegistryPusher
 from components.validation_gate.component import ValidationGate
 from pipeline.config import PipelineConfig, PretrainPipelineConfig
 
-BASELINE_NODE = "BaselineModel"
 # Nodes whose output depends on the world outside their inputs (here: what is served now), so
 # a cache hit would be stale. TFX 1.16 has no per-node cache switch in its DSL; the runners
 # turn caching off for these in the compiled pipeline (compile_ir, and the Kubeflow compile).
-ALWAYS_RUN = (BASELINE_NODE,)
+ALWAYS_RUN = (BASELINE_NODE_ID,)
 
 
 def import_path(function: Callable) -> str:
@@ -90,7 +89,7 @@ def create_components(config: PipelineConfig) -> list:
     )
 
     # The served version, read from the push destination (no Resolver: see model_registry).
-    baseline = BaselineModel(serving_dir=config.serving_dir).with_id(BASELINE_NODE)
+    baseline = BaselineModel(serving_dir=config.serving_dir).with_id(BASELINE_NODE_ID)
     evaluator = Evaluator(
         examples=examples,
         model=trainer.outputs["model"],

@@ -33,7 +33,6 @@ STATUS_NAMES = {
     _State.NEW: "new",
 }
 NOT_RUN = "not run"
-BASELINE_NODE = "BaselineModel"
 
 
 def _store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -204,7 +203,7 @@ def collect(
         "pushed_model_dir": (
             _custom(pushed, "pushed_destination") if pushed and _custom(pushed, "pushed") else None
         ),
-        "push": _push(pushed, outputs.get(BASELINE_NODE, [])),
+        "push": _push(pushed, outputs.get(registry_component.BASELINE_NODE_ID, [])),
         "data": (
             {
                 "class_names": report.get("class_names"),
