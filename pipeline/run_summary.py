@@ -33,6 +33,7 @@ STATUS_NAMES = {
     _State.NEW: "new",
 }
 NOT_RUN = "not run"
+SHOWN_METRICS = ("accuracy", "macro_f1", "macro_auc", "loss", "examples")
 
 
 def _store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -177,9 +178,10 @@ def collect(
     pushed = _of_type(outputs, "PushedModel")
     report = _ingestion_report(_of_type(outputs, "Examples"))
     training_files = _training_files(_of_type(outputs, "ModelRun"))
+    class_names = (report or {}).get("class_names")
     metrics = (
-        evaluation_results.read_metrics(evaluation.uri)
-        if evaluation
+        evaluation_results.read_metrics(evaluation.uri, class_names)
+        if evaluation and class_names
         else {"candidate": None, "baseline": None}
     )
     blessed = bool(blessing and _custom(blessing, "blessed"))
@@ -260,7 +262,7 @@ def format_table(summary: dict[str, Any]) -> str:
     metrics = summary["metrics"]
     if metrics["candidate"]:
         lines += ["", f"{'metric':<12}{'candidate':>12}{'baseline':>12}"]
-        for name in evaluation_results.SUMMARY_METRICS.values():
+        for name in SHOWN_METRICS:
             lines.append(
                 f"{name:<12}{_metric_cell(metrics['candidate'], name):>12}"
                 f"{_metric_cell(metrics['baseline'], name):>12}"

@@ -22,7 +22,7 @@ from components.training_config import TrainingConfig
 from pipeline import run_local
 from pipeline.config import PipelineConfig
 from pipeline.local_runner import DEFAULT_SCHEMA, file_digest
-from tests.helpers import random_backbone_weights, write_color_classes
+from tests.helpers import COLOR_CLASSES, random_backbone_weights, write_color_classes
 
 pytestmark = pytest.mark.e2e
 
@@ -95,6 +95,19 @@ def test_the_pushed_version_carries_its_record(runs):
     assert record["decision"]["gate"] == {"accuracy_floor": 0.0, "regression_tolerance": 0.02}
     assert record["metrics"] == summary["metrics"]["candidate"]
     assert record["baseline_metrics"] is None
+    assert set(record["metrics"]) == {"accuracy", "loss", "examples", "macro_f1", "macro_auc"}
+    assert record["class_names"] == sorted(COLOR_CLASSES)
+    matrix = record["confusion_matrix"]
+    assert sum(map(sum, matrix)) == record["metrics"]["examples"]
+    correct = sum(matrix[k][k] for k in range(len(matrix)))
+    accuracy = correct / record["metrics"]["examples"]
+    assert accuracy == pytest.approx(record["metrics"]["accuracy"], abs=1e-4)  # rounded
+    for name, scores in record["per_class"].items():
+        assert scores["support"] == sum(matrix[record["class_names"].index(name)]), name
+        # TFMA's accuracy on the slice label=<class> is that class's recall.
+        if scores["support"]:
+            assert scores["slice_accuracy"] == pytest.approx(scores["recall"]), name
+        assert 0 <= scores["auc"] <= 1, name
     assert record["model"]["fingerprint"] == runs["served_fingerprint"]
     assert record["data"]["input_fingerprint"]
     assert sum(record["data"]["class_counts"].values()) == 8 * 12

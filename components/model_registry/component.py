@@ -20,7 +20,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components import evaluation
+from components import evaluation, features
 from components.image_example_gen.executor import INGESTION_REPORT_FILE
 from components.model_registry import provenance, registry
 from components.training_report import EFFECTIVE_CONFIG_FILE
@@ -90,7 +90,9 @@ def build_record(
     pipeline_config: dict[str, Any],
 ) -> dict[str, Any]:
     """What a pushed version's push_record.json says (its number and time are added on publish)."""
-    metrics = evaluation.read_metrics(evaluation_uri)
+    class_names = features.read_class_names(examples.uri)
+    metrics = evaluation.read_metrics(evaluation_uri, class_names)
+    candidate = evaluation.read_evaluation(evaluation_uri, class_names)[evaluation.CANDIDATE] or {}
     ingestion = _read_json(os.path.join(examples.uri, INGESTION_REPORT_FILE)) or {}
     return {
         "decision": {
@@ -104,6 +106,9 @@ def build_record(
         "model": {"fingerprint": fingerprint, "trainer_output": model_uri},
         "metrics": metrics["candidate"],
         "baseline_metrics": metrics["baseline"],
+        "class_names": class_names,
+        "per_class": candidate.get("per_class"),
+        "confusion_matrix": candidate.get("confusion_matrix"),
         "evaluation": evaluation_uri,
         "data": {
             **provenance.data_provenance(
