@@ -5,41 +5,60 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from components import features
+from components import features, tfma_metrics
+from components.gate import GATE_METRICS, Gate
 
 ACCURACY_METRIC = "sparse_categorical_accuracy"
 LOSS_METRIC = "sparse_categorical_crossentropy"
+AUC_METRIC = "auc"
 
 
-def per_class_metrics_spec(num_classes: int) -> tfma.MetricsSpec:
-    """One-vs-rest AUC of each class and their macro average.
+# Custom TFMA metrics by class name -> the module TFMA imports them from.
+CUSTOM_METRIC_MODULES = {tfma_metrics.MacroF1.__name__: tfma_metrics.__name__}
 
-    Needs the class count, which only ExampleGen knows: the Evaluator's executor adds this spec
-    at run time (components/evaluator/executor.py).
-    """
-    class_ids = list(range(num_classes))
-    return tfma.MetricsSpec(
-        metrics=[tfma.MetricConfig(class_name="AUC")],
-        binarize=tfma.BinarizationOptions(class_ids={"values": class_ids}),
-        # Equal weights: the macro average is the plain mean over classes.
-        aggregate=tfma.AggregationOptions(
-            macro_average=True, class_weights=dict.fromkeys(class_ids, 1.0)
+
+def threshold(gate: Gate) -> tfma.MetricThreshold:
+    """The gate as TFMA's threshold: the floor (ceiling for loss) and the allowed change."""
+    if gate.higher_is_better:
+        value = tfma.GenericValueThreshold(lower_bound={"value": gate.floor})
+        direction, allowed = tfma.MetricDirection.HIGHER_IS_BETTER, -gate.tolerance
+    else:
+        value = tfma.GenericValueThreshold(upper_bound={"value": gate.floor})
+        direction, allowed = tfma.MetricDirection.LOWER_IS_BETTER, gate.tolerance
+    return tfma.MetricThreshold(
+        value_threshold=value,
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=direction, absolute={"value": allowed}
         ),
     )
 
 
-def eval_config(accuracy_floor: float, regression_tolerance: float) -> tfma.EvalConfig:
-    """Blessed only if accuracy >= floor and not below the baseline's by more than tolerance.
+def _metric(class_name: str, gate: Gate, macro: bool = False) -> tfma.MetricConfig:
+    """A metric's config, with the gate's threshold if the gate judges by it.
 
+    The threshold holds on the overall slice only: a plain `threshold` would also apply to every
+    per-class slice, and one weak class would then refuse a model that is better overall.
+    """
+    config = tfma.MetricConfig(
+        class_name=class_name, module=CUSTOM_METRIC_MODULES.get(class_name, "")
+    )
+    gated = GATE_METRICS[gate.metric]
+    if (gated.class_name, gated.macro) == (class_name, macro):
+        config.per_slice_thresholds.add(
+            slicing_specs=[tfma.SlicingSpec()], threshold=threshold(gate)
+        )
+    return config
+
+
+def eval_config(gate: Gate) -> tfma.EvalConfig:
+    """What TFMA computes on the eval split, and the gate as TFMA thresholds.
+
+    Overall and per true class (accuracy on the slice label=k is class k's recall). The two
+    one-vs-rest AUC specs name no classes here: the Evaluator's executor fills them in once
+    ExampleGen has found the classes (`for_classes`). AUC's macro average has a spec of its own
+    because a threshold in a spec that also binarizes would apply to every class's AUC too.
     With no baseline (first run) TFMA checks the floor alone.
     """
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_floor}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -regression_tolerance},
-        ),
-    )
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -53,22 +72,63 @@ def eval_config(accuracy_floor: float, regression_tolerance: float) -> tfma.Eval
                 prediction_key=features.PROBABILITIES_KEY,
             )
         ],
-        # Overall, and per true class (accuracy on the slice label=k is class k's recall).
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold
-                    ),
-                    tfma.MetricConfig(class_name="SparseCategoricalCrossentropy"),
+                    _metric("SparseCategoricalAccuracy", gate),
+                    _metric("SparseCategoricalCrossentropy", gate),
+                    _metric("MacroF1", gate),
                     # Argmax predictions against labels: per-class precision, recall, F1.
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
-            )
+            ),
+            # Each class's AUC (class ids filled in at run time).
+            tfma.MetricsSpec(
+                metrics=[tfma.MetricConfig(class_name="AUC")],
+                binarize=tfma.BinarizationOptions(),
+            ),
+            # Their plain mean (class weights filled in at run time).
+            tfma.MetricsSpec(
+                metrics=[_metric("AUC", gate, macro=True)],
+                aggregate=tfma.AggregationOptions(macro_average=True),
+            ),
         ],
     )
+
+
+def for_classes(config: tfma.EvalConfig, num_classes: int) -> tfma.EvalConfig:
+    """`config` with its one-vs-rest specs naming classes 0..num_classes-1 (equal weights)."""
+    completed = tfma.EvalConfig()
+    completed.CopyFrom(config)
+    class_ids = list(range(num_classes))
+    for spec in completed.metrics_specs:
+        if spec.HasField("binarize") and not spec.binarize.class_ids.values:
+            spec.binarize.class_ids.values.extend(class_ids)
+        if spec.aggregate.macro_average and not spec.aggregate.class_weights:
+            spec.aggregate.class_weights.update(dict.fromkeys(class_ids, 1.0))
+    return completed
+
+
+def gate_of(config: tfma.EvalConfig) -> Gate:
+    """The gate an eval config enforces (the inverse of `eval_config`)."""
+    for spec in config.metrics_specs:
+        for metric in spec.metrics:
+            if not metric.per_slice_thresholds:
+                continue
+            (rule,) = metric.per_slice_thresholds
+            name = next(
+                name
+                for name, gated in GATE_METRICS.items()
+                if (gated.class_name, gated.macro)
+                == (metric.class_name, spec.aggregate.macro_average)
+            )
+            value = rule.threshold.value_threshold
+            floor = value.lower_bound if value.HasField("lower_bound") else value.upper_bound
+            tolerance = abs(rule.threshold.change_threshold.absolute.value)
+            return Gate(name, floor.value, tolerance)
+    raise ValueError("the eval config has no threshold: nothing gates the model")
 
 
 # Metric names in TFMA's output -> the short names the summary shows (overall slice).
@@ -76,12 +136,10 @@ SUMMARY_METRICS = {
     "sparse_categorical_accuracy": "accuracy",
     "sparse_categorical_crossentropy": "loss",
     "example_count": "examples",
+    tfma_metrics.MACRO_F1_NAME: "macro_f1",
 }
-# Derived from TFMA's confusion matrix and per-class AUC (see read_evaluation).
-MACRO_METRICS = ("macro_f1", "macro_auc")
 CANDIDATE = "candidate"
 BASELINE = "baseline"
-AUC_METRIC = "auc"
 
 
 def _model(key) -> str:
@@ -118,20 +176,26 @@ def confusion_matrices(evaluation_uri: str, num_classes: int) -> dict[str, list[
     return matrices
 
 
-def per_class_from_matrix(counts: list[list[int]]) -> list[dict[str, float]]:
+def per_class_from_matrix(counts: list[list[int]]) -> list[dict[str, float | None]]:
     """Precision, recall, F1 and support of each class from an argmax confusion matrix.
 
-    A class never predicted has precision 0, one absent from the data recall 0 (and both F1
-    0): the conventions scikit-learn uses with zero_division=0.
+    A class never predicted has precision 0 and F1 0, as in scikit-learn with zero_division=0;
+    one absent from the data has no recall (None) and F1 0 if predicted. A class neither
+    present nor predicted has no scores at all (None); like scikit-learn's, the macro F1 leaves
+    it out.
     """
     rows = []
     for k in range(len(counts)):
         true_positives = counts[k][k]
         support = sum(counts[k])
         predicted = sum(row[k] for row in counts)
+        if not support and not predicted:
+            rows.append({"precision": None, "recall": None, "f1": None, "support": 0})
+            continue
         precision = true_positives / predicted if predicted else 0.0
-        recall = true_positives / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        recall = true_positives / support if support else None
+        # 2TP / (support + predicted): the harmonic mean, also where recall is undefined.
+        f1 = 2 * true_positives / (support + predicted)
         rows.append({"precision": precision, "recall": recall, "f1": f1, "support": support})
     return rows
 
@@ -173,7 +237,9 @@ def read_evaluation(evaluation_uri: str, class_names: list[str]) -> dict[str, di
         rows = per_class_from_matrix(counts)
         for class_name, row in zip(class_names, rows, strict=True):
             model["per_class"][class_name].update(row)
-        model["overall"]["macro_f1"] = sum(r["f1"] for r in rows) / max(num_classes, 1)
+            if not row["support"]:
+                # One-vs-rest AUC needs a positive example; TFMA writes 0 for it.
+                model["per_class"][class_name]["auc"] = None
     return {CANDIDATE: models.get(CANDIDATE), BASELINE: models.get(BASELINE)}
 
 
@@ -197,7 +263,7 @@ def read_validation_failures(evaluation_uri: str) -> list[str]:
     failures = []
     for per_slice in result.metric_validations_per_slice:
         for failure in per_slice.failures:
-            name = SUMMARY_METRICS.get(failure.metric_key.name, failure.metric_key.name)
+            name = _short_name(failure.metric_key)
             value = failure.metric_value.double_value.value
             if failure.metric_key.is_diff:
                 name, shown = f"{name} change vs baseline", f"{value:+.4f}"
@@ -207,6 +273,12 @@ def read_validation_failures(evaluation_uri: str) -> list[str]:
     return failures
 
 
+def _short_name(key) -> str:
+    if key.name == AUC_METRIC and key.aggregation_type.macro_average:
+        return "macro_auc"
+    return SUMMARY_METRICS.get(key.name, key.name)
+
+
 def _failure_reason(failure) -> str:
     threshold = failure.metric_threshold
     if failure.metric_key.is_diff:
@@ -214,4 +286,6 @@ def _failure_reason(failure) -> str:
         return f"worse than the baseline by more than the tolerance {allowed:g}"
     if threshold.value_threshold.HasField("lower_bound"):
         return f"below the floor {threshold.value_threshold.lower_bound.value:g}"
+    if threshold.value_threshold.HasField("upper_bound"):
+        return f"above the ceiling {threshold.value_threshold.upper_bound.value:g}"
     return failure.message or "threshold not met"

@@ -1,43 +1,187 @@
-"""The blessing policy's config and the arithmetic that turns TFMA's confusion matrix into
-per-class precision, recall and F1 (the pipeline's reading of TFMA output runs in the e2e)."""
+"""The blessing policy, run through TFMA for real on tiny data, and the arithmetic that turns its
+confusion matrix into per-class precision, recall and F1.
 
+Each example carries the candidate's and the baseline's class probabilities as features, and
+two tiny SavedModels with the pipeline's examples signature read them back: the pipeline's own
+eval config (model spec included) judges them, as TFX's Evaluator would, with nothing trained.
+"""
+
+import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 from components import evaluation, features
+from components.gate import GATE_METRICS, Gate
 
 pytestmark = pytest.mark.unit
+
+CLASSES = ["a", "b", "c"]
 
 
 def test_per_class_scores_from_a_confusion_matrix():
     # rows: actual a, b, c; columns: predicted a, b, c
-    counts = [[3, 1, 0], [0, 2, 2], [0, 0, 0]]
+    counts = [[3, 1, 0, 0], [0, 2, 2, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
 
-    a, b, c = evaluation.per_class_from_matrix(counts)
+    a, b, c, d = evaluation.per_class_from_matrix(counts)
 
     assert a == {"precision": 1.0, "recall": 0.75, "f1": pytest.approx(6 / 7), "support": 4}
     assert b["precision"] == pytest.approx(2 / 3)
     assert b["recall"] == 0.5
     assert b["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
-    # Predicted twice, never present: precision 0, recall 0 (no examples), F1 0.
-    assert c == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    # Predicted twice, never present: precision 0, no recall (no examples), F1 0.
+    assert c == {"precision": 0.0, "recall": None, "f1": 0.0, "support": 0}
+    # Neither present nor predicted: nothing to score.
+    assert d == {"precision": None, "recall": None, "f1": None, "support": 0}
 
 
-def test_the_config_slices_by_true_class_and_gates_on_accuracy():
-    config = evaluation.eval_config(accuracy_floor=0.6, regression_tolerance=0.05)
+@pytest.mark.parametrize("gate", [Gate(), Gate("loss", 1.5, 0.1), Gate("macro_auc", 0.7, 0.01)])
+def test_the_gate_survives_the_trip_through_the_eval_config(gate):
+    config = evaluation.for_classes(evaluation.eval_config(gate), len(CLASSES))
+    assert evaluation.gate_of(config) == gate
+    gated = [m for spec in config.metrics_specs for m in spec.metrics if m.per_slice_thresholds]
+    assert [m.class_name for m in gated] == [GATE_METRICS[gate.metric].class_name]
+    # On the overall slice only, not on each class's.
+    (rule,) = gated[0].per_slice_thresholds
+    assert list(rule.slicing_specs) == [tfma.SlicingSpec()]
+
+
+def test_the_config_slices_by_true_class_and_names_every_class_once_known():
+    config = evaluation.for_classes(evaluation.eval_config(Gate()), num_classes=3)
 
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], [features.LABEL_KEY]]
-    metrics = {m.class_name: m for m in config.metrics_specs[0].metrics}
-    assert "MultiClassConfusionMatrixPlot" in metrics
-    threshold = metrics["SparseCategoricalAccuracy"].threshold
-    assert threshold.value_threshold.lower_bound.value == 0.6
-    assert threshold.change_threshold.absolute.value == -0.05
-    assert threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    per_class, macro = config.metrics_specs[1:]
+    assert list(per_class.binarize.class_ids.values) == [0, 1, 2]
+    assert not per_class.HasField("aggregate")  # a gate threshold here would judge each class
+    assert dict(macro.aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
 
 
-def test_per_class_auc_covers_every_class_and_their_macro_average():
-    spec = evaluation.per_class_metrics_spec(num_classes=3)
-    assert list(spec.binarize.class_ids.values) == [0, 1, 2]
-    assert spec.aggregate.macro_average
-    assert dict(spec.aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
-    assert [m.class_name for m in spec.metrics] == ["AUC"]
+def predictions(labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """Probabilities whose argmax is the label where `correct`, the next class elsewhere."""
+    predicted = np.where(correct, labels, (labels + 1) % len(CLASSES))
+    probabilities = np.full((len(labels), len(CLASSES)), 0.1)
+    probabilities[np.arange(len(labels)), predicted] = 0.8
+    return probabilities
+
+
+def write_examples(path: str, labels, candidate, baseline) -> None:
+    with tf.io.TFRecordWriter(path) as writer:
+        for label, ours, theirs in zip(labels, candidate, baseline, strict=True):
+            feature = {
+                features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                "candidate": tf.train.Feature(float_list=tf.train.FloatList(value=ours)),
+                "baseline": tf.train.Feature(float_list=tf.train.FloatList(value=theirs)),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    """30 examples; the baseline gets 27 right, the candidate 15 (so every metric is worse)."""
+    labels = np.arange(30) % 3
+    baseline = predictions(labels, np.arange(30) >= 3)
+    candidate = predictions(labels, np.arange(30) % 2 == 0)
+    path = str(tmp_path_factory.mktemp("tfma") / "examples.tfrecord")
+    write_examples(path, labels, candidate, baseline)
+    return {"path": path, "labels": labels, "candidate": candidate}
+
+
+class FixedPredictions(tf.Module):
+    """A SavedModel whose predictions are the probabilities stored in feature `key`."""
+
+    def __init__(self, key: str):
+        super().__init__()
+        self.key = key
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(self, serialized):
+        spec = {self.key: tf.io.FixedLenFeature([len(CLASSES)], tf.float32)}
+        parsed = tf.io.parse_example(serialized, spec)
+        return {features.PROBABILITIES_KEY: parsed[self.key]}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    paths = {}
+    for name in (evaluation.CANDIDATE, evaluation.BASELINE):
+        model = FixedPredictions(name)
+        paths[name] = str(root / name)
+        tf.saved_model.save(
+            model, paths[name], signatures={features.EXAMPLES_SIGNATURE: model.serve_examples}
+        )
+    return paths
+
+
+def evaluate(
+    examples: dict, models: dict, gate: Gate, output: str, with_baseline: bool = True
+) -> str:
+    """TFMA as TFX's Evaluator runs it (TFX names the two models candidate and baseline)."""
+    config = evaluation.for_classes(evaluation.eval_config(gate), len(CLASSES))
+    config = tfma.utils.update_eval_config_with_defaults(
+        config, has_baseline=with_baseline, rubber_stamp=True
+    )
+    names = [spec.name for spec in config.model_specs]
+    shared = [
+        tfma.default_eval_shared_model(
+            models[name or evaluation.CANDIDATE],
+            model_name=name,
+            eval_config=config,
+            rubber_stamp=not with_baseline,
+        )
+        for name in names
+    ]
+    tfma.run_model_analysis(
+        eval_shared_model=shared if with_baseline else shared[0],
+        eval_config=config,
+        data_location=examples["path"],
+        output_path=output,
+    )
+    return output
+
+
+@pytest.mark.parametrize("metric", list(GATE_METRICS))
+def test_a_worse_candidate_is_refused_on_every_gate_metric(examples, models, metric, tmp_path):
+    floor = 10.0 if metric == "loss" else 0.0  # the floor passes: the baseline decides
+    output = evaluate(examples, models, Gate(metric, floor, tolerance=0.02), str(tmp_path))
+
+    assert not tfma.load_validation_result(output).validation_ok
+    (failure,) = evaluation.read_validation_failures(output)
+    assert failure.startswith(f"{metric} change vs baseline")
+    assert "worse than the baseline by more than the tolerance 0.02" in failure
+
+
+def test_the_floor_alone_decides_without_a_baseline(examples, models, tmp_path):
+    passes = evaluate(
+        examples, models, Gate("macro_f1", 0.4), str(tmp_path / "a"), with_baseline=False
+    )
+    assert tfma.load_validation_result(passes).validation_ok
+
+    fails = evaluate(
+        examples, models, Gate("accuracy", 0.6), str(tmp_path / "b"), with_baseline=False
+    )
+    assert evaluation.read_validation_failures(fails) == ["accuracy 0.5000: below the floor 0.6"]
+
+
+def test_macro_f1_and_macro_auc_are_the_textbook_ones(examples, models, tmp_path):
+    output = evaluate(examples, models, Gate(), str(tmp_path))
+    found = evaluation.read_evaluation(output, CLASSES)[evaluation.CANDIDATE]
+
+    labels, probabilities = examples["labels"], examples["candidate"]
+    predicted = probabilities.argmax(axis=1)
+    f1s, aucs = [], []
+    for k in range(len(CLASSES)):
+        true_positives = np.sum((predicted == k) & (labels == k))
+        f1s.append(2 * true_positives / (np.sum(predicted == k) + np.sum(labels == k)))
+        positives, negatives = probabilities[labels == k, k], probabilities[labels != k, k]
+        pairs = positives[:, None] - negatives[None, :]
+        aucs.append(np.mean((pairs > 0) + 0.5 * (pairs == 0)))
+    assert found["overall"]["accuracy"] == pytest.approx(0.5)
+    assert found["overall"]["macro_f1"] == pytest.approx(np.mean(f1s))
+    assert found["overall"]["macro_auc"] == pytest.approx(np.mean(aucs), abs=1e-3)
+    for name, f1, auc in zip(CLASSES, f1s, aucs, strict=True):
+        assert found["per_class"][name]["f1"] == pytest.approx(f1)
+        assert found["per_class"][name]["auc"] == pytest.approx(auc, abs=1e-3)
+    matrix = np.asarray(found["confusion_matrix"])
+    assert matrix.sum() == 30 and np.trace(matrix) == 15

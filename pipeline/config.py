@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from components.augmentation import AugmentationSpec
+from components.gate import Gate
 from components.image_example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.training_config import PretrainConfig, TrainingConfig
 
@@ -27,8 +28,8 @@ class PipelineConfig:
     input_format: str = "images"  # or "tfrecord"
     eval_percent: int = 20
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
-    accuracy_floor: float = 0.5
-    regression_tolerance: float = 0.02
+    # What a candidate must achieve to be blessed and pushed.
+    gate: Gate = field(default_factory=Gate)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     # Random augmentation of training batches; configured on Transform, which owns it.
     augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
@@ -41,12 +42,6 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if not 0 < self.eval_percent < 100:
             raise ValueError(f"eval_percent must be between 1 and 99, got {self.eval_percent}")
-        if not 0 <= self.accuracy_floor <= 1:
-            raise ValueError(f"accuracy_floor must be in [0, 1], got {self.accuracy_floor}")
-        if not 0 <= self.regression_tolerance <= 1:
-            raise ValueError(
-                f"regression_tolerance must be in [0, 1], got {self.regression_tolerance}"
-            )
         if self.tuner_trials < 1:
             raise ValueError(f"tuner_trials must be at least 1, got {self.tuner_trials}")
         if not 0 <= self.max_bad_file_fraction <= 1:

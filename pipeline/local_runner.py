@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from components.augmentation import AugmentationSpec
+from components.gate import Gate
 from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
 from pipeline import pretrain
@@ -56,12 +57,6 @@ PIPELINE_SETTINGS = {
     "eval_percent": Setting("--eval-percent", "EVAL_PERCENT", int, "share of files for evaluation"),
     "max_bad_file_fraction": Setting(
         "--max-bad-files", "MAX_BAD_FILES", float, "fail if more undecodable files than this"
-    ),
-    "accuracy_floor": Setting(
-        "--accuracy-floor", "ACCURACY_FLOOR", float, "minimum accuracy to bless"
-    ),
-    "regression_tolerance": Setting(
-        "--tolerance", "TOLERANCE", float, "allowed accuracy drop vs the baseline"
     ),
     "tune": Setting(
         "--tune", "TUNE", parse_bool, "add the Tuner stage before the Trainer (off by default)"
@@ -130,7 +125,24 @@ AUGMENTATION_SETTINGS = {
         "--augment-noise", "AUGMENT_NOISE", float, "Gaussian pixel noise std (normalized units)"
     ),
 }
-ALL_SETTINGS = {**PIPELINE_SETTINGS, **TRAINING_SETTINGS, **AUGMENTATION_SETTINGS}
+# The blessing rule (components/gate.py); "gate_" is dropped for the Gate's field names.
+GATE_SETTINGS = {
+    "gate_metric": Setting(
+        "--gate-metric", "GATE_METRIC", str, "accuracy, macro_f1, macro_auc or loss"
+    ),
+    "gate_floor": Setting(
+        "--gate-floor", "GATE_FLOOR", float, "minimum of the gate metric to bless (loss: maximum)"
+    ),
+    "gate_tolerance": Setting(
+        "--gate-tolerance", "GATE_TOLERANCE", float, "allowed worsening vs the served model"
+    ),
+}
+ALL_SETTINGS = {
+    **PIPELINE_SETTINGS,
+    **TRAINING_SETTINGS,
+    **AUGMENTATION_SETTINGS,
+    **GATE_SETTINGS,
+}
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -184,6 +196,14 @@ def training_config(given: dict, pretrained_dir: str) -> TrainingConfig:
     return TrainingConfig(**settings)
 
 
+def gate_config(given: dict) -> Gate:
+    """The gate from the given settings; a loss gate without a floor has no usable default."""
+    settings = {name.removeprefix("gate_"): v for name, v in _typed(given, GATE_SETTINGS).items()}
+    if settings.get("metric") == "loss" and "floor" not in settings:
+        raise ValueError("a loss gate needs a ceiling: pass --gate-floor or GATE_FLOOR")
+    return Gate(**settings)
+
+
 def file_digest(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:16]
@@ -214,6 +234,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         input_format=ingest.detect_input_format(paths["data_root"]),
         training=training_config(given, args.pretrained_dir),
         augmentation=AugmentationSpec(**_typed(given, AUGMENTATION_SETTINGS)),
+        gate=gate_config(given),
         enable_cache=not args.no_cache,
         **_typed(given, other_settings),
     )

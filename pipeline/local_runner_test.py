@@ -45,18 +45,41 @@ def test_environment_variables_are_the_fallback(image_folder, tmp_path, monkeypa
         "BATCH_SIZE": "8",
         "BACKBONE": "vgg16",
         "PIPELINE_ROOT": "relative/root",
-        "ACCURACY_FLOOR": "0.8",
+        "GATE_FLOOR": "0.8",
     }
     config = config_for([], environ)
     assert config.training.batch_size == 8
     assert config.training.backbone == "vgg16"
-    assert config.accuracy_floor == 0.8
+    assert config.gate.floor == 0.8
+    assert config.gate.metric == "accuracy"
     assert config.pipeline_root == os.path.join(str(tmp_path), "relative", "root")
 
 
 def test_flags_win_over_the_environment(image_folder):
     config = config_for(["--data", str(image_folder), "--epochs", "2"], {"EPOCHS": "9"})
     assert config.training.epochs == 2
+
+
+def test_the_gate_can_judge_by_another_metric(image_folder):
+    config = config_for(
+        ["--data", str(image_folder), "--gate-metric", "loss", "--gate-floor", "1.2"],
+        {"GATE_TOLERANCE": "0.1"},
+    )
+    assert (config.gate.metric, config.gate.floor, config.gate.tolerance) == ("loss", 1.2, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--gate-metric", "f2"], "gate metric must be one of accuracy, macro_f1"),
+        (["--gate-metric", "loss"], "loss gate needs a ceiling: pass --gate-floor"),
+        (["--gate-floor", "1.5"], "floor of accuracy must be in \\[0, 1\\], got 1.5"),
+        (["--gate-tolerance", "-0.1"], "tolerance must be >= 0, got -0.1"),
+    ],
+)
+def test_a_bad_gate_is_refused_before_anything_runs(image_folder, argv, message):
+    with pytest.raises(ValueError, match=message):
+        config_for(["--data", str(image_folder), *argv])
 
 
 def test_no_data_folder_is_a_clear_error():

@@ -94,7 +94,7 @@ def create_components(config: PipelineConfig) -> list:
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline"],
-        eval_config=evaluation.eval_config(config.accuracy_floor, config.regression_tolerance),
+        eval_config=evaluation.eval_config(config.gate),
         example_splits=["eval"],
     )
     pusher = RegistryPusher(

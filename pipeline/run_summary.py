@@ -16,7 +16,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 from components import evaluation as evaluation_results
-from components import training_report
+from components import evaluation_report, training_report
 from components.image_example_gen.executor import INGESTION_REPORT_FILE
 from components.model_registry import component as registry_component
 
@@ -144,6 +144,14 @@ def _training_files(model_run: metadata_store_pb2.Artifact | None) -> dict[str, 
     }
 
 
+def _evaluation_report(evaluation: metadata_store_pb2.Artifact | None) -> str | None:
+    """Where the Evaluator wrote its human-readable report, if it did."""
+    if evaluation is None:
+        return None
+    path = os.path.join(evaluation.uri, evaluation_report.REPORT_DIR, evaluation_report.REPORT_FILE)
+    return path if os.path.exists(path) else None
+
+
 def _push(
     pushed: metadata_store_pb2.Artifact | None, baseline: list[metadata_store_pb2.Artifact]
 ) -> dict[str, int | None]:
@@ -196,6 +204,7 @@ def collect(
         "tuned_hyperparameters": _tuned(_of_type(outputs, "HyperParameters")),
         "training": training_files,
         "metrics": metrics,
+        "evaluation_report": _evaluation_report(evaluation),
         "blessed": blessed,
         "not_blessed_because": (
             evaluation_results.read_validation_failures(evaluation.uri)
@@ -268,7 +277,7 @@ def format_table(summary: dict[str, Any]) -> str:
                 f"{_metric_cell(metrics['baseline'], name):>12}"
             )
         if metrics["baseline"] is None:
-            lines.append("(no blessed baseline yet: the accuracy floor alone decides)")
+            lines.append("(no model served yet: the floor alone decides)")
 
     tuned = summary.get("tuned_hyperparameters")
     if tuned:
@@ -277,6 +286,8 @@ def format_table(summary: dict[str, Any]) -> str:
     training = summary.get("training")
     if training and os.path.exists(training["learning_curves"]):
         lines += ["", f"Learning curves: {training['learning_curves']}"]
+    if summary.get("evaluation_report"):
+        lines.append(f"Evaluation report: {summary['evaluation_report']}")
 
     data = summary.get("data")
     if data and data["skipped_files"]:

@@ -40,7 +40,7 @@ def test_table_shows_components_cache_metrics_and_why_not_blessed():
     assert "total                                    61.2" in table
     assert "accuracy          0.4100           -" in table
     assert "examples             226           -" in table
-    assert "no blessed baseline yet" in table
+    assert "no model served yet: the floor alone decides" in table
     assert "cats/bad.jpg: empty file" in table
     assert "Blessed: no\n  accuracy 0.4100: below the floor 0.5" in table
     assert "Pushed: nothing; version 3 stays served" in table
@@ -57,6 +57,11 @@ def test_table_says_which_version_was_pushed_or_already_held():
         blessed=True, push={"baseline_version": 2, "version": None, "already_pushed_as": 2}
     )
     assert "Not pushed again: this model is already version 2" in run_summary.format_table(again)
+
+
+def test_table_links_the_evaluation_report():
+    table = run_summary.format_table(summary(evaluation_report="/p/Evaluator/7/report/report.md"))
+    assert "Evaluation report: /p/Evaluator/7/report/report.md" in table
 
 
 def test_table_of_a_failed_run_leads_with_the_error():

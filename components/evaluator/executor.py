@@ -4,24 +4,32 @@
   yet). TFX's Evaluator would try to load it, so this executor drops an empty baseline and TFX
   then judges the candidate by the value thresholds alone (its "rubber stamp" rule).
 - Per-class metrics need the class count, known only once ExampleGen has run: the executor
-  adds them to the eval config from the class names recorded beside the examples.
+  completes the eval config from the class names recorded beside the examples.
+- Then it writes the human-readable evaluation report (components/evaluation_report.py) into
+  the evaluation artifact, beside the metrics it describes, on every orchestrator alike.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 import tensorflow_model_analysis as tfma
 from tfx import types
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components import evaluation, features
+from components import evaluation, evaluation_report, features
 from components.model_registry.component import baseline_version
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
+EVALUATION_KEY = standard_component_specs.EVALUATION_KEY
+BLESSING_KEY = standard_component_specs.BLESSING_KEY
+BLESSED_PROPERTY = evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY  # 1 blessed, 0 not
 
 
 def without_empty_baseline(
@@ -34,11 +42,15 @@ def without_empty_baseline(
     return input_dict
 
 
-def with_per_class_metrics(exec_properties: dict[str, Any], num_classes: int) -> dict[str, Any]:
-    """`exec_properties` with the per-class metrics spec added to the eval config."""
+def read_eval_config(exec_properties: dict[str, Any]) -> tfma.EvalConfig:
     config = tfma.EvalConfig()
     proto_utils.json_to_proto(exec_properties[EVAL_CONFIG_KEY], config)
-    config.metrics_specs.append(evaluation.per_class_metrics_spec(num_classes))
+    return config
+
+
+def with_classes(exec_properties: dict[str, Any], num_classes: int) -> dict[str, Any]:
+    """`exec_properties` with the eval config's one-vs-rest specs naming every class."""
+    config = evaluation.for_classes(read_eval_config(exec_properties), num_classes)
     return {**exec_properties, EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)}
 
 
@@ -52,9 +64,21 @@ class Executor(evaluator_executor.Executor):
         examples = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.EXAMPLES_KEY]
         )
-        num_classes = len(features.read_class_names(examples.uri))
+        class_names = features.read_class_names(examples.uri)
         super().Do(
             without_empty_baseline(input_dict),
             output_dict,
-            with_per_class_metrics(exec_properties, num_classes),
+            with_classes(exec_properties, len(class_names)),
         )
+        evaluation_uri = artifact_utils.get_single_uri(output_dict[EVALUATION_KEY])
+        blessing = artifact_utils.get_single_instance(output_dict[BLESSING_KEY])
+        baselines = input_dict.get(BASELINE_KEY) or []
+        report_path = evaluation_report.write(
+            os.path.join(evaluation_uri, evaluation_report.REPORT_DIR),
+            evaluation_uri=evaluation_uri,
+            class_names=class_names,
+            gate=evaluation.gate_of(read_eval_config(exec_properties)),
+            blessed=bool(blessing.get_int_custom_property(BLESSED_PROPERTY)),
+            baseline_version=baseline_version(baselines[0]) if baselines else 0,
+        )
+        logging.info("Evaluation report: %s", report_path)

@@ -99,9 +99,7 @@ def build_record(
             "action": "push",
             "blessed": True,
             "baseline_version": baseline_number or None,
-            "gate": {
-                key: pipeline_config.get(key) for key in ("accuracy_floor", "regression_tolerance")
-            },
+            "gate": pipeline_config.get("gate"),
         },
         "model": {"fingerprint": fingerprint, "trainer_output": model_uri},
         "metrics": metrics["candidate"],
