@@ -47,7 +47,9 @@ def decision_lines(
 ) -> list[str]:
     """The verdict, the rule, what it was compared with, and each failed threshold."""
     if blessed:
-        verdict = "**Decision: blessed.** The Pusher publishes it as the next version."
+        verdict = (
+            "**Decision: blessed.** The Pusher publishes it, unless the registry holds it already."
+        )
     elif baseline_version:
         verdict = (
             f"**Decision: not blessed.** Nothing is pushed; version {baseline_version} stays"
