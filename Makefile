@@ -26,7 +26,7 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local models rollback pretrain ablation test test-fast lint format lock demo-data clean
+.PHONY: help setup local compile models rollback pretrain ablation test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,10 @@ ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regular
 # through the environment (make exports command-line variables); see README.
 local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Run the whole pipeline locally (DATA=/path/to/images).
 	$(PY) -m pipeline.local_runner $(if $(DATA),,--data $(DEMO_DATA))
+
+# IMAGE, PIPELINE_ROOT, DATA, SERVING_DIR (the cluster's), GPUS, TRAINER_CPU, TRAINER_MEMORY, ...
+compile: $(STAMP) ## Compile for Kubeflow Pipelines v2: build/pipeline.yaml (IMAGE=... PIPELINE_ROOT=... DATA=... SERVING_DIR=...).
+	$(PY) -m pipeline.kubeflow_runner
 
 models: $(STAMP) ## List pushed model versions with their metrics (SERVING_DIR=...).
 	$(PY) -m pipeline.models list

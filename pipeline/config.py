@@ -15,6 +15,27 @@ LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 
 @dataclass(frozen=True)
+class TrainerResources:
+    """What the Trainer's pod asks of a cluster: GPUs and limits (the local runner has none).
+
+    `gpu_resource` is the Kubernetes resource name the GPU device plugin advertises.
+    """
+
+    gpus: int = 1
+    gpu_resource: str = "nvidia.com/gpu"
+    cpu: float = 4.0
+    memory_gb: float = 16.0
+
+    def __post_init__(self) -> None:
+        if self.gpus < 0:
+            raise ValueError(f"gpus must be >= 0, got {self.gpus}")
+        if self.cpu <= 0 or self.memory_gb <= 0:
+            raise ValueError(
+                f"the Trainer needs CPU and memory: got cpu={self.cpu}, memory_gb={self.memory_gb}"
+            )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Where data and outputs live, how examples are split, and what a model must achieve."""
 
@@ -38,6 +59,8 @@ class PipelineConfig:
     tuner_trials: int = 6
     beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
     enable_cache: bool = True
+    # Set by the Kubeflow runner: the Trainer's GPUs and limits on the cluster.
+    trainer_resources: TrainerResources | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.eval_percent < 100:

@@ -1,37 +1,166 @@
-"""Compile create_pipeline() to a Kubeflow Pipelines v2 job spec with TFX's KubeflowV2DagRunner.
+"""`make compile`: the same create_pipeline(), compiled for Kubeflow Pipelines v2.
 
-Only compilation lives here so far; the image, GPU resources, deploy and schedule come with the
-Kubeflow issue. What is already Kubeflow-specific: nodes in pipeline.ALWAYS_RUN get KFP's cache
+Builds the cluster's config from flags and environment (paths are the cluster's: object-store
+URIs, the schema inside the image), compiles with TFX's KubeflowV2DagRunner and writes the
+PipelineSpec as YAML (what `kfp.Client().upload_pipeline` takes), e.g.
+    python -m pipeline.kubeflow_runner --image registry.example/image-classifier:1.0 \
+        --pipeline-root gs://bucket/root --data gs://bucket/images --serving-dir gs://bucket/serving
+
+What is Kubeflow-specific beyond TFX's compiler: nodes in pipeline.ALWAYS_RUN get KFP's cache
 switched off, as LocalDagRunner's is (compile_ir), since KFP would otherwise reuse the first
-BaselineModel output forever (its inputs never change).
+BaselineModel output forever (its inputs never change); and only the Trainer asks for GPUs.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+from collections.abc import Mapping
 from typing import Any
 
-from tfx import v1 as tfx
+from components.augmentation import AugmentationSpec
+from components.training_config import TrainingConfig
+from pipeline.config import PipelineConfig, TrainerResources
+from pipeline.local_runner import (
+    AUGMENTATION_SETTINGS,
+    GATE_SETTINGS,
+    TRAINING_SETTINGS,
+    Setting,
+    gate_config,
+    typed_settings,
+)
 
-from pipeline.pipeline import ALWAYS_RUN
+# Where deploy/Dockerfile puts the project inside the pipeline image.
+IMAGE_PROJECT_DIR = "/pipeline"
+IMAGE_SCHEMA = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
+DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
+# On a cluster, Beam runs in the component's pod; Dataflow, Flink or Spark are set with
+# --beam-args (see README "Deploy to Kubeflow").
+CLUSTER_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+
+REQUIRED = ("image", "pipeline_root", "data_root", "serving_dir")
+CLUSTER_SETTINGS = {
+    "image": Setting("--image", "IMAGE", str, "pipeline image every step runs in"),
+    "pipeline_root": Setting(
+        "--pipeline-root", "PIPELINE_ROOT", str, "artifact root the cluster can write (gs://...)"
+    ),
+    "data_root": Setting("--data", "DATA", str, "image folder on the cluster's storage"),
+    "serving_dir": Setting(
+        "--serving-dir", "SERVING_DIR", str, "push destination: the model registry's folder"
+    ),
+    "schema_path": Setting("--schema", "SCHEMA", str, "curated schema file inside the image"),
+    "input_format": Setting("--input-format", "INPUT_FORMAT", str, "images or tfrecord"),
+    "pipeline_name": Setting("--pipeline-name", "PIPELINE_NAME", str, "name on the cluster"),
+}
+RESOURCE_SETTINGS = {
+    "gpus": Setting("--gpus", "GPUS", int, "GPUs for the Trainer (0: CPU only)"),
+    "gpu_resource": Setting("--gpu-resource", "GPU_RESOURCE", str, "Kubernetes GPU resource name"),
+    "cpu": Setting("--trainer-cpu", "TRAINER_CPU", float, "Trainer CPU limit (cores)"),
+    "memory_gb": Setting("--trainer-memory", "TRAINER_MEMORY", float, "Trainer memory limit, GB"),
+}
+ALL_SETTINGS = {
+    **CLUSTER_SETTINGS,
+    **RESOURCE_SETTINGS,
+    **TRAINING_SETTINGS,
+    **AUGMENTATION_SETTINGS,
+    **GATE_SETTINGS,
+}
 
 
-def _tasks(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every task of the job by name (TFX names tasks by node id), in the root DAG and in any
-    sub-DAG (TFX nests one when there is an exit handler)."""
-    spec = job["pipelineSpec"]
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.kubeflow_runner",
+        description="Compile the pipeline to a Kubeflow Pipelines v2 PipelineSpec (YAML).",
+    )
+    for name, setting in ALL_SETTINGS.items():
+        parser.add_argument(
+            setting.flag,
+            dest=name,
+            type=setting.type,
+            default=environ.get(setting.env) or None,
+            help=f"{setting.help} (env {setting.env})",
+        )
+    parser.add_argument(
+        "--output", default=environ.get("OUTPUT", DEFAULT_OUTPUT), help="where to write the YAML"
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str]:
+    """The cluster's PipelineConfig and the image; a missing required setting is named."""
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    missing = [ALL_SETTINGS[name] for name in REQUIRED if name not in given]
+    if missing:
+        needed = ", ".join(f"{s.flag} ({s.env}=...)" for s in missing)
+        raise ValueError(f"compiling for Kubeflow needs {needed}")
+    cluster = typed_settings(given, CLUSTER_SETTINGS)
+    image = cluster.pop("image")
+    config = PipelineConfig(
+        schema_path=cluster.pop("schema_path", IMAGE_SCHEMA),
+        # Kubeflow keeps ML Metadata itself.
+        metadata_path=None,
+        training=TrainingConfig(**typed_settings(given, TRAINING_SETTINGS)),
+        augmentation=AugmentationSpec(**typed_settings(given, AUGMENTATION_SETTINGS)),
+        gate=gate_config(given),
+        trainer_resources=TrainerResources(**typed_settings(given, RESOURCE_SETTINGS)),
+        beam_pipeline_args=CLUSTER_BEAM_ARGS,
+        **cluster,
+    )
+    return config, image
+
+
+def _tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every task of the PipelineSpec by name (TFX names tasks by node id), in the root DAG and
+    in any sub-DAG (TFX nests one when there is an exit handler)."""
     found = dict(spec["root"]["dag"]["tasks"])
     for component in spec.get("components", {}).values():
         found.update(component.get("dag", {}).get("tasks", {}))
     return found
 
 
-def compile_job(pipeline: tfx.dsl.Pipeline, image: str) -> dict[str, Any]:
+def compile_job(pipeline, image: str) -> dict[str, Any]:
     """The KFP v2 PipelineJob (as a dict) for `pipeline`, every step running in `image`."""
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import ALWAYS_RUN
+
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image)
     )
     job = runner.run(pipeline, write_out=False)
-    tasks = _tasks(job)
+    tasks = _tasks(job["pipelineSpec"])
     for node_id in ALWAYS_RUN:
         tasks[node_id]["cachingOptions"] = {"enableCache": False}
     return job
+
+
+def write_pipeline_spec(job: dict[str, Any], path: str) -> None:
+    """The job's PipelineSpec as YAML, written aside and renamed (no half file to upload)."""
+    import yaml
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    partial = f"{path}.partial"
+    with open(partial, "w") as f:
+        yaml.safe_dump(job["pipelineSpec"], f, sort_keys=False)
+    os.replace(partial, path)
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    args = build_parser(environ).parse_args(argv)
+    try:
+        config, image = config_from_args(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from pipeline.pipeline import create_pipeline
+
+    job = compile_job(create_pipeline(config), image)
+    write_pipeline_spec(job, args.output)
+    tasks = _tasks(job["pipelineSpec"])
+    print(f"Wrote {args.output}: {len(tasks)} steps in {image}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -170,7 +170,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
-def _typed(given: dict, settings: dict[str, Setting]) -> dict:
+def typed_settings(given: dict, settings: dict[str, Setting]) -> dict:
     """The given values of `settings`, converted to each setting's type."""
     return {name: setting.type(given[name]) for name, setting in settings.items() if name in given}
 
@@ -182,7 +182,7 @@ def default_weights(pretrained_dir: str, backbone: str, backbone_alpha: float) -
 
 
 def training_config(given: dict, pretrained_dir: str) -> TrainingConfig:
-    settings = _typed(given, TRAINING_SETTINGS)
+    settings = typed_settings(given, TRAINING_SETTINGS)
     if "weights" not in settings:
         defaults = TrainingConfig()
         settings["weights"] = default_weights(
@@ -198,7 +198,9 @@ def training_config(given: dict, pretrained_dir: str) -> TrainingConfig:
 
 def gate_config(given: dict) -> Gate:
     """The gate from the given settings; a loss gate without a floor has no usable default."""
-    settings = {name.removeprefix("gate_"): v for name, v in _typed(given, GATE_SETTINGS).items()}
+    settings = {
+        name.removeprefix("gate_"): v for name, v in typed_settings(given, GATE_SETTINGS).items()
+    }
     if settings.get("metric") == "loss" and "floor" not in settings:
         raise ValueError("a loss gate needs a ceiling: pass --gate-floor or GATE_FLOOR")
     return Gate(**settings)
@@ -233,10 +235,10 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         schema_path=str(DEFAULT_SCHEMA),
         input_format=ingest.detect_input_format(paths["data_root"]),
         training=training_config(given, args.pretrained_dir),
-        augmentation=AugmentationSpec(**_typed(given, AUGMENTATION_SETTINGS)),
+        augmentation=AugmentationSpec(**typed_settings(given, AUGMENTATION_SETTINGS)),
         gate=gate_config(given),
         enable_cache=not args.no_cache,
-        **_typed(given, other_settings),
+        **typed_settings(given, other_settings),
     )
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 
+from kfp.pipeline_spec import pipeline_spec_pb2
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
@@ -23,7 +24,9 @@ from components.evaluator.component import Evaluator
 from components.image_example_gen.component import ImageExampleGen
 from components.model_registry.component import BASELINE_NODE_ID, BaselineModel, RegistryPusher
 from components.validation_gate.component import ValidationGate
-from pipeline.config import PipelineConfig, PretrainPipelineConfig
+from pipeline.config import PipelineConfig, PretrainPipelineConfig, TrainerResources
+
+ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 # Nodes whose output depends on the world outside their inputs (here: what is served now), so
 # a cache hit would be stale. TFX 1.16 has no per-node cache switch in its DSL; the runners
@@ -34,6 +37,15 @@ ALWAYS_RUN = (BASELINE_NODE_ID,)
 def import_path(function: Callable) -> str:
     """The dotted path TFX imports a user function by, taken from the function itself."""
     return f"{function.__module__}.{function.__qualname__}"
+
+
+def resource_spec(resources: TrainerResources) -> ResourceSpec:
+    """The Trainer's limits as KFP's container ResourceSpec (TFX's platform config for a node)."""
+    spec = ResourceSpec(cpu_limit=resources.cpu, memory_limit=resources.memory_gb)
+    if resources.gpus:
+        spec.accelerator.type = resources.gpu_resource
+        spec.accelerator.count = resources.gpus
+    return spec
 
 
 def create_components(config: PipelineConfig) -> list:
@@ -87,6 +99,8 @@ def create_components(config: PipelineConfig) -> list:
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=config.training.to_dict(),
     )
+    if config.trainer_resources:
+        trainer.with_platform_config(resource_spec(config.trainer_resources))
 
     # The served version, read from the push destination (no Resolver: see model_registry).
     baseline = BaselineModel(serving_dir=config.serving_dir).with_id(BASELINE_NODE_ID)
