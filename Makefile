@@ -26,7 +26,7 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local compile models rollback pretrain ablation test test-fast lint format lock demo-data clean
+.PHONY: help setup local compile image models rollback pretrain ablation test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,8 +44,11 @@ $(STAMP): pyproject.toml requirements.lock | $(UV)
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $@
 
-lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml.
+lock: | $(UV) ## Re-resolve requirements.lock (and the image's GPU wheels) from pyproject.toml.
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.10 --python-platform x86_64-manylinux_2_28 -o requirements.lock --quiet
+	{ head -2 deploy/requirements-gpu.lock; echo "tensorflow[and-cuda]==$$(sed -n 's/^tensorflow==//p' requirements.lock)" \
+	  | $(UV) pip compile - -c requirements.lock --python-version 3.10 --python-platform x86_64-manylinux_2_28 --quiet --no-header \
+	  | grep '^nvidia-'; } > deploy/requirements-gpu.lock.new && mv deploy/requirements-gpu.lock.new deploy/requirements-gpu.lock
 
 $(DEMO_STAMP): $(STAMP) pipeline/demo_data.py
 	$(PY) -m pipeline.demo_data --out $(DEMO_DATA)
@@ -68,6 +71,12 @@ local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Run t
 # IMAGE, PIPELINE_ROOT, DATA, SERVING_DIR (the cluster's), GPUS, TRAINER_CPU, TRAINER_MEMORY, ...
 compile: $(STAMP) ## Compile for Kubeflow Pipelines v2: build/pipeline.yaml (IMAGE=... PIPELINE_ROOT=... DATA=... SERVING_DIR=...).
 	$(PY) -m pipeline.kubeflow_runner
+
+image: $(STAMP) ## Build and push the pipeline image (needs Docker): make image IMAGE=registry/name:tag
+	@test -n "$(IMAGE)" || { echo "error: say where to push: make image IMAGE=registry.example/image-classifier:1.0"; exit 2; }
+	docker build -f deploy/Dockerfile -t "$(IMAGE)" \
+	  --build-arg CODE_VERSION="$$($(PY) -c 'from components.model_registry.provenance import code_version; print(code_version())')" .
+	docker push "$(IMAGE)"
 
 models: $(STAMP) ## List pushed model versions with their metrics (SERVING_DIR=...).
 	$(PY) -m pipeline.models list

@@ -1,0 +1,74 @@
+"""deploy/Dockerfile, checked without Docker (none here): it installs exactly the pins
+`make setup` installs plus the CUDA wheels the locked TensorFlow asks for, puts the project where
+the Kubeflow compile expects it, and runs as a non-root user. Building it is `make image`."""
+
+import importlib.metadata
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline import kubeflow_runner
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
+MAKEFILE = (ROOT / "Makefile").read_text()
+
+
+def instructions(keyword: str) -> list[str]:
+    """Arguments of every `keyword` instruction, continuation lines joined."""
+    text = DOCKERFILE.replace("\\\n", " ")
+    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(keyword + " ")]
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;]+)", line)
+        if match:
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def test_the_image_syncs_the_same_lock_as_make_setup():
+    assert "$(UV) pip sync --python $(PY) requirements.lock" in MAKEFILE
+    (run_install, _) = instructions("RUN")[1:3]
+    assert "uv pip sync --python /opt/venv/bin/python requirements.lock" in run_install
+    assert "requirements.lock" in instructions("COPY")[0].split()
+    uv_version = re.search(r"^UV_VERSION := (\S+)", MAKEFILE, re.M).group(1)
+    assert f"uv=={uv_version}" in instructions("RUN")[0]
+
+
+def test_the_base_is_the_python_tfx_needs():
+    (base,) = instructions("FROM")
+    assert re.fullmatch(r"python:3\.10\.\d+-slim-\w+", base), base
+
+
+def test_the_gpu_wheels_are_exactly_what_the_locked_tensorflow_asks_for():
+    locked_tf = pins(ROOT / "requirements.lock")["tensorflow"]
+    assert importlib.metadata.version("tensorflow") == locked_tf
+    wanted = {}
+    for requirement in importlib.metadata.requires("tensorflow"):
+        if "extra == 'and-cuda'" in requirement:
+            name, version = re.match(r"^(\S+)\s*==\s*(\S+)", requirement).groups()
+            wanted[name.lower()] = version
+    assert wanted, "tensorflow declares no and-cuda extra"
+    assert pins(ROOT / "deploy" / "requirements-gpu.lock") == wanted
+
+
+def test_the_project_sits_where_the_kubeflow_compile_reads_the_schema():
+    (workdir,) = instructions("WORKDIR")
+    assert workdir == kubeflow_runner.IMAGE_PROJECT_DIR
+    assert f"{workdir}/schemas/schema.pbtxt" == kubeflow_runner.IMAGE_SCHEMA
+    copied = {args.split()[0].rstrip("/") for args in instructions("COPY")}
+    assert {"components", "pipeline", "schemas"} <= copied
+    assert (ROOT / "schemas" / "schema.pbtxt").exists()
+
+
+def test_it_records_the_code_version_and_drops_root():
+    assert "CODE_VERSION=unknown" in instructions("ARG")
+    assert any("CODE_VERSION=${CODE_VERSION}" in env for env in instructions("ENV"))
+    (user,) = instructions("USER")
+    assert user not in ("root", "0")
