@@ -8,7 +8,9 @@ PipelineSpec as YAML (what `kfp.Client().upload_pipeline` takes), e.g.
 
 What is Kubeflow-specific beyond TFX's compiler: nodes in pipeline.ALWAYS_RUN get KFP's cache
 switched off, as LocalDagRunner's is (compile_ir), since KFP would otherwise reuse the first
-BaselineModel output forever (its inputs never change); and only the Trainer asks for GPUs.
+BaselineModel output forever (its inputs never change); only the Trainer asks for GPUs; and
+the Trainer's node selector and tolerations, which TFX cannot express, follow the PipelineSpec
+as a second YAML document: the Kubernetes platform spec KFP reads (kfp-kubernetes' format).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from components.augmentation import AugmentationSpec
@@ -39,6 +42,48 @@ DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
 # --beam-args (see README "Deploy to Kubeflow").
 CLUSTER_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
 
+# GKE and the NVIDIA GPU operator taint GPU nodes nvidia.com/gpu (NoSchedule).
+DEFAULT_TOLERATIONS = "nvidia.com/gpu:NoSchedule"
+TRAINER_NODE_ID = "Trainer"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the Trainer's pod may run: node labels it needs, taints it tolerates."""
+
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, str], ...] = ()
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """'key=value,key2=value2' -> {key: value, ...}."""
+    labels = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise ValueError(f"node selector {item!r} is not key=value")
+        labels[key] = value
+    return labels
+
+
+def parse_tolerations(text: str) -> tuple[dict[str, str], ...]:
+    """kubectl's taint syntax, 'key[=value]:Effect,...', as Kubernetes tolerations (no value:
+    any value, operator Exists)."""
+    tolerations = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        taint, colon, effect = item.rpartition(":")
+        if not colon or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise ValueError(
+                f"toleration {item!r} is not key[=value]:NoSchedule|PreferNoSchedule|NoExecute"
+            )
+        key, equals, value = taint.partition("=")
+        toleration = {"key": key, "operator": "Equal" if equals else "Exists", "effect": effect}
+        if equals:
+            toleration["value"] = value
+        tolerations.append(toleration)
+    return tuple(tolerations)
+
+
 REQUIRED = ("image", "pipeline_root", "data_root", "serving_dir")
 CLUSTER_SETTINGS = {
     "image": Setting("--image", "IMAGE", str, "pipeline image every step runs in"),
@@ -59,9 +104,21 @@ RESOURCE_SETTINGS = {
     "cpu": Setting("--trainer-cpu", "TRAINER_CPU", float, "Trainer CPU limit (cores)"),
     "memory_gb": Setting("--trainer-memory", "TRAINER_MEMORY", float, "Trainer memory limit, GB"),
 }
+PLACEMENT_SETTINGS = {
+    "node_selector": Setting(
+        "--node-selector", "NODE_SELECTOR", str, "Trainer node labels: key=value,..."
+    ),
+    "tolerations": Setting(
+        "--tolerations",
+        "TOLERATIONS",
+        str,
+        f"taints the Trainer tolerates: key[=value]:Effect,... (default {DEFAULT_TOLERATIONS})",
+    ),
+}
 ALL_SETTINGS = {
     **CLUSTER_SETTINGS,
     **RESOURCE_SETTINGS,
+    **PLACEMENT_SETTINGS,
     **TRAINING_SETTINGS,
     **AUGMENTATION_SETTINGS,
     **GATE_SETTINGS,
@@ -87,8 +144,9 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str]:
-    """The cluster's PipelineConfig and the image; a missing required setting is named."""
+def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str, Placement]:
+    """The cluster's PipelineConfig, the image and the Trainer's placement; a missing required
+    setting is named."""
     given = {k: v for k, v in vars(args).items() if v is not None}
     missing = [ALL_SETTINGS[name] for name in REQUIRED if name not in given]
     if missing:
@@ -107,7 +165,13 @@ def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str]:
         beam_pipeline_args=CLUSTER_BEAM_ARGS,
         **cluster,
     )
-    return config, image
+    tolerations = parse_tolerations(given.get("tolerations", DEFAULT_TOLERATIONS))
+    placement = Placement(
+        node_selector=parse_labels(given.get("node_selector", "")),
+        # A CPU-only Trainer has no business on GPU nodes.
+        tolerations=tolerations if config.trainer_resources.gpus else (),
+    )
+    return config, image, placement
 
 
 def _tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -135,28 +199,51 @@ def compile_job(pipeline, image: str) -> dict[str, Any]:
     return job
 
 
-def write_pipeline_spec(job: dict[str, Any], path: str) -> None:
-    """The job's PipelineSpec as YAML, written aside and renamed (no half file to upload)."""
+def executor_label(spec: dict[str, Any], task: str) -> str:
+    component = _tasks(spec)[task]["componentRef"]["name"]
+    return spec["components"][component]["executorLabel"]
+
+
+def platform_spec(spec: dict[str, Any], placement: Placement) -> dict[str, Any] | None:
+    """The Trainer's placement as KFP's Kubernetes platform spec (None: nothing to say)."""
+    config: dict[str, Any] = {}
+    if placement.node_selector:
+        config["nodeSelector"] = {"labels": dict(placement.node_selector)}
+    if placement.tolerations:
+        config["tolerations"] = [dict(t) for t in placement.tolerations]
+    if not config:
+        return None
+    executors = {executor_label(spec, TRAINER_NODE_ID): config}
+    return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
+
+
+def write_pipeline_spec(job: dict[str, Any], placement: Placement, path: str) -> None:
+    """The PipelineSpec, then the platform spec if any, as YAML documents; written aside and
+    renamed (no half file to upload)."""
     import yaml
 
+    documents = [job["pipelineSpec"]]
+    platform = platform_spec(job["pipelineSpec"], placement)
+    if platform:
+        documents.append(platform)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     partial = f"{path}.partial"
     with open(partial, "w") as f:
-        yaml.safe_dump(job["pipelineSpec"], f, sort_keys=False)
+        yaml.safe_dump_all(documents, f, sort_keys=False)
     os.replace(partial, path)
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     args = build_parser(environ).parse_args(argv)
     try:
-        config, image = config_from_args(args)
+        config, image, placement = config_from_args(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from pipeline.pipeline import create_pipeline
 
     job = compile_job(create_pipeline(config), image)
-    write_pipeline_spec(job, args.output)
+    write_pipeline_spec(job, placement, args.output)
     tasks = _tasks(job["pipelineSpec"])
     print(f"Wrote {args.output}: {len(tasks)} steps in {image}")
     return 0

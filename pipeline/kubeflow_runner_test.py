@@ -5,6 +5,7 @@ backend cannot run."""
 import pytest
 import yaml
 from google.protobuf import json_format
+from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import kubeflow_runner
@@ -25,12 +26,17 @@ REQUIRED_FLAGS = [
 ]
 
 
-def compile_spec(tmp_path, *flags, environ=None) -> pipeline_spec_pb2.PipelineSpec:
+def compile_documents(tmp_path, *flags, environ=None) -> list[dict]:
     output = tmp_path / "build" / "pipeline.yaml"
     argv = [*REQUIRED_FLAGS, *flags, "--output", str(output)]
     assert kubeflow_runner.main(argv, environ=environ or {}) == 0
     with open(output) as f:
-        return json_format.ParseDict(yaml.safe_load(f), pipeline_spec_pb2.PipelineSpec())
+        return list(yaml.safe_load_all(f))
+
+
+def compile_spec(tmp_path, *flags, environ=None) -> pipeline_spec_pb2.PipelineSpec:
+    spec = compile_documents(tmp_path, *flags, environ=environ)[0]
+    return json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
 
 
 def executor_of(spec: pipeline_spec_pb2.PipelineSpec, task: str):
@@ -46,7 +52,7 @@ def spec(tmp_path_factory):
 
 def test_every_component_is_a_task_and_runs_in_the_image(spec):
     args = kubeflow_runner.build_parser({}).parse_args(REQUIRED_FLAGS)
-    config, _ = kubeflow_runner.config_from_args(args)
+    config, _, _ = kubeflow_runner.config_from_args(args)
     expected = {component.id for component in create_components(config)}
 
     assert set(spec.root.dag.tasks) == expected
@@ -96,4 +102,60 @@ def test_a_missing_setting_is_named_and_nothing_is_written(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "--pipeline-root (PIPELINE_ROOT=...)" in error
     assert "--data (DATA=...)" in error and "--serving-dir (SERVING_DIR=...)" in error
+    assert not output.exists()
+
+
+def trainer_platform(documents: list[dict]) -> dict:
+    """The Trainer executor's entry in the Kubernetes platform spec (the second document)."""
+    spec, platform = documents
+    label = kubeflow_runner.executor_label(spec, "Trainer")
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == {label}  # the Trainer's pod only
+    return executors[label]
+
+
+def test_the_trainer_is_placed_on_the_gpu_pool_by_labels_and_tolerations(tmp_path):
+    documents = compile_documents(
+        tmp_path,
+        "--node-selector",
+        "cloud.google.com/gke-accelerator=nvidia-l4,pool=gpu",
+        environ={"TOLERATIONS": "nvidia.com/gpu=present:NoSchedule,spot:NoExecute"},
+    )
+    config = trainer_platform(documents)
+
+    # The node selector as KFP's Kubernetes executor config (kfp-kubernetes' own proto) reads it.
+    parsed = json_format.ParseDict(
+        {"nodeSelector": config["nodeSelector"]},
+        kubernetes_executor_config_pb2.KubernetesExecutorConfig(),
+    )
+    assert dict(parsed.node_selector.labels) == {
+        "cloud.google.com/gke-accelerator": "nvidia-l4",
+        "pool": "gpu",
+    }
+    # Tolerations as Kubernetes (and kfp-kubernetes >= 1.1, which needs kfp >= 2.6) write them;
+    # the kfp-kubernetes that installs beside TFX 1.16 (1.0.0) has no toleration message.
+    assert config["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "effect": "NoSchedule", "value": "present"},
+        {"key": "spot", "operator": "Exists", "effect": "NoExecute"},
+    ]
+
+
+def test_by_default_the_trainer_tolerates_the_gpu_taint_and_a_cpu_trainer_is_not_placed(tmp_path):
+    assert trainer_platform(compile_documents(tmp_path)) == {
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    }
+    assert len(compile_documents(tmp_path, "--gpus", "0")) == 1  # no platform spec at all
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--node-selector", "pool"], "node selector 'pool' is not key=value"),
+        (["--tolerations", "nvidia.com/gpu:Never"], "toleration 'nvidia.com/gpu:Never' is not"),
+    ],
+)
+def test_a_bad_placement_is_named(tmp_path, capsys, flags, message):
+    output = tmp_path / "pipeline.yaml"
+    assert kubeflow_runner.main([*REQUIRED_FLAGS, *flags, "--output", str(output)], {}) == 2
+    assert message in capsys.readouterr().err
     assert not output.exists()
