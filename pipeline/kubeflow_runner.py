@@ -24,6 +24,7 @@ from typing import Any
 
 from components.augmentation import AugmentationSpec
 from components.training_config import TrainingConfig
+from pipeline.beam_runners import BeamSettings, beam_args
 from pipeline.config import PipelineConfig, TrainerResources
 from pipeline.local_runner import (
     AUGMENTATION_SETTINGS,
@@ -38,9 +39,6 @@ from pipeline.local_runner import (
 IMAGE_PROJECT_DIR = "/pipeline"
 IMAGE_SCHEMA = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
 DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
-# On a cluster, Beam runs in the component's pod; Dataflow, Flink or Spark are set with
-# --beam-args (see README "Deploy to Kubeflow").
-CLUSTER_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
 
 # GKE and the NVIDIA GPU operator taint GPU nodes nvidia.com/gpu (NoSchedule).
 DEFAULT_TOLERATIONS = "nvidia.com/gpu:NoSchedule"
@@ -104,6 +102,19 @@ RESOURCE_SETTINGS = {
     "cpu": Setting("--trainer-cpu", "TRAINER_CPU", float, "Trainer CPU limit (cores)"),
     "memory_gb": Setting("--trainer-memory", "TRAINER_MEMORY", float, "Trainer memory limit, GB"),
 }
+BEAM_SETTINGS = {
+    "runner": Setting("--beam-runner", "BEAM_RUNNER", str, "direct, dataflow, flink or spark"),
+    "project": Setting("--beam-project", "BEAM_PROJECT", str, "Dataflow: GCP project"),
+    "region": Setting("--beam-region", "BEAM_REGION", str, "Dataflow: region"),
+    "temp_location": Setting("--beam-temp", "BEAM_TEMP", str, "Dataflow: gs:// temp folder"),
+    "job_endpoint": Setting(
+        "--beam-job-endpoint", "BEAM_JOB_ENDPOINT", str, "Flink/Spark: Beam job server host:port"
+    ),
+    "worker_pool": Setting(
+        "--beam-worker-pool", "BEAM_WORKER_POOL", str, "Flink/Spark: worker pool address"
+    ),
+    "extra_args": Setting("--beam-args", "BEAM_ARGS", str, "more Beam options, shell-quoted"),
+}
 PLACEMENT_SETTINGS = {
     "node_selector": Setting(
         "--node-selector", "NODE_SELECTOR", str, "Trainer node labels: key=value,..."
@@ -117,6 +128,7 @@ PLACEMENT_SETTINGS = {
 }
 ALL_SETTINGS = {
     **CLUSTER_SETTINGS,
+    **BEAM_SETTINGS,
     **RESOURCE_SETTINGS,
     **PLACEMENT_SETTINGS,
     **TRAINING_SETTINGS,
@@ -162,7 +174,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str, Pla
         augmentation=AugmentationSpec(**typed_settings(given, AUGMENTATION_SETTINGS)),
         gate=gate_config(given),
         trainer_resources=TrainerResources(**typed_settings(given, RESOURCE_SETTINGS)),
-        beam_pipeline_args=CLUSTER_BEAM_ARGS,
+        beam_pipeline_args=beam_args(BeamSettings(**typed_settings(given, BEAM_SETTINGS)), image),
         **cluster,
     )
     tolerations = parse_tolerations(given.get("tolerations", DEFAULT_TOLERATIONS))

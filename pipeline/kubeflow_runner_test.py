@@ -159,3 +159,66 @@ def test_a_bad_placement_is_named(tmp_path, capsys, flags, message):
     assert kubeflow_runner.main([*REQUIRED_FLAGS, *flags, "--output", str(output)], {}) == 2
     assert message in capsys.readouterr().err
     assert not output.exists()
+
+
+def container_args(spec: pipeline_spec_pb2.PipelineSpec, task: str) -> list[str]:
+    return json_format.MessageToDict(executor_of(spec, task))["container"]["args"]
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]),
+        (
+            {
+                "BEAM_RUNNER": "dataflow",
+                "BEAM_PROJECT": "my-project",
+                "BEAM_REGION": "europe-west4",
+                "BEAM_TEMP": "gs://bucket/tmp",
+                "BEAM_ARGS": "--max_num_workers=8 --machine_type=n2-standard-4",
+            },
+            [
+                "--runner=DataflowRunner",
+                "--project=my-project",
+                "--region=europe-west4",
+                "--temp_location=gs://bucket/tmp",
+                f"--sdk_container_image={IMAGE}",
+                "--experiments=use_runner_v2",
+                "--max_num_workers=8",
+                "--machine_type=n2-standard-4",
+            ],
+        ),
+        (
+            {"BEAM_RUNNER": "flink", "BEAM_JOB_ENDPOINT": "flink-beam-jobserver:8099"},
+            [
+                "--runner=PortableRunner",
+                "--job_endpoint=flink-beam-jobserver:8099",
+                "--environment_type=EXTERNAL",
+                "--environment_config=localhost:50000",
+            ],
+        ),
+        (
+            {"BEAM_RUNNER": "spark", "BEAM_JOB_ENDPOINT": "spark-jobserver:8099"},
+            [
+                "--runner=PortableRunner",
+                "--job_endpoint=spark-jobserver:8099",
+                "--environment_type=EXTERNAL",
+                "--environment_config=localhost:50000",
+            ],
+        ),
+    ],
+    ids=["direct", "dataflow", "flink", "spark"],
+)
+def test_every_data_step_gets_the_beam_runner_settings(tmp_path, environ, expected):
+    spec = compile_spec(tmp_path, environ=environ)
+    for task in ("ImageExampleGen", "StatisticsGen", "Transform", "Evaluator"):
+        args = container_args(spec, task)
+        assert args[-len(expected) :] == expected, task
+
+
+def test_a_beam_runner_without_its_settings_is_named(tmp_path, capsys):
+    output = tmp_path / "pipeline.yaml"
+    environ = {"BEAM_RUNNER": "dataflow", "BEAM_PROJECT": "p"}
+    assert kubeflow_runner.main([*REQUIRED_FLAGS, "--output", str(output)], environ) == 2
+    assert "the dataflow Beam runner needs BEAM_REGION, BEAM_TEMP" in capsys.readouterr().err
+    assert not output.exists()

@@ -62,9 +62,22 @@ def test_the_project_sits_where_the_kubeflow_compile_reads_the_schema():
     (workdir,) = instructions("WORKDIR")
     assert workdir == kubeflow_runner.IMAGE_PROJECT_DIR
     assert f"{workdir}/schemas/schema.pbtxt" == kubeflow_runner.IMAGE_SCHEMA
-    copied = {args.split()[0].rstrip("/") for args in instructions("COPY")}
+    copied = {
+        args.split()[0].rstrip("/")
+        for args in instructions("COPY")
+        if not args.startswith("--from=")
+    }
     assert {"components", "pipeline", "schemas"} <= copied
     assert (ROOT / "schemas" / "schema.pbtxt").exists()
+
+
+def test_beam_workers_get_the_harness_of_the_locked_beam():
+    beam = pins(ROOT / "requirements.lock")["apache-beam"]
+    harness = [args for args in instructions("COPY") if args.startswith("--from=")]
+    assert harness == [
+        f"--from=apache/beam_python3.10_sdk:{beam} /opt/apache/beam /opt/apache/beam"
+    ]
+    assert instructions("ENTRYPOINT") == ['["/opt/apache/beam/boot"]']
 
 
 def test_it_records_the_code_version_and_drops_root():
