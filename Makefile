@@ -26,7 +26,7 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local compile image models rollback pretrain ablation test test-fast lint format lock demo-data clean
+.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,6 +71,16 @@ local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Run t
 # IMAGE, PIPELINE_ROOT, DATA, SERVING_DIR (the cluster's), GPUS, TRAINER_CPU, TRAINER_MEMORY, ...
 compile: $(STAMP) ## Compile for Kubeflow Pipelines v2: build/pipeline.yaml (IMAGE=... PIPELINE_ROOT=... DATA=... SERVING_DIR=...).
 	$(PY) -m pipeline.kubeflow_runner
+
+# KFP_HOST (the KFP API), and for compile: IMAGE, PIPELINE_ROOT, DATA, SERVING_DIR (see README).
+deploy: compile ## Upload build/pipeline.yaml as a new version and start a run: KFP_HOST=...
+	$(PY) -m pipeline.deploy deploy
+
+schedule: compile ## Create or update the recurring run: KFP_HOST=... CRON="0 0 3 * * *"
+	$(PY) -m pipeline.deploy schedule
+
+unschedule: $(STAMP) ## Remove the recurring run: KFP_HOST=...
+	$(PY) -m pipeline.deploy unschedule
 
 image: $(STAMP) ## Build and push the pipeline image (needs Docker): make image IMAGE=registry/name:tag
 	@test -n "$(IMAGE)" || { echo "error: say where to push: make image IMAGE=registry.example/image-classifier:1.0"; exit 2; }

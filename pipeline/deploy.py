@@ -1,0 +1,182 @@
+"""`make deploy`, `make schedule`, `make unschedule`: the compiled pipeline on a KFP v2 cluster.
+
+Through KFP's own client (kfp.Client). Each deploy or schedule uploads build/pipeline.yaml as a
+new version of one named pipeline (created on first use), so the cluster keeps every compiled
+version; runs and the recurring run go in one experiment.
+- deploy: start one run of the new version now.
+- schedule: the one recurring run (by name) trains the new version on a cron; running it again
+  replaces the recurring run (KFP has no update), never adds a second. Max concurrency 1, no
+  catch-up: a cluster that was down does not replay missed nights.
+- unschedule: remove that recurring run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.config import DEFAULT_PIPELINE_NAME
+from pipeline.kubeflow_runner import DEFAULT_OUTPUT
+
+DEFAULT_EXPERIMENT = DEFAULT_PIPELINE_NAME
+DEFAULT_CRON = "0 0 3 * * *"  # 03:00 every day; KFP's cron has seconds first
+SCHEDULE_SUFFIX = "retraining"
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    host: str
+    package: str = DEFAULT_OUTPUT
+    pipeline_name: str = DEFAULT_PIPELINE_NAME
+    experiment: str = DEFAULT_EXPERIMENT
+    version: str = ""  # default: the code version and the time of upload
+    cron: str = DEFAULT_CRON
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("say which cluster: KFP_HOST=https://... (the KFP API endpoint)")
+        fields = self.cron.split()
+        if len(fields) != 6:
+            raise ValueError(
+                f"KFP's cron has 6 fields, seconds first (e.g. {DEFAULT_CRON!r}); "
+                f"got {len(fields)} in {self.cron!r}"
+            )
+
+    @property
+    def schedule_name(self) -> str:
+        return f"{self.pipeline_name} {SCHEDULE_SUFFIX}"
+
+
+def version_name(settings: DeploySettings) -> str:
+    if settings.version:
+        return settings.version
+    from components.model_registry.provenance import code_version
+
+    return f"{code_version()} {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}"
+
+
+def upload_version(client: Any, settings: DeploySettings, version: str) -> tuple[str, str]:
+    """Upload the package as a new version of the named pipeline; (pipeline id, version id).
+    A pipeline's first upload creates it, with that upload as its first version."""
+    pipeline_id = client.get_pipeline_id(settings.pipeline_name)
+    if pipeline_id is None:
+        pipeline = client.upload_pipeline(settings.package, pipeline_name=settings.pipeline_name)
+        versions = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions
+        return pipeline.pipeline_id, versions[0].pipeline_version_id
+    version = client.upload_pipeline_version(
+        settings.package, pipeline_version_name=version, pipeline_id=pipeline_id
+    )
+    return pipeline_id, version.pipeline_version_id
+
+
+def recurring_runs(client: Any, experiment_id: str, name: str) -> list[Any]:
+    """Our recurring runs (by display name) in the experiment."""
+    found, token = [], ""
+    while True:
+        page = client.list_recurring_runs(
+            experiment_id=experiment_id, page_token=token, page_size=100
+        )
+        found += [run for run in page.recurring_runs or [] if run.display_name == name]
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+def deploy(client: Any, settings: DeploySettings) -> str:
+    """Upload a new version and start one run of it; returns the run id."""
+    version = version_name(settings)
+    pipeline_id, version_id = upload_version(client, settings, version)
+    experiment = client.create_experiment(settings.experiment)
+    run = client.run_pipeline(
+        experiment.experiment_id,
+        job_name=f"{settings.pipeline_name} {version}",
+        pipeline_id=pipeline_id,
+        version_id=version_id,
+    )
+    return run.run_id
+
+
+def schedule(client: Any, settings: DeploySettings) -> str:
+    """Upload a new version and make it the one recurring run; returns its id."""
+    pipeline_id, version_id = upload_version(client, settings, version_name(settings))
+    experiment = client.create_experiment(settings.experiment)
+    for old in recurring_runs(client, experiment.experiment_id, settings.schedule_name):
+        client.delete_recurring_run(old.recurring_run_id)
+    created = client.create_recurring_run(
+        experiment.experiment_id,
+        job_name=settings.schedule_name,
+        cron_expression=settings.cron,
+        max_concurrency=1,
+        no_catchup=True,
+        pipeline_id=pipeline_id,
+        version_id=version_id,
+    )
+    return created.recurring_run_id
+
+
+def unschedule(client: Any, settings: DeploySettings) -> int:
+    """Remove the recurring run; returns how many were removed (0 if there was none)."""
+    experiment = client.create_experiment(settings.experiment)
+    old = recurring_runs(client, experiment.experiment_id, settings.schedule_name)
+    for run in old:
+        client.delete_recurring_run(run.recurring_run_id)
+    return len(old)
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.deploy")
+    parser.add_argument("action", choices=("deploy", "schedule", "unschedule"))
+    parser.add_argument("--host", default=environ.get("KFP_HOST", ""), help="KFP API (KFP_HOST)")
+    parser.add_argument("--package", default=environ.get("PACKAGE", DEFAULT_OUTPUT))
+    parser.add_argument(
+        "--pipeline-name", default=environ.get("PIPELINE_NAME", DEFAULT_PIPELINE_NAME)
+    )
+    parser.add_argument("--experiment", default=environ.get("EXPERIMENT", DEFAULT_EXPERIMENT))
+    parser.add_argument("--version", default=environ.get("VERSION_NAME", ""))
+    parser.add_argument("--cron", default=environ.get("CRON", DEFAULT_CRON))
+    return parser
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    args = build_parser(environ).parse_args(argv)
+    try:
+        settings = DeploySettings(
+            host=args.host,
+            package=args.package,
+            pipeline_name=args.pipeline_name,
+            experiment=args.experiment,
+            version=args.version,
+            cron=args.cron,
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.action != "unschedule" and not os.path.isfile(settings.package):
+        print(
+            f"error: no compiled pipeline at {settings.package}: run make compile", file=sys.stderr
+        )
+        return 2
+    import warnings
+
+    import kfp
+
+    # kfp.Client warns on every start that it needs a KFP v2 backend; the README says so.
+    warnings.filterwarnings("ignore", "This client only works with Kubeflow", FutureWarning)
+    client = kfp.Client(host=settings.host)
+    if args.action == "deploy":
+        print(f"Started run {deploy(client, settings)}")
+    elif args.action == "schedule":
+        recurring = schedule(client, settings)
+        print(f"Recurring run {recurring}: {settings.cron!r}, one at a time, no catch-up")
+    else:
+        print(f"Removed {unschedule(client, settings)} recurring run(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

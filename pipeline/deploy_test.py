@@ -1,0 +1,121 @@
+"""make deploy / schedule / unschedule through kfp.Client, against tests/fake_kfp.py: a loopback
+stand-in for the KFP REST API (it proves the requests KFP's own client builds from our code and
+the end state they reach; not that a real cluster runs them). Nothing leaves 127.0.0.1."""
+
+import pytest
+import yaml
+
+from pipeline import deploy, kubeflow_runner
+from tests.fake_kfp import FakeKfp
+
+pytestmark = pytest.mark.pipeline
+
+COMPILE_FLAGS = [
+    "--image",
+    "registry.example/image-classifier:1.0",
+    "--pipeline-root",
+    "gs://bucket/root",
+    "--data",
+    "gs://bucket/images",
+    "--serving-dir",
+    "gs://bucket/serving",
+]
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    path = tmp_path_factory.mktemp("build") / "pipeline.yaml"
+    assert kubeflow_runner.main([*COMPILE_FLAGS, "--output", str(path)], environ={}) == 0
+    return str(path)
+
+
+@pytest.fixture
+def kfp_api():
+    with FakeKfp() as fake:
+        yield fake
+
+
+def run(kfp_api, package, action, *flags, **environ):
+    argv = [action, "--host", kfp_api.host, "--package", package, *flags]
+    return deploy.main(argv, environ={"VERSION_NAME": "", **environ})
+
+
+def test_deploy_uploads_the_compiled_spec_and_starts_a_run(kfp_api, package):
+    assert run(kfp_api, package, "deploy") == 0
+
+    (pipeline,) = kfp_api.pipelines.values()
+    assert pipeline["display_name"] == "image-classifier"
+    (version,) = kfp_api.versions[pipeline["pipeline_id"]]
+    with open(package) as f:
+        assert kfp_api.uploaded[version["pipeline_version_id"]] == f.read()
+    (run_request,) = kfp_api.runs
+    assert run_request["pipeline_version_reference"] == {
+        "pipeline_id": pipeline["pipeline_id"],
+        "pipeline_version_id": version["pipeline_version_id"],
+    }
+    (experiment,) = kfp_api.experiments.values()
+    assert run_request["experiment_id"] == experiment["experiment_id"]
+    assert experiment["display_name"] == "image-classifier"
+
+
+def test_a_second_deploy_adds_a_version_to_the_same_pipeline(kfp_api, package):
+    run(kfp_api, package, "deploy")
+    assert run(kfp_api, package, "deploy", "--version", "v2") == 0
+
+    (pipeline_id,) = kfp_api.pipelines
+    names = [v["display_name"] for v in kfp_api.versions[pipeline_id]]
+    assert names == ["image-classifier", "v2"]
+    assert len(kfp_api.experiments) == 1
+    assert (
+        kfp_api.runs[-1]["pipeline_version_reference"]["pipeline_version_id"]
+        == (kfp_api.versions[pipeline_id][-1]["pipeline_version_id"])
+    )
+
+
+def test_schedule_twice_updates_the_one_recurring_run(kfp_api, package):
+    assert run(kfp_api, package, "schedule", CRON="0 0 3 * * *") == 0
+    (first,) = kfp_api.recurring_runs
+    assert run(kfp_api, package, "schedule", "--cron", "0 30 1 * * 1-5") == 0
+
+    (recurring,) = kfp_api.recurring_runs.values()
+    assert recurring["display_name"] == "image-classifier retraining"
+    assert recurring["trigger"] == {"cron_schedule": {"cron": "0 30 1 * * 1-5"}}
+    assert recurring["max_concurrency"] == 1
+    assert recurring["no_catchup"] is True
+    assert recurring["mode"] == "ENABLE"
+    (pipeline_id,) = kfp_api.pipelines
+    latest = kfp_api.versions[pipeline_id][-1]["pipeline_version_id"]
+    assert recurring["pipeline_version_reference"]["pipeline_version_id"] == latest
+    # Replaced (KFP has no update for recurring runs), not added beside.
+    assert ("DELETE", f"/apis/v2beta1/recurringruns/{first}") in kfp_api.calls()
+
+
+def test_unschedule_removes_it_and_is_harmless_twice(kfp_api, package, capsys):
+    run(kfp_api, package, "schedule")
+    assert run(kfp_api, package, "unschedule") == 0
+    assert kfp_api.recurring_runs == {}
+    assert run(kfp_api, package, "unschedule") == 0
+    assert "Removed 0 recurring run(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["deploy", "--host", ""], "say which cluster: KFP_HOST="),
+        (["schedule", "--host", "http://127.0.0.1:9", "--cron", "0 3 * * *"], "6 fields"),
+        (
+            ["deploy", "--host", "http://127.0.0.1:9", "--package", "/nonexistent.yaml"],
+            "no compiled pipeline at /nonexistent.yaml: run make compile",
+        ),
+    ],
+)
+def test_bad_settings_are_named_before_contacting_anything(argv, message, capsys):
+    assert deploy.main(argv, environ={}) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_spec_kfp_receives_is_the_compiled_pipeline(kfp_api, package):
+    run(kfp_api, package, "deploy")
+    (text,) = kfp_api.uploaded.values()
+    spec = next(yaml.safe_load_all(text))
+    assert spec["pipelineInfo"]["name"] == "image-classifier"
