@@ -36,6 +36,9 @@ class DeploySettings:
     experiment: str = DEFAULT_EXPERIMENT
     version: str = ""  # default: the code version and the time of upload
     cron: str = DEFAULT_CRON
+    # The Kubernetes service account the run's pods use ("": KFP's default, pipeline-runner);
+    # bind object-store access to it (workload identity), never put keys in the spec.
+    service_account: str = ""
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -97,6 +100,7 @@ def deploy(client: Any, settings: DeploySettings) -> str:
         job_name=f"{settings.pipeline_name} {version}",
         pipeline_id=pipeline_id,
         version_id=version_id,
+        service_account=settings.service_account or None,
     )
     return run.run_id
 
@@ -115,6 +119,7 @@ def schedule(client: Any, settings: DeploySettings) -> str:
         no_catchup=True,
         pipeline_id=pipeline_id,
         version_id=version_id,
+        service_account=settings.service_account or None,
     )
     return created.recurring_run_id
 
@@ -139,6 +144,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument("--experiment", default=environ.get("EXPERIMENT", DEFAULT_EXPERIMENT))
     parser.add_argument("--version", default=environ.get("VERSION_NAME", ""))
     parser.add_argument("--cron", default=environ.get("CRON", DEFAULT_CRON))
+    parser.add_argument("--service-account", default=environ.get("SERVICE_ACCOUNT", ""))
     return parser
 
 
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
             experiment=args.experiment,
             version=args.version,
             cron=args.cron,
+            service_account=args.service_account,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -90,6 +90,15 @@ def test_schedule_twice_updates_the_one_recurring_run(kfp_api, package):
     assert ("DELETE", f"/apis/v2beta1/recurringruns/{first}") in kfp_api.calls()
 
 
+def test_runs_use_the_service_account_given(kfp_api, package):
+    run(kfp_api, package, "deploy", SERVICE_ACCOUNT="image-classifier-runner")
+    run(kfp_api, package, "schedule", "--service-account", "image-classifier-runner")
+
+    assert kfp_api.runs[0]["service_account"] == "image-classifier-runner"
+    (recurring,) = kfp_api.recurring_runs.values()
+    assert recurring["service_account"] == "image-classifier-runner"
+
+
 def test_unschedule_removes_it_and_is_harmless_twice(kfp_api, package, capsys):
     run(kfp_api, package, "schedule")
     assert run(kfp_api, package, "unschedule") == 0

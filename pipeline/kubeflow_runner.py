@@ -39,6 +39,9 @@ from pipeline.local_runner import (
 IMAGE_PROJECT_DIR = "/pipeline"
 IMAGE_SCHEMA = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
 DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
+# Transfer learning needs pretrained weights; a cluster's Trainer pod can usually download
+# Keras' ImageNet weights (the local default, `make pretrain`'s file, is not in the image).
+CLUSTER_WEIGHTS = "imagenet"
 
 # GKE and the NVIDIA GPU operator taint GPU nodes nvidia.com/gpu (NoSchedule).
 DEFAULT_TOLERATIONS = "nvidia.com/gpu:NoSchedule"
@@ -170,7 +173,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str, Pla
         schema_path=cluster.pop("schema_path", IMAGE_SCHEMA),
         # Kubeflow keeps ML Metadata itself.
         metadata_path=None,
-        training=TrainingConfig(**typed_settings(given, TRAINING_SETTINGS)),
+        training=TrainingConfig(
+            **{"weights": CLUSTER_WEIGHTS, **typed_settings(given, TRAINING_SETTINGS)}
+        ),
         augmentation=AugmentationSpec(**typed_settings(given, AUGMENTATION_SETTINGS)),
         gate=gate_config(given),
         trainer_resources=TrainerResources(**typed_settings(given, RESOURCE_SETTINGS)),

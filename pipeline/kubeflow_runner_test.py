@@ -2,6 +2,8 @@
 with every component, the image, the Trainer's GPU and limits, and nothing the open-source
 backend cannot run."""
 
+import json
+
 import pytest
 import yaml
 from google.protobuf import json_format
@@ -222,3 +224,16 @@ def test_a_beam_runner_without_its_settings_is_named(tmp_path, capsys):
     assert kubeflow_runner.main([*REQUIRED_FLAGS, "--output", str(output)], environ) == 2
     assert "the dataflow Beam runner needs BEAM_REGION, BEAM_TEMP" in capsys.readouterr().err
     assert not output.exists()
+
+
+def trainer_settings(spec: pipeline_spec_pb2.PipelineSpec) -> dict:
+    """The Trainer's custom_config (the training settings) as compiled into the spec."""
+    value = spec.root.dag.tasks["Trainer"].inputs.parameters["custom_config"]
+    return json.loads(value.runtime_value.constant_value.string_value)
+
+
+def test_a_cluster_trainer_starts_from_imagenet_unless_told(tmp_path):
+    assert trainer_settings(compile_spec(tmp_path))["weights"] == "imagenet"
+    custom = compile_spec(tmp_path, environ={"WEIGHTS": "none", "EPOCHS": "3"})
+    assert trainer_settings(custom)["weights"] == "none"
+    assert trainer_settings(custom)["epochs"] == 3
