@@ -31,6 +31,7 @@ from pipeline.local_runner import (
     GATE_SETTINGS,
     TRAINING_SETTINGS,
     Setting,
+    add_settings,
     gate_config,
     typed_settings,
 )
@@ -145,14 +146,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         prog="python -m pipeline.kubeflow_runner",
         description="Compile the pipeline to a Kubeflow Pipelines v2 PipelineSpec (YAML).",
     )
-    for name, setting in ALL_SETTINGS.items():
-        parser.add_argument(
-            setting.flag,
-            dest=name,
-            type=setting.type,
-            default=environ.get(setting.env) or None,
-            help=f"{setting.help} (env {setting.env})",
-        )
+    add_settings(parser, ALL_SETTINGS, environ)
     parser.add_argument(
         "--output", default=environ.get("OUTPUT", DEFAULT_OUTPUT), help="where to write the YAML"
     )

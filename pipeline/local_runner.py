@@ -145,12 +145,12 @@ ALL_SETTINGS = {
 }
 
 
-def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.local_runner",
-        description="Run the image-classification TFX pipeline locally (LocalDagRunner + Beam).",
-    )
-    for name, setting in ALL_SETTINGS.items():
+def add_settings(
+    parser: argparse.ArgumentParser, settings: Mapping[str, Setting], environ: Mapping[str, str]
+) -> None:
+    """A flag per setting, its environment variable the fallback; unset stays None, so the
+    config dataclasses' defaults apply."""
+    for name, setting in settings.items():
         parser.add_argument(
             setting.flag,
             dest=name,
@@ -158,6 +158,14 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
             default=environ.get(setting.env) or None,
             help=f"{setting.help} (env {setting.env})",
         )
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.local_runner",
+        description="Run the image-classification TFX pipeline locally (LocalDagRunner + Beam).",
+    )
+    add_settings(parser, ALL_SETTINGS, environ)
     parser.add_argument(
         "--outputs", default=environ.get("OUTPUTS", DEFAULT_OUTPUTS), help="outputs folder"
     )
