@@ -12,7 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from components import evaluation
+from components import evaluation, plots
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"
@@ -152,11 +152,9 @@ def plot_confusion_matrices(
     matrices: dict[str, list[list[int]]], class_names: list[str], path: str
 ) -> None:
     """One panel per model (candidate, then baseline), counts in the cells, row-normalized."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = plots.pyplot()
 
     side = max(4.0, 0.45 * len(class_names) + 2)
     figure, axes = plt.subplots(
@@ -176,9 +174,7 @@ def plot_confusion_matrices(
             for (row, column), count in np.ndenumerate(counts):
                 colour = "white" if shares[row, column] > 0.5 else "black"
                 axis.text(column, row, f"{count:.0f}", ha="center", va="center", color=colour)
-    with tf.io.gfile.GFile(path, "wb") as f:
-        figure.savefig(f, format="png", dpi=100)
-    plt.close(figure)
+    plots.save_png(figure, path)
 
 
 def write(

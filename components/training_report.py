@@ -18,6 +18,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras as keras
 
+from components import plots
 from components.augmentation import AugmentationSpec
 from components.training_config import TrainingConfig
 from components.transfer import FineTunePlan
@@ -114,11 +115,7 @@ def effective_config(
 
 def plot_learning_curves(record: TrainingRecord, path: str) -> None:
     """Loss and accuracy, train against validation, with the phase boundary and the kept epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     epochs = range(1, record.epochs_run + 1)
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -131,9 +128,7 @@ def plot_learning_curves(record: TrainingRecord, path: str) -> None:
         axis.axvline(record.best_epoch(), color="green", ls=":", label="kept")
         axis.set(xlabel="epoch", title=metric)
         axis.legend()
-    with tf.io.gfile.GFile(path, "wb") as f:
-        figure.savefig(f, format="png", dpi=100)
-    plt.close(figure)
+    plots.save_png(figure, path)
 
 
 def write(

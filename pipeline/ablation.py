@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from components import augmentation, training, transfer
+from components import augmentation, plots, training, transfer
 from components.augmentation import AugmentationSpec
 from components.model import build_model
 from components.preprocessing import decode_and_resize
@@ -238,11 +238,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def plot(rows: list[dict[str, Any]], path: str) -> None:
     """Validation accuracy (with the seeds' range) beside the train-validation gap."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     names = [row["variant"] for row in rows]
     y = np.arange(len(rows))
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.5 * len(rows) + 1.5), sharey=True)
@@ -261,8 +257,7 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     left.set_yticks(y, names)
     left.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save_png(fig, path)
 
 
 def write_report(
