@@ -149,21 +149,14 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    args = build_parser(environ).parse_args(argv)
+    given = vars(build_parser(environ).parse_args(argv))
+    action = given.pop("action")
     try:
-        settings = DeploySettings(
-            host=args.host,
-            package=args.package,
-            pipeline_name=args.pipeline_name,
-            experiment=args.experiment,
-            version=args.version,
-            cron=args.cron,
-            service_account=args.service_account,
-        )
+        settings = DeploySettings(**given)  # the other flags are its fields, by name
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.action != "unschedule" and not os.path.isfile(settings.package):
+    if action != "unschedule" and not os.path.isfile(settings.package):
         print(
             f"error: no compiled pipeline at {settings.package}: run make compile", file=sys.stderr
         )
@@ -175,9 +168,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     # kfp.Client warns on every start that it needs a KFP v2 backend; the README says so.
     warnings.filterwarnings("ignore", "This client only works with Kubeflow", FutureWarning)
     client = kfp.Client(host=settings.host)
-    if args.action == "deploy":
+    if action == "deploy":
         print(f"Started run {deploy(client, settings)}")
-    elif args.action == "schedule":
+    elif action == "schedule":
         recurring = schedule(client, settings)
         print(f"Recurring run {recurring}: {settings.cron!r}, one at a time, no catch-up")
     else:
