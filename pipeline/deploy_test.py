@@ -7,25 +7,15 @@ import yaml
 
 from pipeline import deploy, kubeflow_runner
 from tests.fake_kfp import FakeKfp
+from tests.helpers import KUBEFLOW_COMPILE_FLAGS
 
 pytestmark = pytest.mark.pipeline
-
-COMPILE_FLAGS = [
-    "--image",
-    "registry.example/image-classifier:1.0",
-    "--pipeline-root",
-    "gs://bucket/root",
-    "--data",
-    "gs://bucket/images",
-    "--serving-dir",
-    "gs://bucket/serving",
-]
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
     path = tmp_path_factory.mktemp("build") / "pipeline.yaml"
-    assert kubeflow_runner.main([*COMPILE_FLAGS, "--output", str(path)], environ={}) == 0
+    assert kubeflow_runner.main([*KUBEFLOW_COMPILE_FLAGS, "--output", str(path)], environ={}) == 0
     return str(path)
 
 

@@ -12,20 +12,10 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import kubeflow_runner
 from pipeline.pipeline import create_components
+from tests.helpers import KUBEFLOW_COMPILE_FLAGS as REQUIRED_FLAGS
+from tests.helpers import KUBEFLOW_IMAGE as IMAGE
 
 pytestmark = pytest.mark.pipeline
-
-IMAGE = "registry.example/image-classifier:1.0"
-REQUIRED_FLAGS = [
-    "--image",
-    IMAGE,
-    "--pipeline-root",
-    "gs://bucket/root",
-    "--data",
-    "gs://bucket/images",
-    "--serving-dir",
-    "gs://bucket/serving",
-]
 
 
 def compile_documents(tmp_path, *flags, environ=None) -> list[dict]:

@@ -17,10 +17,10 @@ from components import features
 from components.augmentation import AugmentationSpec
 from components.gate import Gate
 from components.training_config import TrainingConfig
-from pipeline import demo_data, run_local
+from pipeline import demo_data
 from pipeline.config import PipelineConfig
 from pipeline.local_runner import DEFAULT_SCHEMA
-from tests.helpers import encode_image, tree_digest
+from tests.helpers import encode_image, run_and_read_summary, tree_digest
 
 pytestmark = pytest.mark.e2e
 
@@ -48,12 +48,6 @@ def tiny_config(root, data_root, **settings) -> PipelineConfig:
         training=TINY_TRAINING,
         **settings,
     )
-
-
-def run_and_read_summary(config: PipelineConfig, outputs) -> tuple[int, dict]:
-    code = run_local.run(config, outputs_dir=str(outputs))
-    with open(outputs / "last_run.json") as f:
-        return code, json.load(f)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ make, and good enough for run 1 to learn colours. What this does not prove: anyt
 model quality on real data.
 """
 
-import json
 import os
 import pathlib
 
@@ -21,10 +20,14 @@ from components.augmentation import AugmentationSpec
 from components.gate import Gate
 from components.model_registry import registry
 from components.training_config import TrainingConfig
-from pipeline import run_local
 from pipeline.config import PipelineConfig
 from pipeline.local_runner import DEFAULT_SCHEMA, file_digest
-from tests.helpers import COLOR_CLASSES, random_backbone_weights, write_color_classes
+from tests.helpers import (
+    COLOR_CLASSES,
+    random_backbone_weights,
+    run_and_read_summary,
+    write_color_classes,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -50,10 +53,7 @@ def run(root, name: str, weights: str, **training) -> tuple[int, dict]:
             **training,
         ),
     )
-    outputs = root / f"outputs-{name}"
-    code = run_local.run(config, outputs_dir=str(outputs))
-    with open(outputs / "last_run.json") as f:
-        return code, json.load(f)
+    return run_and_read_summary(config, root / f"outputs-{name}")
 
 
 @pytest.fixture(scope="module")

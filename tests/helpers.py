@@ -96,3 +96,28 @@ def random_backbone_weights(path: str, images_root: str, image_size: int) -> str
     backbone(images, training=True)
     backbone.save_weights(path)
     return path
+
+
+def run_and_read_summary(config, outputs) -> tuple[int, dict]:
+    """Run the pipeline locally as `make local` does; its exit code and last_run.json."""
+    import json
+
+    from pipeline import run_local
+
+    code = run_local.run(config, outputs_dir=str(outputs))
+    with open(os.path.join(str(outputs), "last_run.json")) as f:
+        return code, json.load(f)
+
+
+# The settings `make compile` cannot do without, as flags, for tests of the Kubeflow runner.
+KUBEFLOW_IMAGE = "registry.example/image-classifier:1.0"
+KUBEFLOW_COMPILE_FLAGS = [
+    "--image",
+    KUBEFLOW_IMAGE,
+    "--pipeline-root",
+    "gs://bucket/root",
+    "--data",
+    "gs://bucket/images",
+    "--serving-dir",
+    "gs://bucket/serving",
+]
