@@ -47,6 +47,9 @@ class PipelineConfig:
     metadata_path: str | None = None
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     input_format: str = "images"  # or "tfrecord"
+    # Kubeflow: data_root holds snapshot folders and each run reads the last by name. (A local
+    # run resolves the latest snapshot as it starts and passes that folder as data_root.)
+    latest_snapshot: bool = False
     eval_percent: int = 20
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
     # What a candidate must achieve to be blessed and pushed.
@@ -61,12 +64,22 @@ class PipelineConfig:
     enable_cache: bool = True
     # Set by the Kubeflow runner: the Trainer's GPUs and limits on the cluster.
     trainer_resources: TrainerResources | None = None
+    # Compiled for Kubeflow Pipelines: data root and training settings become run parameters
+    # (this config's values their defaults), and DataSnapshot picks and fingerprints the data
+    # when the run starts (KFP's open-source backend runs no ExampleGen driver and caches a
+    # step by its parameters).
+    kubeflow: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.eval_percent < 100:
             raise ValueError(f"eval_percent must be between 1 and 99, got {self.eval_percent}")
         if self.tuner_trials < 1:
             raise ValueError(f"tuner_trials must be at least 1, got {self.tuner_trials}")
+        if self.latest_snapshot and not self.kubeflow:
+            raise ValueError(
+                "latest_snapshot is resolved at run time on Kubeflow only; a local run passes "
+                "the latest snapshot's folder as data_root (see components/data_snapshot)"
+            )
         if not 0 <= self.max_bad_file_fraction <= 1:
             raise ValueError(
                 f"max_bad_file_fraction must be in [0, 1], got {self.max_bad_file_fraction}"

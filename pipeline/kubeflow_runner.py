@@ -4,13 +4,15 @@ Builds the cluster's config from flags and environment (paths are the cluster's:
 URIs, the schema inside the image), compiles with TFX's KubeflowV2DagRunner and writes the
 PipelineSpec as YAML (what `kfp.Client().upload_pipeline` takes), e.g.
     python -m pipeline.kubeflow_runner --image registry.example/image-classifier:1.0 \
-        --pipeline-root gs://bucket/root --data gs://bucket/images --serving-dir gs://bucket/serving
+        --data gs://bucket/images --serving-dir gs://bucket/serving
 
-What is Kubeflow-specific beyond TFX's compiler: nodes in pipeline.ALWAYS_RUN get KFP's cache
-switched off, as LocalDagRunner's is (compile_ir), since KFP would otherwise reuse the first
-BaselineModel output forever (its inputs never change); only the Trainer asks for GPUs; and
-the Trainer's node selector and tolerations, which TFX cannot express, follow the PipelineSpec
-as a second YAML document: the Kubernetes platform spec KFP reads (kfp-kubernetes' format).
+What is Kubeflow-specific beyond TFX's compiler: the pipeline starts with DataSnapshot and
+declares run parameters (data root, training settings; see pipeline.data_steps); nodes in
+pipeline.ALWAYS_RUN get KFP's cache switched off, as LocalDagRunner's is (compile_ir), since KFP
+would otherwise reuse their first output forever (their inputs never change); only the Trainer
+asks for GPUs; and the Trainer's node selector and tolerations, which TFX cannot express,
+follow the PipelineSpec as a second YAML document: the Kubernetes platform spec KFP reads
+(kfp-kubernetes' format).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pipeline.config import PipelineConfig, TrainerResources
 from pipeline.local_runner import (
     AUGMENTATION_SETTINGS,
     GATE_SETTINGS,
+    LATEST_SNAPSHOT,
     TRAINING_SETTINGS,
     Setting,
     add_settings,
@@ -86,18 +89,16 @@ def parse_tolerations(text: str) -> tuple[dict[str, str], ...]:
     return tuple(tolerations)
 
 
-REQUIRED = ("image", "pipeline_root", "data_root", "serving_dir")
+REQUIRED = ("image", "data_root", "serving_dir")
 CLUSTER_SETTINGS = {
     "image": Setting("--image", "IMAGE", str, "pipeline image every step runs in"),
-    "pipeline_root": Setting(
-        "--pipeline-root", "PIPELINE_ROOT", str, "artifact root the cluster can write (gs://...)"
-    ),
     "data_root": Setting("--data", "DATA", str, "image folder on the cluster's storage"),
     "serving_dir": Setting(
         "--serving-dir", "SERVING_DIR", str, "push destination: the model registry's folder"
     ),
     "schema_path": Setting("--schema", "SCHEMA", str, "curated schema file inside the image"),
     "input_format": Setting("--input-format", "INPUT_FORMAT", str, "images or tfrecord"),
+    "latest_snapshot": LATEST_SNAPSHOT,
     "pipeline_name": Setting("--pipeline-name", "PIPELINE_NAME", str, "name on the cluster"),
 }
 RESOURCE_SETTINGS = {
@@ -161,7 +162,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str, Pla
     if missing:
         needed = ", ".join(f"{s.flag} ({s.env}=...)" for s in missing)
         raise ValueError(f"compiling for Kubeflow needs {needed}")
-    cluster = typed_settings(given, CLUSTER_SETTINGS)
+    # No pipeline root in the spec: it is each run's (make deploy / schedule pass PIPELINE_ROOT;
+    # else the namespace's kfp-launcher default, deploy/cluster/kfp-launcher.yaml).
+    cluster = {"pipeline_root": "", **typed_settings(given, CLUSTER_SETTINGS)}
     image = cluster.pop("image")
     config = PipelineConfig(
         schema_path=cluster.pop("schema_path", IMAGE_SCHEMA),
@@ -174,6 +177,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str, Pla
         gate=gate_config(given),
         trainer_resources=TrainerResources(**typed_settings(given, RESOURCE_SETTINGS)),
         beam_pipeline_args=beam_args(BeamSettings(**typed_settings(given, BEAM_SETTINGS)), image),
+        kubeflow=True,
         **cluster,
     )
     tolerations = parse_tolerations(given.get("tolerations", DEFAULT_TOLERATIONS))
@@ -194,19 +198,33 @@ def _tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def compile_job(pipeline, image: str) -> dict[str, Any]:
-    """The KFP v2 PipelineJob (as a dict) for `pipeline`, every step running in `image`."""
+def compile_job(
+    pipeline, image: str, parameter_defaults: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The KFP v2 PipelineJob (as a dict) for `pipeline`, every step running in `image`.
+
+    Pipeline spec schema 2.1: KFP's backend checks parameters by `parameterType`, which TFX
+    writes only then. The run parameters' defaults go into the spec itself (TFX writes them
+    to the PipelineJob's runtime config, which an uploaded spec does not carry), so a run
+    that sets none, as from the KFP UI, gets this compile's values.
+    """
     from tfx import v1 as tfx
 
     from pipeline.pipeline import ALWAYS_RUN
 
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image)
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image, use_pipeline_spec_2_1=True
+        )
     )
     job = runner.run(pipeline, write_out=False)
     tasks = _tasks(job["pipelineSpec"])
-    for node_id in ALWAYS_RUN:
+    for node_id in set(ALWAYS_RUN) & set(tasks):
         tasks[node_id]["cachingOptions"] = {"enableCache": False}
+    declared = job["pipelineSpec"]["root"].get("inputDefinitions", {}).get("parameters", {})
+    for name, parameter in declared.items():
+        parameter["defaultValue"] = (parameter_defaults or {})[name]
+        parameter["isOptional"] = True
     return job
 
 
@@ -251,9 +269,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import create_pipeline, run_parameter_defaults
 
-    job = compile_job(create_pipeline(config), image)
+    job = compile_job(create_pipeline(config), image, run_parameter_defaults(config))
     write_pipeline_spec(job, placement, args.output)
     tasks = _tasks(job["pipelineSpec"])
     print(f"Wrote {args.output}: {len(tasks)} steps in {image}")

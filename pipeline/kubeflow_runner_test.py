@@ -55,6 +55,7 @@ def test_every_component_is_a_task_and_runs_in_the_image(spec):
         if "container" in executor:
             assert executor["container"]["image"] == IMAGE, task
     assert spec.root.dag.tasks["BaselineModel"].caching_options.enable_cache is False
+    assert spec.schema_version == "2.1.0"  # typed parameters, which KFP's backend checks
     assert spec.pipeline_info.name == "image-classifier"
 
 
@@ -92,7 +93,7 @@ def test_a_missing_setting_is_named_and_nothing_is_written(tmp_path, capsys):
 
     assert code == 2
     error = capsys.readouterr().err
-    assert "--pipeline-root (PIPELINE_ROOT=...)" in error
+    assert "--pipeline-root" not in error  # the run's setting, not the spec's
     assert "--data (DATA=...)" in error and "--serving-dir (SERVING_DIR=...)" in error
     assert not output.exists()
 
@@ -217,9 +218,10 @@ def test_a_beam_runner_without_its_settings_is_named(tmp_path, capsys):
 
 
 def trainer_settings(spec: pipeline_spec_pb2.PipelineSpec) -> dict:
-    """The Trainer's custom_config (the training settings) as compiled into the spec."""
-    value = spec.root.dag.tasks["Trainer"].inputs.parameters["custom_config"]
-    return json.loads(value.runtime_value.constant_value.string_value)
+    """The Trainer's custom_config (the training settings) as compiled into the spec: the run
+    parameter's default."""
+    value = spec.root.input_definitions.parameters["training_config"].default_value
+    return json.loads(value.string_value)
 
 
 def test_a_cluster_trainer_starts_from_imagenet_unless_told(tmp_path):
@@ -227,3 +229,41 @@ def test_a_cluster_trainer_starts_from_imagenet_unless_told(tmp_path):
     custom = compile_spec(tmp_path, environ={"WEIGHTS": "none", "EPOCHS": "3"})
     assert trainer_settings(custom)["weights"] == "none"
     assert trainer_settings(custom)["epochs"] == 3
+
+
+def test_data_root_and_training_settings_are_run_parameters_with_the_compiled_defaults(spec):
+    args = kubeflow_runner.build_parser({}).parse_args(REQUIRED_FLAGS)
+    config, _, _ = kubeflow_runner.config_from_args(args)
+    declared = spec.root.input_definitions.parameters
+    string = pipeline_spec_pb2.ParameterType.STRING
+
+    assert set(declared) == {"data_root", "training_config"}
+    assert declared["data_root"].parameter_type == string
+    assert declared["data_root"].default_value.string_value == "gs://bucket/images"
+    training = json.loads(declared["training_config"].default_value.string_value)
+    assert training == json.loads(json.dumps(config.training.to_dict()))
+    assert all(parameter.is_optional for parameter in declared.values())
+    tasks = spec.root.dag.tasks
+    snapshot_inputs = tasks["DataSnapshot"].inputs.parameters
+    assert snapshot_inputs["data_root"].component_input_parameter == "data_root"
+    trainer_inputs = tasks["Trainer"].inputs.parameters
+    assert trainer_inputs["custom_config"].component_input_parameter == "training_config"
+
+
+def test_example_gen_reads_what_data_snapshot_chose_and_is_cached_on_it(spec):
+    # KFP's open-source backend keys its cache on a step's parameters: ExampleGen's must come
+    # from DataSnapshot (the folder and its fingerprint), which itself always runs.
+    tasks = spec.root.dag.tasks
+    example_gen = tasks["ImageExampleGen"]
+    for name, output in (("input_base", "data_folder"), ("custom_config", "example_gen_config")):
+        source = example_gen.inputs.parameters[name].task_output_parameter
+        assert (source.producer_task, source.output_parameter_key) == ("DataSnapshot_task", output)
+    assert tasks["DataSnapshot"].caching_options.enable_cache is False
+    assert example_gen.caching_options.enable_cache is True
+
+
+def test_latest_snapshot_is_compiled_in(tmp_path):
+    spec = compile_spec(tmp_path, environ={"LATEST_SNAPSHOT": "true"})
+    latest = spec.root.dag.tasks["DataSnapshot"].inputs.parameters["latest"]
+
+    assert latest.runtime_value.constant.number_value == 1

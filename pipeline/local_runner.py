@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from components.augmentation import AugmentationSpec
+from components.data_snapshot.snapshots import data_folder
 from components.gate import Gate
 from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
@@ -48,6 +49,12 @@ class Setting:
     help: str
 
 
+LATEST_SNAPSHOT = Setting(
+    "--latest-snapshot",
+    "LATEST_SNAPSHOT",
+    parse_bool,
+    "DATA holds snapshot folders (e.g. 2026-11-22/<class>/<image>); read the last by name",
+)
 # Flag, environment variable, type; defaults come from the config dataclasses.
 PIPELINE_SETTINGS = {
     "data_root": Setting("--data", "DATA", str, "image folder: <class>/<image> (or TFRecords)"),
@@ -62,6 +69,7 @@ PIPELINE_SETTINGS = {
         "--tune", "TUNE", parse_bool, "add the Tuner stage before the Trainer (off by default)"
     ),
     "tuner_trials": Setting("--tuner-trials", "TUNER_TRIALS", int, "trials the Tuner runs"),
+    "latest_snapshot": LATEST_SNAPSHOT,
 }
 PATH_SETTINGS = ("data_root", "pipeline_root", "serving_dir", "metadata_path")
 TRAINING_SETTINGS = {
@@ -228,7 +236,8 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         )
     outputs = os.path.abspath(args.outputs)
     paths = {
-        "data_root": given["data_root"],
+        # The latest snapshot is taken now, as the run starts (on Kubeflow, by DataSnapshot).
+        "data_root": data_folder(given["data_root"], given.pop("latest_snapshot", False)),
         "pipeline_root": given.get("pipeline_root", os.path.join(outputs, "pipeline")),
         "serving_dir": given.get("serving_dir", os.path.join(outputs, "serving")),
     }

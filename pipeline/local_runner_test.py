@@ -87,6 +87,23 @@ def test_no_data_folder_is_a_clear_error():
         config_for([])
 
 
+def test_latest_snapshot_is_taken_as_the_run_starts(image_folder, tmp_path):
+    root = tmp_path / "snapshots"
+    root.mkdir()
+    (root / "2026-11-01").mkdir()
+    image_folder.rename(root / "2026-11-22")
+
+    config = config_for(["--data", str(root)], environ={"LATEST_SNAPSHOT": "yes"})
+
+    assert config.data_root == str(root / "2026-11-22")
+    assert config.latest_snapshot is False  # already resolved
+
+
+def test_latest_snapshot_on_an_image_folder_is_explained(image_folder):
+    with pytest.raises(ingest.DataError, match="looks like an image folder"):
+        config_for(["--data", str(image_folder), "--latest-snapshot", "true"])
+
+
 def test_main_reports_bad_settings_without_a_traceback(image_folder, capsys):
     code = local_runner.main(["--data", str(image_folder), "--dropout", "1.5"])
     assert code == 2

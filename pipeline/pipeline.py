@@ -1,8 +1,8 @@
 """create_pipeline(config): the whole DAG, pure, the same for every runner.
 
-ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator ->
-ValidationGate -> Transform -> [Tuner] -> Trainer -> Evaluator (vs BaselineModel, the served
-version) -> Pusher (to the versioned registry in the push destination).
+[DataSnapshot, on Kubeflow] -> ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated) ->
+ExampleValidator -> ValidationGate -> Transform -> [Tuner] -> Trainer -> Evaluator (vs
+BaselineModel, the served version) -> Pusher (to the versioned registry in the push destination).
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ from collections.abc import Callable
 from kfp.pipeline_spec import pipeline_spec_pb2
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.components import FileBasedExampleGen
 from tfx.dsl.compiler import compiler
+from tfx.orchestration import data_types
 from tfx.proto.orchestration import pipeline_pb2
 
 from components import evaluation, preprocessing, pretraining, training, tuning
 from components.augmentation import AugmentationSpec
 from components.augmenting_transform.component import AugmentingTransform
+from components.data_snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
 from components.evaluator.component import Evaluator
-from components.image_example_gen.component import ImageExampleGen
+from components.image_example_gen.component import ImageExampleGen, ImageExampleGenFromSnapshot
 from components.model_registry.component import BASELINE_NODE_ID, BaselineModel, RegistryPusher
 from components.validation_gate.component import ValidationGate
 from pipeline.config import PipelineConfig, PretrainPipelineConfig, TrainerResources
@@ -31,7 +34,10 @@ ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.
 # Nodes whose output depends on the world outside their inputs (here: what is served now), so
 # a cache hit would be stale. TFX 1.16 has no per-node cache switch in its DSL; the runners
 # turn caching off for these in the compiled pipeline (compile_ir, and the Kubeflow compile).
-ALWAYS_RUN = (BASELINE_NODE_ID,)
+ALWAYS_RUN = (DATA_SNAPSHOT_NODE_ID, BASELINE_NODE_ID)
+# Run parameters (config.kubeflow): the names a Kubeflow run or the KFP UI sets them by.
+DATA_ROOT_PARAMETER = "data_root"
+TRAINING_PARAMETER = "training_config"
 
 
 def import_path(function: Callable) -> str:
@@ -48,14 +54,51 @@ def resource_spec(resources: TrainerResources) -> ResourceSpec:
     return spec
 
 
+def run_parameter_defaults(config: PipelineConfig) -> dict[str, str]:
+    """The run parameters a Kubeflow compile declares, with this config's values."""
+    return {
+        DATA_ROOT_PARAMETER: config.data_root,
+        TRAINING_PARAMETER: json.dumps(config.training.to_dict(), sort_keys=True),
+    }
+
+
+def run_parameter(config: PipelineConfig, name: str) -> data_types.RuntimeParameter:
+    return data_types.RuntimeParameter(
+        name=name, ptype=str, default=run_parameter_defaults(config)[name]
+    )
+
+
+def data_steps(config: PipelineConfig) -> tuple[DataSnapshot | None, FileBasedExampleGen]:
+    """ImageExampleGen, preceded on Kubeflow by DataSnapshot.
+
+    Locally, TFX's ExampleGen driver fingerprints the folder and the cache follows the data.
+    KFP's open-source backend runs no driver and keys its cache on parameters, so there
+    DataSnapshot lists the data when the run starts (taking the latest snapshot if asked) and
+    hands ExampleGen the folder and its fingerprint as parameters.
+    """
+    if not config.kubeflow:
+        example_gen = ImageExampleGen(
+            data_root=config.data_root,
+            input_format=config.input_format,
+            eval_percent=config.eval_percent,
+            max_bad_file_fraction=config.max_bad_file_fraction,
+        )
+        return None, example_gen
+    snapshot = DataSnapshot(
+        data_root=run_parameter(config, DATA_ROOT_PARAMETER),
+        input_format=config.input_format,
+        max_bad_file_fraction=config.max_bad_file_fraction,
+        latest=config.latest_snapshot,
+    ).with_id(DATA_SNAPSHOT_NODE_ID)
+    example_gen = ImageExampleGenFromSnapshot(
+        snapshot, input_format=config.input_format, eval_percent=config.eval_percent
+    )
+    return snapshot, example_gen
+
+
 def create_components(config: PipelineConfig) -> list:
     """Every node of the pipeline, wired; in topological order."""
-    example_gen = ImageExampleGen(
-        data_root=config.data_root,
-        input_format=config.input_format,
-        eval_percent=config.eval_percent,
-        max_bad_file_fraction=config.max_bad_file_fraction,
-    )
+    snapshot, example_gen = data_steps(config)
     examples = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
@@ -97,7 +140,12 @@ def create_components(config: PipelineConfig) -> list:
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=config.training.to_dict(),
+        # TFX's Trainer takes a JSON string run parameter in place of the dict.
+        custom_config=(
+            run_parameter(config, TRAINING_PARAMETER)
+            if config.kubeflow
+            else config.training.to_dict()
+        ),
     )
     if config.trainer_resources:
         trainer.with_platform_config(resource_spec(config.trainer_resources))
@@ -122,6 +170,7 @@ def create_components(config: PipelineConfig) -> list:
         pipeline_config=json.dumps(dataclasses.asdict(config), sort_keys=True),
     ).with_id("Pusher")
     components = [
+        snapshot,
         example_gen,
         statistics_gen,
         schema_gen,

@@ -114,8 +114,6 @@ KUBEFLOW_IMAGE = "registry.example/image-classifier:1.0"
 KUBEFLOW_COMPILE_FLAGS = [
     "--image",
     KUBEFLOW_IMAGE,
-    "--pipeline-root",
-    "gs://bucket/root",
     "--data",
     "gs://bucket/images",
     "--serving-dir",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.proto import example_gen_pb2
 
 from components import features
@@ -33,6 +34,19 @@ def split_config(eval_percent: int) -> example_gen_pb2.Output:
     )
 
 
+def input_config(input_format: str) -> example_gen_pb2.Input:
+    """The files ExampleGen reads in `input_format`, as one input split."""
+    if input_format not in INPUT_PATTERNS:
+        raise ValueError(
+            f"input_format must be one of {sorted(INPUT_PATTERNS)}, got {input_format!r}"
+        )
+    return example_gen_pb2.Input(
+        splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern=INPUT_PATTERNS[input_format])
+        ]
+    )
+
+
 def ImageExampleGen(  # noqa: N802 - named like the TFX components it stands beside
     data_root: str,
     input_format: str = "images",
@@ -40,22 +54,33 @@ def ImageExampleGen(  # noqa: N802 - named like the TFX components it stands bes
     max_bad_file_fraction: float = 0.01,
 ) -> FileBasedExampleGen:
     """An ExampleGen over `data_root/<class>/<image>` (or TFRecord files of tf.Examples)."""
-    if input_format not in INPUT_PATTERNS:
-        raise ValueError(
-            f"input_format must be one of {sorted(INPUT_PATTERNS)}, got {input_format!r}"
-        )
-    pattern = INPUT_PATTERNS[input_format]
+    options = executor.pack_custom_config(
+        {
+            executor.INPUT_FORMAT_KEY: input_format,
+            executor.MAX_BAD_FILE_FRACTION_KEY: max_bad_file_fraction,
+        }
+    )
+    return _example_gen(data_root, input_config(input_format), eval_percent, options)
+
+
+def ImageExampleGenFromSnapshot(  # noqa: N802
+    snapshot: BaseComponent, input_format: str = "images", eval_percent: int = 20
+) -> FileBasedExampleGen:
+    """ImageExampleGen reading the folder DataSnapshot chose, with the options it wrote (among
+    them the folder's fingerprint, so that a cache keyed on parameters sees new data)."""
+    return _example_gen(
+        snapshot.outputs["data_folder"].future()[0].value,
+        input_config(input_format),
+        eval_percent,
+        snapshot.outputs["example_gen_config"].future()[0].value,
+    )
+
+
+def _example_gen(data_root, inputs, eval_percent, options) -> FileBasedExampleGen:
     return FileBasedExampleGen(
         input_base=data_root,
-        input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)]
-        ),
+        input_config=inputs,
         output_config=split_config(eval_percent),
-        custom_config=executor.pack_custom_config(
-            {
-                executor.INPUT_FORMAT_KEY: input_format,
-                executor.MAX_BAD_FILE_FRACTION_KEY: max_bad_file_fraction,
-            }
-        ),
+        custom_config=options,
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
     ).with_id("ImageExampleGen")
