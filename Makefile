@@ -68,11 +68,12 @@ ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regular
 local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Run the whole pipeline locally (DATA=/path/to/images).
 	$(PY) -m pipeline.local_runner $(if $(DATA),,--data $(DEMO_DATA))
 
-# IMAGE, PIPELINE_ROOT, DATA, SERVING_DIR (the cluster's), GPUS, TRAINER_CPU, TRAINER_MEMORY, ...
-compile: $(STAMP) ## Compile for Kubeflow Pipelines v2: build/pipeline.yaml (IMAGE=... PIPELINE_ROOT=... DATA=... SERVING_DIR=...).
+# IMAGE, DATA, SERVING_DIR (the cluster's), LATEST_SNAPSHOT, GPUS, TRAINER_CPU, TRAINER_MEMORY, ...
+compile: $(STAMP) ## Compile for Kubeflow Pipelines v2: build/pipeline.yaml (IMAGE=... DATA=... SERVING_DIR=...).
 	$(PY) -m pipeline.kubeflow_runner
 
-# KFP_HOST (the KFP API), and for compile: IMAGE, PIPELINE_ROOT, DATA, SERVING_DIR (see README).
+# KFP_HOST (the KFP API), SERVICE_ACCOUNT, PIPELINE_ROOT and RUN_PARAMS for the runs, and what
+# compile takes: IMAGE, DATA, SERVING_DIR (see README).
 deploy: compile ## Upload build/pipeline.yaml as a new version and start a run: KFP_HOST=...
 	$(PY) -m pipeline.deploy deploy
 

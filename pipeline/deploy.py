@@ -8,11 +8,18 @@ version; runs and the recurring run go in one experiment.
   replaces the recurring run (KFP has no update), never adds a second. Max concurrency 1, no
   catch-up: a cluster that was down does not replay missed nights.
 - unschedule: remove that recurring run.
+
+Runs and the recurring run take their artifact root (PIPELINE_ROOT; else the cluster's default)
+and any run parameters (RUN_PARAMS, a JSON object) from here; a parameter not given keeps the
+value compiled in. Training settings may be given as the few to change, e.g.
+RUN_PARAMS='{"training_config": {"epochs": 3}}': they are merged onto the compiled ones and
+checked before anything is sent.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -39,6 +46,10 @@ class DeploySettings:
     # The Kubernetes service account the run's pods use ("": KFP's default, pipeline-runner);
     # bind object-store access to it (workload identity), never put keys in the spec.
     service_account: str = ""
+    # The runs' artifact root ("": the cluster's default, deploy/kfp-launcher.yaml).
+    pipeline_root: str = ""
+    # Run parameters as a JSON object ("": the compiled defaults).
+    run_params: str = ""
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -53,6 +64,59 @@ class DeploySettings:
     @property
     def schedule_name(self) -> str:
         return f"{self.pipeline_name} {SCHEDULE_SUFFIX}"
+
+
+def compiled_parameters(package: str) -> dict[str, Any]:
+    """The package's run parameters and their compiled defaults."""
+    import yaml
+
+    with open(package) as f:
+        spec = next(yaml.safe_load_all(f))
+    declared = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    return {name: parameter.get("defaultValue") for name, parameter in declared.items()}
+
+
+def merged_training_settings(compiled: str, change: Any) -> str:
+    """The compiled training settings with `change` (an object, or its JSON) applied, checked
+    as the Trainer will check them."""
+    from components.training_config import TrainingConfig
+
+    if isinstance(change, str):
+        change = json.loads(change)
+    if not isinstance(change, dict):
+        raise ValueError(f"training_config must be an object of settings, got {change!r}")
+    settings = {**json.loads(compiled), **change}
+    TrainingConfig.from_dict(settings)
+    return json.dumps(settings, sort_keys=True)
+
+
+def run_parameters(package: str, given: str) -> dict[str, str]:
+    """RUN_PARAMS checked against the package: known names, string values, valid settings."""
+    from pipeline.pipeline import TRAINING_PARAMETER
+
+    if not given:
+        return {}
+    try:
+        values = json.loads(given)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"RUN_PARAMS is not JSON ({e}): {given!r}") from e
+    if not isinstance(values, dict):
+        raise ValueError(f"RUN_PARAMS must be a JSON object of parameters, got {given!r}")
+    compiled = compiled_parameters(package)
+    unknown = sorted(set(values) - set(compiled))
+    if unknown:
+        raise ValueError(
+            f"unknown run parameter(s) {', '.join(unknown)}; "
+            f"the pipeline has {', '.join(sorted(compiled))}"
+        )
+    params = {}
+    for name, value in values.items():
+        if name == TRAINING_PARAMETER:
+            value = merged_training_settings(compiled[name], value)
+        elif not isinstance(value, str):
+            raise ValueError(f"run parameter {name} takes a string, got {value!r}")
+        params[name] = value
+    return params
 
 
 def version_name(settings: DeploySettings) -> str:
@@ -90,8 +154,8 @@ def recurring_runs(client: Any, experiment_id: str, name: str) -> list[Any]:
             return found
 
 
-def deploy(client: Any, settings: DeploySettings) -> str:
-    """Upload a new version and start one run of it; returns the run id."""
+def deploy(client: Any, settings: DeploySettings, params: dict[str, str]) -> str:
+    """Upload a new version and start one run of it with `params`; returns the run id."""
     version = version_name(settings)
     pipeline_id, version_id = upload_version(client, settings, version)
     experiment = client.create_experiment(settings.experiment)
@@ -100,13 +164,15 @@ def deploy(client: Any, settings: DeploySettings) -> str:
         job_name=f"{settings.pipeline_name} {version}",
         pipeline_id=pipeline_id,
         version_id=version_id,
+        params=params,
+        pipeline_root=settings.pipeline_root or None,
         service_account=settings.service_account or None,
     )
     return run.run_id
 
 
-def schedule(client: Any, settings: DeploySettings) -> str:
-    """Upload a new version and make it the one recurring run; returns its id."""
+def schedule(client: Any, settings: DeploySettings, params: dict[str, str]) -> str:
+    """Upload a new version and make it the one recurring run with `params`; returns its id."""
     pipeline_id, version_id = upload_version(client, settings, version_name(settings))
     experiment = client.create_experiment(settings.experiment)
     for old in recurring_runs(client, experiment.experiment_id, settings.schedule_name):
@@ -119,6 +185,8 @@ def schedule(client: Any, settings: DeploySettings) -> str:
         no_catchup=True,
         pipeline_id=pipeline_id,
         version_id=version_id,
+        params=params,
+        pipeline_root=settings.pipeline_root or None,
         service_account=settings.service_account or None,
     )
     return created.recurring_run_id
@@ -145,6 +213,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument("--version", default=environ.get("VERSION_NAME", ""))
     parser.add_argument("--cron", default=environ.get("CRON", DEFAULT_CRON))
     parser.add_argument("--service-account", default=environ.get("SERVICE_ACCOUNT", ""))
+    parser.add_argument("--pipeline-root", default=environ.get("PIPELINE_ROOT", ""))
+    parser.add_argument(
+        "--run-params", default=environ.get("RUN_PARAMS", ""), help="JSON object (RUN_PARAMS)"
+    )
     return parser
 
 
@@ -161,6 +233,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
             f"error: no compiled pipeline at {settings.package}: run make compile", file=sys.stderr
         )
         return 2
+    try:
+        params = (
+            run_parameters(settings.package, settings.run_params) if action != "unschedule" else {}
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     import warnings
 
     import kfp
@@ -169,9 +248,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     warnings.filterwarnings("ignore", "This client only works with Kubeflow", FutureWarning)
     client = kfp.Client(host=settings.host)
     if action == "deploy":
-        print(f"Started run {deploy(client, settings)}")
+        print(f"Started run {deploy(client, settings, params)}")
     elif action == "schedule":
-        recurring = schedule(client, settings)
+        recurring = schedule(client, settings, params)
         print(f"Recurring run {recurring}: {settings.cron!r}, one at a time, no catch-up")
     else:
         print(f"Removed {unschedule(client, settings)} recurring run(s)")

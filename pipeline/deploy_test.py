@@ -2,6 +2,8 @@
 stand-in for the KFP REST API (it proves the requests KFP's own client builds from our code and
 the end state they reach; not that a real cluster runs them). Nothing leaves 127.0.0.1."""
 
+import json
+
 import pytest
 import yaml
 
@@ -118,3 +120,49 @@ def test_the_spec_kfp_receives_is_the_compiled_pipeline(kfp_api, package):
     (text,) = kfp_api.uploaded.values()
     spec = next(yaml.safe_load_all(text))
     assert spec["pipelineInfo"]["name"] == "image-classifier"
+
+
+def test_runs_take_the_pipeline_root_and_run_parameters_given(kfp_api, package):
+    params = '{"data_root": "gs://bucket/images/2026-11-22", "training_config": {"epochs": 3}}'
+    environ = {"PIPELINE_ROOT": "gs://bucket/root", "RUN_PARAMS": params}
+    assert run(kfp_api, package, "deploy", **environ) == 0
+    assert run(kfp_api, package, "schedule", **environ) == 0
+
+    (recurring,) = kfp_api.recurring_runs.values()
+    for request in (kfp_api.runs[0], recurring):
+        runtime = request["runtime_config"]
+        assert runtime["pipeline_root"] == "gs://bucket/root"
+        assert runtime["parameters"]["data_root"] == "gs://bucket/images/2026-11-22"
+        training = json.loads(runtime["parameters"]["training_config"])
+        # The one setting changed; the others as compiled.
+        assert training == {**json.loads(compiled_training(package)), "epochs": 3}
+
+
+def test_without_run_parameters_a_run_keeps_the_compiled_values(kfp_api, package):
+    assert run(kfp_api, package, "deploy") == 0
+
+    runtime = kfp_api.runs[0].get("runtime_config") or {}
+    assert not runtime.get("parameters")
+    assert not runtime.get("pipeline_root")
+
+
+def compiled_training(package) -> str:
+    return deploy.compiled_parameters(package)["training_config"]
+
+
+@pytest.mark.parametrize(
+    ("run_params", "message"),
+    [
+        ('{"epochs": 3}', "unknown run parameter(s) epochs; the pipeline has data_root, training"),
+        ('{"training_config": {"epocs": 3}}', "Unknown training setting(s): epocs"),
+        ('{"training_config": {"dropout": 2}}', "dropout"),
+        ('{"data_root": 7}', "run parameter data_root takes a string"),
+        ("epochs=3", "RUN_PARAMS is not JSON"),
+    ],
+)
+def test_bad_run_parameters_are_named_before_contacting_anything(
+    package, run_params, message, capsys
+):
+    argv = ["deploy", "--host", "http://127.0.0.1:9", "--package", package]
+    assert deploy.main(argv, environ={"RUN_PARAMS": run_params}) == 2
+    assert message in capsys.readouterr().err
