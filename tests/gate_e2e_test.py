@@ -118,6 +118,7 @@ def test_the_pushed_version_carries_its_record(runs):
     assert record["model"]["fingerprint"] == runs["served_fingerprint"]
     assert record["data"]["input_fingerprint"]
     assert sum(record["data"]["class_counts"].values()) == 8 * 12
+    assert record["data"]["folder"] == str(runs["root"] / "data")
     assert record["config"]["pipeline"]["training"]["epochs"] == 30
     assert record["config"]["trainer"]["settings"]["learning_rate"] == 0.01
     assert record["code_version"].startswith("0.1.0")

@@ -117,6 +117,8 @@ def build_record(
                     if key in examples.mlmd_artifact.custom_properties
                 },
             ),
+            # The folder read: with snapshots, which one trained this model.
+            "folder": ingestion.get("root"),
             "class_counts": ingestion.get("class_counts"),
         },
         "config": {
