@@ -1,0 +1,111 @@
+"""The catalogue of awkward files production sees, each through what ingestion checks and what
+Transform does with what passes: decoded to RGB, or rejected with a reason (the scan names the
+file). docs/reliability.md lists the outcomes."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from components import features
+from components.image_example_gen import ingest
+from components.preprocessing import decode_and_resize
+from tests.helpers import encode_image
+
+pytestmark = pytest.mark.unit
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def cmyk_jpeg() -> bytes:
+    return encoded(Image.new("CMYK", (24, 16), (0, 255, 255, 0)), "JPEG")  # red
+
+
+def sixteen_bit_png() -> bytes:
+    pixels = np.linspace(0, 65535, 24 * 16).astype(np.uint16).reshape(16, 24)
+    return encoded(Image.fromarray(pixels, mode="I;16"), "PNG")
+
+
+def palette_png_with_transparency() -> bytes:
+    image = Image.new("P", (24, 16), 1)
+    image.putpalette([0, 0, 0, 0, 128, 255] + [0] * 762)
+    return encoded(image, "PNG", transparency=0)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (24, 16), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    return buffer.getvalue()
+
+
+DECODED = {
+    "CMYK JPEG": (cmyk_jpeg, (16, 24)),
+    "16-bit PNG": (sixteen_bit_png, (16, 24)),
+    "palette PNG with transparency": (palette_png_with_transparency, (16, 24)),
+    "animated GIF (first frame)": (animated_gif, (16, 24)),
+    "1x1 image": (lambda: encode_image("RGB", size=(1, 1)), (1, 1)),
+    "8000x8000 image": (
+        lambda: encoded(Image.new("RGB", (8000, 8000), (9, 99, 199)), "PNG"),
+        (8000, 8000),
+    ),
+}
+REJECTED = {
+    "zero-byte file": (b"", "empty file"),
+    "truncated JPEG": (encode_image("RGB", size=(64, 48), fmt="JPEG")[:200], "not a decodable"),
+    "text file named .jpg": (b"just some notes, not a picture\n", "not a decodable"),
+    "HTML error page saved as .png": (
+        b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>",
+        "not a decodable",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DECODED))
+def test_awkward_but_valid_images_decode_to_rgb_and_resize(case):
+    make, (height, width) = DECODED[case]
+    image_bytes = make()
+
+    assert ingest.why_undecodable(image_bytes) is None
+    image = features.decode_image(image_bytes).numpy()
+    assert image.shape == (height, width, 3)
+    assert image.dtype == np.uint8
+    resized = decode_and_resize(np.array([image_bytes]), 32).numpy()
+    assert resized.shape == (1, 32, 32, 3)
+    assert resized.min() >= 0.0 and resized.max() <= 1.0
+
+
+def test_the_decoded_colours_are_the_right_ones():
+    # CMYK is inverted by some decoders; the first GIF frame must be the first frame.
+    assert features.decode_image(cmyk_jpeg()).numpy()[8, 12].tolist() == pytest.approx(
+        [255, 0, 0], abs=8
+    )
+    assert features.decode_image(animated_gif()).numpy()[8, 12].tolist() == [255, 0, 0]
+    sixteen = features.decode_image(sixteen_bit_png()).numpy()
+    assert sixteen[0, 0, 0] == 0 and sixteen[-1, -1, 0] == 255  # scaled, not truncated
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_undecodable_files_are_rejected_with_a_reason(case):
+    image_bytes, reason = REJECTED[case]
+    assert reason in ingest.why_undecodable(image_bytes)
+
+
+def test_the_scan_names_each_rejected_file_and_keeps_the_rest(tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            (tmp_path / name / f"{i}.png").write_bytes(encode_image(seed=i))
+    bad = {"cat/empty.jpg": b"", "dog/page.png": REJECTED["HTML error page saved as .png"][0]}
+    for path, data in bad.items():
+        (tmp_path / path).write_bytes(data)
+
+    scan = ingest.scan_image_folder(str(tmp_path), max_bad_file_fraction=0.1)
+
+    assert {r.path for r in scan.rejected} == set(bad)
+    assert len(scan.files) == 20
