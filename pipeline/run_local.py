@@ -7,6 +7,7 @@ import logging
 import os
 import time
 import traceback
+from collections import Counter
 from collections.abc import Iterator
 
 from components import model
@@ -30,6 +31,10 @@ def preflight(config: PipelineConfig) -> None:
         print(
             f"Data: {len(files)} image files in {len(class_names)} classes under {config.data_root}"
         )
+        counts = Counter(class_names[label] for _, label in files)
+        warning = ingest.imbalance_warning({name: counts[name] for name in class_names})
+        if warning:
+            print(f"Warning: {warning}")
     else:
         class_names = ingest.read_tfrecord_class_names(config.data_root)
         print(f"Data: TFRecord files with {len(class_names)} classes under {config.data_root}")

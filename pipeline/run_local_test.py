@@ -7,6 +7,7 @@ from components.image_example_gen.ingest import DataError
 from components.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
 from pipeline.run_local import PreflightError, preflight
+from tests.helpers import encode_image
 
 pytestmark = pytest.mark.unit
 
@@ -61,3 +62,17 @@ def test_unwritable_output_folder_is_named(tmp_path, image_folder):
     with pytest.raises(PreflightError, match="Cannot write to .*outputs"):
         preflight(_config(tmp_path, image_folder))
     assert blocker.read_text().startswith("a file")
+
+
+def test_extreme_imbalance_is_warned_at_start_with_the_counts(tmp_path, capsys):
+    data = tmp_path / "data"
+    for name, count in (("common", 20), ("rare", 2)):
+        (data / name).mkdir(parents=True)
+        for i in range(count):
+            (data / name / f"{i}.png").write_bytes(encode_image(seed=i))
+
+    preflight(_config(tmp_path, data, weights="none"))
+
+    out = capsys.readouterr().out
+    assert "Warning: Imbalanced classes: rare 2 images, against 20 for common" in out
+    assert "GATE_METRIC=macro_f1" in out

@@ -220,6 +220,7 @@ def collect(
                 "class_names": report.get("class_names"),
                 "class_counts": report.get("class_counts"),
                 "skipped_files": report.get("rejected", []),
+                "warnings": report.get("warnings", []),
             }
             if report
             else None
@@ -290,6 +291,8 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(f"Evaluation report: {summary['evaluation_report']}")
 
     data = summary.get("data")
+    for warning in (data or {}).get("warnings", []):
+        lines += ["", f"Warning: {warning}"]
     if data and data["skipped_files"]:
         lines += ["", f"Skipped {len(data['skipped_files'])} undecodable file(s):"]
         lines += [f"  {r['path']}: {r['reason']}" for r in data["skipped_files"][:20]]

@@ -105,3 +105,10 @@ def test_table_shows_the_tuned_values_and_where_the_learning_curves_are(tmp_path
     )
     assert f"Learning curves: {curves}" in table
     assert "Tuner" not in run_summary.format_table(summary())
+
+
+def test_table_repeats_the_data_warnings():
+    warning = "Imbalanced classes: rare 2 images, against 20 for common."
+    table = run_summary.format_table(summary(data={"skipped_files": [], "warnings": [warning]}))
+
+    assert f"Warning: {warning}" in table

@@ -86,6 +86,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         )
         self._class_names = list(scan.class_names)
         self._report = {**scan.to_report(), "format": "images"}
+        for warning in self._report["warnings"]:
+            logging.warning(warning)
         return (
             pipeline
             | "ListImages" >> beam.Create(list(scan.files))

@@ -53,7 +53,32 @@ class ImageFolderScan:
             "images": len(self.files),
             "rejected": [{"path": r.path, "reason": r.reason} for r in self.rejected],
             "ignored": list(self.ignored),
+            "warnings": [w for w in [imbalance_warning(self.class_counts)] if w],
         }
+
+
+# A class this many times rarer than the largest gets a warning: accuracy can look fine while
+# the rare class is never predicted.
+IMBALANCE_RATIO = 10
+
+
+def imbalance_warning(class_counts: dict[str, int]) -> str | None:
+    """A warning naming the classes at least IMBALANCE_RATIO times rarer than the largest, with
+    the counts; None for a tolerable balance."""
+    if not class_counts:
+        return None
+    largest_name, largest = max(class_counts.items(), key=lambda item: item[1])
+    rare = sorted(
+        (count, name) for name, count in class_counts.items() if count * IMBALANCE_RATIO <= largest
+    )
+    if not rare:
+        return None
+    listed = ", ".join(f"{name} {count}" for count, name in rare)
+    return (
+        f"Imbalanced classes: {listed} images, against {largest} for {largest_name}. Accuracy "
+        "can look good while a rare class is never predicted: gate on macro F1 "
+        "(GATE_METRIC=macro_f1) and read the per-class table of the evaluation report."
+    )
 
 
 def _is_hidden(name: str) -> bool:

@@ -123,3 +123,21 @@ def test_tfrecord_folder_needs_class_names(tmp_path):
 
     (tmp_path / "class_names.txt").write_text("cat\ndog\n")
     assert ingest.read_tfrecord_class_names(str(tmp_path)) == ["cat", "dog"]
+
+
+def test_imbalance_is_warned_from_ten_to_one_naming_each_rare_class():
+    assert ingest.imbalance_warning({"a": 100, "b": 11, "c": 50}) is None
+    warning = ingest.imbalance_warning({"a": 100, "b": 10, "c": 3, "d": 50})
+    assert warning.startswith("Imbalanced classes: c 3, b 10 images, against 100 for a.")
+
+
+def test_the_ingestion_report_carries_the_warning(tmp_path):
+    for name, count in (("common", 10), ("rare", 1)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            (tmp_path / name / f"{i}.png").write_bytes(encode_image(seed=i))
+
+    report = ingest.scan_image_folder(str(tmp_path)).to_report()
+
+    assert report["class_counts"] == {"common": 10, "rare": 1}
+    assert report["warnings"] == [ingest.imbalance_warning({"common": 10, "rare": 1})]
