@@ -15,6 +15,7 @@ from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
 from pipeline import run_summary
 from pipeline.config import PipelineConfig
+from pipeline.run_lock import RunLockedError, exclusive_run
 
 _STARTED = "Component %s is running."
 _FINISHED = "Component %s is finished."
@@ -162,6 +163,16 @@ def run(config: PipelineConfig, outputs_dir: str) -> int:
     except (ingest.DataError, PreflightError) as e:
         print(f"error: {e}")
         return 2
+    try:
+        with exclusive_run(config.pipeline_root, config.metadata_path):
+            return _run_pipeline(config, outputs_dir)
+    except RunLockedError as e:
+        print(f"error: {e}")
+        return 2
+
+
+def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
+    """The run itself, once nothing else runs on the same root and store."""
 
     from tfx import v1 as tfx
 
