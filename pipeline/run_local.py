@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 import traceback
 from collections import Counter
@@ -25,7 +26,12 @@ class PreflightError(RuntimeError):
     """Something outside the pipeline (input data, output folders) is not usable."""
 
 
-def preflight(config: PipelineConfig) -> None:
+# Room a run needs beyond its examples (about the data's size per run): two models (candidate
+# and baseline copy) of the larger backbones, the pushed copy, statistics, logs.
+RESERVE_BYTES = 512 * 2**20
+
+
+def preflight(config: PipelineConfig, reserve_bytes: int = RESERVE_BYTES) -> None:
     """Fails in seconds, with a message naming the problem, instead of minutes into a run."""
     if config.input_format == "images":
         class_names, files, _ = ingest.list_image_files(config.data_root)
@@ -49,6 +55,28 @@ def preflight(config: PipelineConfig) -> None:
             os.remove(probe)
         except OSError as e:
             raise PreflightError(f"Cannot write to {folder!r}: {e.strerror or e}") from e
+    _check_free_space(config, reserve_bytes)
+
+
+def _folder_bytes(root: str) -> int:
+    return sum(
+        os.path.getsize(os.path.join(folder, name))
+        for folder, _, names in os.walk(root)
+        for name in names
+    )
+
+
+def _check_free_space(config: PipelineConfig, reserve_bytes: int) -> None:
+    """A full disk fails the run here, not in the middle of writing an artifact."""
+    needed = 2 * _folder_bytes(config.data_root) + reserve_bytes
+    for role, folder in (("pipeline root", config.pipeline_root), ("push", config.serving_dir)):
+        free = shutil.disk_usage(folder).free
+        if free < needed:
+            raise PreflightError(
+                f"Only {free / 2**20:,.0f} MB free for the {role} {folder!r}; a run needs about "
+                f"{needed / 2**20:,.0f} MB (twice the data, plus {reserve_bytes / 2**20:,.0f} MB "
+                "for models and logs). Free some space or point it elsewhere."
+            )
 
 
 def _check_weights(training: TrainingConfig) -> None:

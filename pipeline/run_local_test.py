@@ -76,3 +76,9 @@ def test_extreme_imbalance_is_warned_at_start_with_the_counts(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Warning: Imbalanced classes: rare 2 images, against 20 for common" in out
     assert "GATE_METRIC=macro_f1" in out
+
+
+def test_too_little_free_space_is_named_at_start(tmp_path, image_folder):
+    # The real disk's free space, against a requirement no disk meets.
+    with pytest.raises(PreflightError, match=r"MB free for the pipeline root .*a run needs about"):
+        preflight(_config(tmp_path, image_folder, weights="none"), reserve_bytes=2**60)
