@@ -123,6 +123,16 @@ def copy_model(source_dir: str, target_dir: str) -> None:
         tf.io.gfile.copy(os.path.join(source_dir, relative), target, overwrite=True)
 
 
+def _no_write_for_others(folder: str) -> None:
+    """Takes group and world write off a version's files and folders, whatever the umask: a
+    served model is changed by a new push, never in place. (Object stores have no modes.)"""
+    if "://" in folder:
+        return
+    for parent, _, names in os.walk(folder):
+        for path in [parent, *(os.path.join(parent, name) for name in names)]:
+            os.chmod(path, os.stat(path).st_mode & ~0o022)
+
+
 def _write_json(path: str, content: dict[str, Any]) -> None:
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump(content, f, indent=2, sort_keys=True)
@@ -149,6 +159,7 @@ def publish(serving_dir: str, model_dir: str, record: dict[str, Any]) -> Version
             number = latest.number + 1 if latest else 1
             full_record = {**record, "version": number, "pushed_at": now()}
             _write_json(os.path.join(partial, RECORD_FILE), full_record)
+            _no_write_for_others(partial)
             target = os.path.join(serving_dir, str(number))
             try:
                 tf.io.gfile.rename(partial, target, overwrite=False)

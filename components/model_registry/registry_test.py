@@ -132,3 +132,15 @@ def test_find_by_fingerprint(tmp_path, models):
     registry.publish(serving, models["a"], {"model": {"fingerprint": fingerprint}})
     assert registry.find_by_fingerprint(serving, fingerprint).number == 1
     assert registry.find_by_fingerprint(serving, registry.model_fingerprint(models["b"])) is None
+
+
+def test_a_pushed_version_is_writable_by_no_one_but_its_owner(tmp_path, models):
+    previous = os.umask(0)  # the most permissive umask a user could have
+    try:
+        version = registry.publish(str(tmp_path / "serving"), models["a"], {})
+    finally:
+        os.umask(previous)
+
+    for parent, _, names in os.walk(version.path):
+        for path in [parent, *(os.path.join(parent, name) for name in names)]:
+            assert os.stat(path).st_mode & 0o022 == 0, path
