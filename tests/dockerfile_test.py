@@ -85,3 +85,13 @@ def test_it_records_the_code_version_and_drops_root():
     assert any("CODE_VERSION=${CODE_VERSION}" in env for env in instructions("ENV"))
     (user,) = instructions("USER")
     assert user not in ("root", "0")
+
+
+def test_no_credentials_go_into_the_image():
+    # Only named project folders are copied (never the whole context, where a key file or an
+    # .env may lie), and no build argument or variable is a secret's.
+    copied = [line.split()[0] for line in instructions("COPY") if not line.startswith("--from")]
+    assert "." not in copied and "./" not in copied
+    secret_like = re.compile(r"(SECRET|TOKEN|PASSWORD|CREDENTIAL|_KEY\b|APPLICATION_CREDENTIALS)")
+    for line in instructions("ARG") + instructions("ENV"):
+        assert not secret_like.search(line.upper()), line
