@@ -267,3 +267,18 @@ def test_latest_snapshot_is_compiled_in(tmp_path):
     latest = spec.root.dag.tasks["DataSnapshot"].inputs.parameters["latest"]
 
     assert latest.runtime_value.constant.number_value == 1
+
+
+def test_credentials_in_the_environment_never_reach_the_spec(tmp_path):
+    secrets = {
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-not-a-real-key",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/home/me/sa-key-4f2a.json",
+        "KFP_TOKEN": "eyJhbGciOi-not-a-real-token",
+    }
+    output = tmp_path / "pipeline.yaml"
+    argv = [*REQUIRED_FLAGS, "--output", str(output)]
+
+    assert kubeflow_runner.main(argv, environ=secrets) == 0
+    text = output.read_text()
+    for name, value in secrets.items():
+        assert value not in text and name not in text, name
