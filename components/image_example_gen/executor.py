@@ -67,6 +67,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 pipeline
                 | "ReadTFRecords" >> beam.io.ReadFromTFRecord(os.path.join(root, split_pattern))
                 | "ParseExamples" >> beam.Map(tf.train.Example.FromString)
+                | "CheckLabels" >> beam.Map(ingest.check_label, self._class_names)
             )
         scan = ingest.scan_image_folder(
             root,

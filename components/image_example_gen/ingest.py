@@ -208,6 +208,28 @@ def read_example(root: str, relative_path: str, label: int) -> tf.train.Example:
         return make_example(f.read(), label, relative_path)
 
 
+def check_label(example: tf.train.Example, class_names: list[str]) -> tf.train.Example:
+    """The example, if its label id is one `class_names` names. A label outside them (a class
+    missing from class_names.txt) raises DataError naming the example; a missing label passes,
+    for the schema check to report with the other anomalies."""
+    feature = example.features.feature
+    labels = feature[features.LABEL_KEY].int64_list.value if features.LABEL_KEY in feature else []
+    for label in labels:
+        if not 0 <= label < len(class_names):
+            names = (
+                feature[features.FILENAME_KEY].bytes_list.value
+                if features.FILENAME_KEY in feature
+                else []
+            )
+            which = f"Example {names[0].decode('utf-8', 'replace')!r}" if names else "An example"
+            raise DataError(
+                f"{which} has label {label}, but {features.TFRECORD_CLASS_NAMES_FILE} names "
+                f"{len(class_names)} classes (ids 0-{len(class_names) - 1}): name the missing "
+                "class there, or fix the label."
+            )
+    return example
+
+
 def read_tfrecord_class_names(root: str) -> list[str]:
     """Class names for a TFRecord folder: `class_names.txt`, one per line, line i = label i."""
     path = os.path.join(root, features.TFRECORD_CLASS_NAMES_FILE)

@@ -141,3 +141,37 @@ def test_the_ingestion_report_carries_the_warning(tmp_path):
 
     assert report["class_counts"] == {"common": 10, "rare": 1}
     assert report["warnings"] == [ingest.imbalance_warning({"common": 10, "rare": 1})]
+
+
+def labelled(label: int | None, filename: str = "x.png") -> tf.train.Example:
+    example = ingest.make_example(encode_image(), 0, filename)
+    if label is None:
+        del example.features.feature[features.LABEL_KEY]
+    else:
+        example.features.feature[features.LABEL_KEY].int64_list.value[:] = [label]
+    return example
+
+
+def test_a_label_beyond_class_names_is_named_and_a_known_or_missing_one_passes():
+    names = ["cat", "dog"]
+    assert ingest.check_label(labelled(1), names) == labelled(1)
+    assert ingest.check_label(labelled(None), names) == labelled(None)  # the schema's to report
+    expected = r"'bird/7.png' has label 2, .* 2 classes \(ids 0-1\)"
+    with pytest.raises(ingest.DataError, match=expected):
+        ingest.check_label(labelled(2, "bird/7.png"), names)
+    with pytest.raises(ingest.DataError, match="label -1"):
+        ingest.check_label(labelled(-1), names)
+
+
+def test_the_label_check_stops_a_beam_ingestion(tmp_path):
+    import apache_beam as beam
+
+    records = [labelled(0).SerializeToString(), labelled(5, "owl.png").SerializeToString()]
+    # Beam wraps the error; its message stays.
+    with pytest.raises(Exception, match="'owl.png' has label 5"), beam.Pipeline() as pipeline:  # noqa: PT011
+        _ = (
+            pipeline
+            | beam.Create(records)
+            | beam.Map(tf.train.Example.FromString)
+            | beam.Map(ingest.check_label, ["cat", "dog"])
+        )
