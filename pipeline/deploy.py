@@ -154,6 +154,16 @@ def recurring_runs(client: Any, experiment_id: str, name: str) -> list[Any]:
             return found
 
 
+def run_options(settings: DeploySettings, params: dict[str, str]) -> dict[str, Any]:
+    """What a run and the recurring run both take: run parameters, artifact root (None: the
+    cluster's default) and service account (None: KFP's default)."""
+    return {
+        "params": params,
+        "pipeline_root": settings.pipeline_root or None,
+        "service_account": settings.service_account or None,
+    }
+
+
 def deploy(client: Any, settings: DeploySettings, params: dict[str, str]) -> str:
     """Upload a new version and start one run of it with `params`; returns the run id."""
     version = version_name(settings)
@@ -164,9 +174,7 @@ def deploy(client: Any, settings: DeploySettings, params: dict[str, str]) -> str
         job_name=f"{settings.pipeline_name} {version}",
         pipeline_id=pipeline_id,
         version_id=version_id,
-        params=params,
-        pipeline_root=settings.pipeline_root or None,
-        service_account=settings.service_account or None,
+        **run_options(settings, params),
     )
     return run.run_id
 
@@ -185,9 +193,7 @@ def schedule(client: Any, settings: DeploySettings, params: dict[str, str]) -> s
         no_catchup=True,
         pipeline_id=pipeline_id,
         version_id=version_id,
-        params=params,
-        pipeline_root=settings.pipeline_root or None,
-        service_account=settings.service_account or None,
+        **run_options(settings, params),
     )
     return created.recurring_run_id
 
