@@ -31,9 +31,10 @@ from pipeline.config import PipelineConfig, PretrainPipelineConfig, TrainerResou
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
-# Nodes whose output depends on the world outside their inputs (here: what is served now), so
-# a cache hit would be stale. TFX 1.16 has no per-node cache switch in its DSL; the runners
-# turn caching off for these in the compiled pipeline (compile_ir, and the Kubeflow compile).
+# Nodes whose output depends on the world outside their inputs (the data folder now, what is
+# served now), so a cache hit would be stale. TFX 1.16 has no per-node cache switch in its DSL;
+# the runners turn caching off for these in the compiled pipeline (compile_ir, and the Kubeflow
+# compile).
 ALWAYS_RUN = (DATA_SNAPSHOT_NODE_ID, BASELINE_NODE_ID)
 # Run parameters (config.kubeflow): the names a Kubeflow run or the KFP UI sets them by.
 DATA_ROOT_PARAMETER = "data_root"
