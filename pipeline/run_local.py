@@ -8,7 +8,6 @@ import os
 import shutil
 import time
 import traceback
-from collections import Counter
 from collections.abc import Iterator
 
 from components import model
@@ -38,8 +37,7 @@ def preflight(config: PipelineConfig, reserve_bytes: int = RESERVE_BYTES) -> Non
         print(
             f"Data: {len(files)} image files in {len(class_names)} classes under {config.data_root}"
         )
-        counts = Counter(class_names[label] for _, label in files)
-        warning = ingest.imbalance_warning({name: counts[name] for name in class_names})
+        warning = ingest.imbalance_warning(ingest.count_by_class(class_names, files))
         if warning:
             print(f"Warning: {warning}")
     else:

@@ -9,8 +9,7 @@ import os
 
 import tensorflow as tf
 
-from components import features
-from components.image_example_gen.ingest import DataError
+from components.image_example_gen.ingest import DataError, has_image_extension
 
 
 def _is_snapshot_name(name: str) -> bool:
@@ -34,9 +33,7 @@ def latest_snapshot(data_root: str) -> str:
             "last by name."
         )
     chosen = os.path.join(data_root, snapshots[-1])
-    loose_images = [
-        e for e in tf.io.gfile.listdir(chosen) if e.lower().endswith(features.IMAGE_EXTENSIONS)
-    ]
+    loose_images = [e for e in tf.io.gfile.listdir(chosen) if has_image_extension(e)]
     if loose_images:
         raise DataError(
             f"{chosen!r} holds images itself, so {data_root!r} looks like an image folder (one "

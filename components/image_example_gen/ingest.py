@@ -85,7 +85,7 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _has_image_extension(name: str) -> bool:
+def has_image_extension(name: str) -> bool:
     return name.lower().endswith(features.IMAGE_EXTENSIONS)
 
 
@@ -123,8 +123,8 @@ def list_image_files(root: str) -> tuple[list[str], list[tuple[str, int]], list[
     for label, name in enumerate(class_names):
         class_dir = os.path.join(root, name)
         names = sorted(n for n in tf.io.gfile.listdir(class_dir) if not _is_hidden(n))
-        images = [n for n in names if _has_image_extension(n)]
-        ignored += [f"{name}/{n}" for n in names if not _has_image_extension(n)]
+        images = [n for n in names if has_image_extension(n)]
+        ignored += [f"{name}/{n}" for n in names if not has_image_extension(n)]
         if not images:
             empty_classes.append(name)
         files += [(f"{name}/{n}", label) for n in images]
@@ -176,7 +176,7 @@ def scan_image_folder(
             f"{len(rejected)} of {len(candidates)} image files in {root!r} cannot be decoded, "
             f"more than the allowed {max_bad_file_fraction:.1%}:\n{listed}{more}"
         )
-    counts = Counter(class_names[label] for _, label in good)
+    counts = count_by_class(class_names, good)
     missing = [name for name in class_names if counts[name] == 0]
     if missing:
         raise DataError(f"No decodable images left for class(es): {', '.join(missing)}.")
@@ -186,8 +186,14 @@ def scan_image_folder(
         files=tuple(good),
         rejected=tuple(rejected),
         ignored=tuple(ignored),
-        class_counts={name: counts[name] for name in class_names},
+        class_counts=counts,
     )
+
+
+def count_by_class(class_names: list[str], files: list[tuple[str, int]]) -> dict[str, int]:
+    """Images per class name, every class listed (0 for none), from (path, label) pairs."""
+    counts = Counter(label for _, label in files)
+    return {name: counts[label] for label, name in enumerate(class_names)}
 
 
 def make_example(image_bytes: bytes, label: int, filename: str) -> tf.train.Example:
