@@ -15,6 +15,13 @@ import tensorflow as tf
 IMAGE_KEY = "image_bytes"
 LABEL_KEY = "label"
 FILENAME_KEY = "filename"
+# The image's (height, width, channels) as stored, recorded by ingestion so that the schema's
+# drift check sees a change of sizes or colour between runs. Not model inputs.
+IMAGE_SHAPE_KEYS = ("image_height", "image_width", "image_channels")
+
+# The splits ImageExampleGen writes: train for fitting, eval for early stopping and the gate.
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
 
 # Features produced by Transform.
 TRANSFORMED_IMAGE_KEY = "image"
@@ -66,8 +73,9 @@ def examples_dir_of_split_pattern(split_pattern: str) -> str:
 def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
     """Decodes one encoded image (JPEG/PNG/BMP/GIF, any channels) to uint8 RGB [H, W, 3].
 
-    Ingestion checks files with this same function, so whatever passes ingestion decodes in
-    Transform and in serving. Animated GIFs give their first frame.
+    Ingestion decodes every file with the same TensorFlow decoders (natively, to record its
+    shape), so whatever passes ingestion decodes here, in Transform and in serving.
+    Animated GIFs give their first frame.
     """
     image = tf.io.decode_image(image_bytes, channels=CHANNELS, expand_animations=False)
     image.set_shape([None, None, CHANNELS])

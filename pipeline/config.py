@@ -52,6 +52,9 @@ class PipelineConfig:
     latest_snapshot: bool = False
     eval_percent: int = 20
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
+    # Stop when the data drifted from what trained the served version (the schema's
+    # drift_comparators); off for one run to accept a deliberate change.
+    check_drift: bool = True
     # What a candidate must achieve to be blessed and pushed.
     gate: Gate = field(default_factory=Gate)
     training: TrainingConfig = field(default_factory=TrainingConfig)

@@ -30,6 +30,7 @@ from pipeline.beam_runners import BeamSettings, beam_args
 from pipeline.config import PipelineConfig, TrainerResources
 from pipeline.local_runner import (
     AUGMENTATION_SETTINGS,
+    CHECK_DRIFT,
     GATE_SETTINGS,
     LATEST_SNAPSHOT,
     TRAINING_SETTINGS,
@@ -99,6 +100,7 @@ CLUSTER_SETTINGS = {
     "schema_path": Setting("--schema", "SCHEMA", str, "curated schema file inside the image"),
     "input_format": Setting("--input-format", "INPUT_FORMAT", str, "images or tfrecord"),
     "latest_snapshot": LATEST_SNAPSHOT,
+    "check_drift": CHECK_DRIFT,
     "pipeline_name": Setting("--pipeline-name", "PIPELINE_NAME", str, "name on the cluster"),
 }
 RESOURCE_SETTINGS = {

@@ -55,6 +55,12 @@ LATEST_SNAPSHOT = Setting(
     parse_bool,
     "DATA holds snapshot folders (e.g. 2026-11-22/<class>/<image>); read the last by name",
 )
+CHECK_DRIFT = Setting(
+    "--check-drift",
+    "CHECK_DRIFT",
+    parse_bool,
+    "stop if the data drifted from what trained the served model (false: accept it once)",
+)
 # Flag, environment variable, type; defaults come from the config dataclasses.
 PIPELINE_SETTINGS = {
     "data_root": Setting("--data", "DATA", str, "image folder: <class>/<image> (or TFRecords)"),
@@ -65,6 +71,7 @@ PIPELINE_SETTINGS = {
     "max_bad_file_fraction": Setting(
         "--max-bad-files", "MAX_BAD_FILES", float, "fail if more undecodable files than this"
     ),
+    "check_drift": CHECK_DRIFT,
     "tune": Setting(
         "--tune", "TUNE", parse_bool, "add the Tuner stage before the Trainer (off by default)"
     ),

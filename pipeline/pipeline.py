@@ -1,8 +1,9 @@
 """create_pipeline(config): the whole DAG, pure, the same for every runner.
 
 [DataSnapshot, on Kubeflow] -> ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated) ->
-ExampleValidator -> ValidationGate -> Transform -> [Tuner] -> Trainer -> Evaluator (vs
-BaselineModel, the served version) -> Pusher (to the versioned registry in the push destination).
+ExampleValidator -> ValidationGate (schema, and drift from the served version's training data;
+BaselineModel reads what is served) -> Transform -> [Tuner] -> Trainer -> Evaluator (vs
+the served version) -> Pusher (to the versioned registry in the push destination).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tfx.dsl.compiler import compiler
 from tfx.orchestration import data_types
 from tfx.proto.orchestration import pipeline_pb2
 
-from components import evaluation, preprocessing, pretraining, training, tuning
+from components import evaluation, features, preprocessing, pretraining, training, tuning
 from components.augmentation import AugmentationSpec
 from components.augmenting_transform.component import AugmentingTransform
 from components.data_snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
@@ -107,7 +108,16 @@ def create_components(config: PipelineConfig) -> list:
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
-    validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
+    # The served version, read from the push destination (no Resolver: see model_registry).
+    # The gate checks drift against its training data; the Evaluator, the candidate against it.
+    baseline = BaselineModel(serving_dir=config.serving_dir).with_id(BASELINE_NODE_ID)
+    validation_gate = ValidationGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema,
+        baseline=baseline.outputs["baseline"],
+        check_drift=config.check_drift,
+    )
 
     transform = AugmentingTransform(
         examples=examples,
@@ -126,8 +136,8 @@ def create_components(config: PipelineConfig) -> list:
             examples=examples,
             transform_graph=transform.outputs["transform_graph"],
             schema=schema,
-            train_args=tfx.proto.TrainArgs(splits=["train"]),
-            eval_args=tfx.proto.EvalArgs(splits=["train"]),
+            train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+            eval_args=tfx.proto.EvalArgs(splits=[features.TRAIN_SPLIT]),
             custom_config={
                 **config.training.to_dict(),
                 tuning.MAX_TRIALS_KEY: config.tuner_trials,
@@ -139,8 +149,8 @@ def create_components(config: PipelineConfig) -> list:
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         # TFX's Trainer takes a JSON string run parameter in place of the dict.
         custom_config=(
             run_parameter(config, TRAINING_PARAMETER)
@@ -151,14 +161,12 @@ def create_components(config: PipelineConfig) -> list:
     if config.trainer_resources:
         trainer.with_platform_config(resource_spec(config.trainer_resources))
 
-    # The served version, read from the push destination (no Resolver: see model_registry).
-    baseline = BaselineModel(serving_dir=config.serving_dir).with_id(BASELINE_NODE_ID)
     evaluator = Evaluator(
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline"],
         eval_config=evaluation.eval_config(config.gate),
-        example_splits=["eval"],
+        example_splits=[features.EVAL_SPLIT],
     )
     pusher = RegistryPusher(
         model=trainer.outputs["model"],
@@ -166,6 +174,7 @@ def create_components(config: PipelineConfig) -> list:
         evaluation=evaluator.outputs["evaluation"],
         baseline=baseline.outputs["baseline"],
         examples=examples,
+        statistics=statistics_gen.outputs["statistics"],
         model_run=trainer.outputs["model_run"],
         serving_dir=config.serving_dir,
         pipeline_config=json.dumps(dataclasses.asdict(config), sort_keys=True),
@@ -176,11 +185,11 @@ def create_components(config: PipelineConfig) -> list:
         statistics_gen,
         schema_gen,
         example_validator,
+        baseline,
         validation_gate,
         transform,
         tuner,
         trainer,
-        baseline,
         evaluator,
         pusher,
     ]
@@ -236,8 +245,8 @@ def create_pretrain_pipeline(config: PretrainPipelineConfig) -> tfx.dsl.Pipeline
         run_fn=import_path(pretraining.run_fn),
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config=pretrain.to_dict(),
     )
     return tfx.dsl.Pipeline(

@@ -16,10 +16,10 @@ EXPECTED_ORDER = [
     "StatisticsGen",
     "ImportSchemaGen",
     "ExampleValidator",
+    "BaselineModel",
     "ValidationGate",
     "Transform",
     "Trainer",
-    "BaselineModel",
     "Evaluator",
     "Pusher",
 ]
@@ -56,6 +56,20 @@ def test_building_the_pipeline_writes_nothing(config, tmp_path):
 def test_transform_waits_for_the_validation_gate(config):
     components = {c.id: c for c in create_pipeline(config).components}
     assert "ValidationGate" in {c.id for c in components["Transform"].upstream_nodes}
+
+
+def test_the_gate_checks_drift_against_the_served_versions_training_statistics(config):
+    components = {c.id: c for c in create_pipeline(config).components}
+    gate, pusher = components["ValidationGate"], components["Pusher"]
+    assert gate.inputs["baseline"].producer_component_id == "BaselineModel"
+    # What the gate compares with is what the Pusher keeps: StatisticsGen's output of a run.
+    assert gate.inputs["statistics"].producer_component_id == "StatisticsGen"
+    assert pusher.inputs["statistics"].producer_component_id == "StatisticsGen"
+    assert gate.inputs["schema"].producer_component_id == "ImportSchemaGen"
+    assert gate.exec_properties["check_drift"] is True
+    unchecked = PipelineConfig(**{**config.__dict__, "check_drift": False})
+    gate = {c.id: c for c in create_pipeline(unchecked).components}["ValidationGate"]
+    assert gate.exec_properties["check_drift"] is False
 
 
 def test_user_functions_are_referenced_by_import_path(config):

@@ -1,10 +1,11 @@
 """End to end, the gate: a good model is pushed with its record; a crippled one is not.
 
-Two real LocalDagRunner runs on one tiny, easy data set (eight colour classes) and one
-registry. Run 1 trains properly and, with nothing served yet, is judged by the floor alone and
-pushed as version 1. Run 2 trains a deliberately crippled candidate (one epoch at a learning
-rate of 1e-7: an untrained head) and is compared with version 1 as the baseline: not blessed,
-nothing pushed, version 1 still served, byte for byte.
+Real LocalDagRunner runs on one tiny, easy data set (eight colour classes) and one registry.
+Run 1 trains properly and, with nothing served yet, is judged by the floor alone and pushed as
+version 1. Run 2 trains a deliberately crippled candidate (one epoch at a learning rate of
+1e-7: an untrained head) and is compared with version 1 as the baseline: not blessed, nothing
+pushed, version 1 still served, byte for byte. Run 3 brings the same classes as larger
+grayscale images: the gate stops it before Transform as drift from version 1's training data.
 
 The backbone is untrained with calibrated BatchNorm statistics (tests/helpers.py): quick to
 make, and good enough for run 1 to learn colours. What this does not prove: anything about
@@ -15,6 +16,7 @@ import os
 import pathlib
 
 import pytest
+from PIL import Image
 
 from components.augmentation import AugmentationSpec
 from components.gate import Gate
@@ -34,9 +36,9 @@ pytestmark = pytest.mark.e2e
 IMAGE_SIZE = 32
 
 
-def run(root, name: str, weights: str, **training) -> tuple[int, dict]:
+def run(root, name: str, weights: str, data: str = "data", **training) -> tuple[int, dict]:
     config = PipelineConfig(
-        data_root=str(root / "data"),
+        data_root=str(root / data),
         pipeline_root=str(root / "pipeline"),
         serving_dir=str(root / "serving"),
         schema_path=str(DEFAULT_SCHEMA),
@@ -56,6 +58,16 @@ def run(root, name: str, weights: str, **training) -> tuple[int, dict]:
     return run_and_read_summary(config, root / f"outputs-{name}")
 
 
+def drifted_copy(data: pathlib.Path) -> str:
+    """The same classes and files, three times larger and in grayscale; returns its name."""
+    for path in data.glob("*/*.png"):
+        target = data.parent / "drifted" / path.relative_to(data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as image:
+            image.resize((image.width * 3, image.height * 3)).convert("L").save(target)
+    return "drifted"
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("gate")
@@ -67,10 +79,12 @@ def runs(tmp_path_factory):
     served = registry.served_version(str(root / "serving"))
     served_fingerprint = registry.model_fingerprint(served.path) if served else None
     crippled = run(root, "crippled", weights, epochs=1, learning_rate=1e-7)
+    drifted = run(root, "drifted", weights, data=drifted_copy(root / "data"), epochs=1)
     return {
         "root": root,
         "good": good,
         "crippled": crippled,
+        "drifted": drifted,
         "served_after_good": served,
         "served_fingerprint": served_fingerprint,
     }
@@ -165,3 +179,17 @@ def test_the_served_version_is_unchanged_after_the_rejected_run(runs):
         == (runs["served_fingerprint"])
     )
     assert not [name for name in os.listdir(serving) if name.startswith(".")]
+
+
+def test_data_that_drifted_from_the_served_versions_stops_before_transform(runs):
+    code, summary = runs["drifted"]
+
+    assert code == 1
+    assert summary["components"]["ValidationGate"]["status"] == "failed"
+    assert "drifted from what trained the served version 1" in summary["error"]
+    for feature in ("image_height", "image_width"):
+        assert f"'{feature}'" in summary["error"], feature
+    assert "Now 72; in the served version's training data 24." in summary["error"]
+    assert "Now 1; in the served version's training data 3." in summary["error"]
+    for name in ["Transform", "Trainer", "Evaluator", "Pusher"]:
+        assert summary["components"][name]["status"] == "not run", name

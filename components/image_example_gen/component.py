@@ -19,6 +19,9 @@ from components.image_example_gen import executor
 INPUT_PATTERNS = {"images": "*/*", "tfrecord": "*.tfrecord*"}
 
 
+Split = example_gen_pb2.SplitConfig.Split
+
+
 def split_config(eval_percent: int) -> example_gen_pb2.Output:
     """Train/eval split by a hash of the file name: deterministic, stable as files are added."""
     if not 0 < eval_percent < 100:
@@ -26,8 +29,8 @@ def split_config(eval_percent: int) -> example_gen_pb2.Output:
     return example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=100 - eval_percent),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_percent),
+                Split(name=features.TRAIN_SPLIT, hash_buckets=100 - eval_percent),
+                Split(name=features.EVAL_SPLIT, hash_buckets=eval_percent),
             ],
             partition_feature_name=features.FILENAME_KEY,
         )

@@ -8,6 +8,7 @@ the Examples artifact, where the Trainer and the run summary find them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -68,6 +69,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 | "ReadTFRecords" >> beam.io.ReadFromTFRecord(os.path.join(root, split_pattern))
                 | "ParseExamples" >> beam.Map(tf.train.Example.FromString)
                 | "CheckLabels" >> beam.Map(ingest.check_label, self._class_names)
+                | "AddImageShapes" >> beam.Map(ingest.with_image_shape)
             )
         scan = ingest.scan_image_folder(
             root,
@@ -91,9 +93,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             logging.warning(warning)
         return (
             pipeline
-            | "ListImages" >> beam.Create(list(scan.files))
-            | "ReadImages"
-            >> beam.MapTuple(lambda path, label: ingest.read_example(root, path, label))
+            | "ListImages"
+            >> beam.Create([(path, label, scan.shapes[path]) for path, label in scan.files])
+            | "ReadImages" >> beam.MapTuple(functools.partial(ingest.read_example, root))
         )
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:

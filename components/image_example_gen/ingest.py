@@ -25,6 +25,11 @@ class DataError(ValueError):
     """The input data cannot be used; the message names the folder or files at fault."""
 
 
+# (height, width, channels) of an image as stored: channels 1 for grayscale, 2 grayscale with
+# alpha, 3 colour, 4 colour with alpha. Examples record it, so drift between runs shows.
+ImageShape = tuple[int, int, int]
+
+
 @dataclass(frozen=True)
 class RejectedFile:
     """An image file that was skipped, and why."""
@@ -40,6 +45,8 @@ class ImageFolderScan:
     root: str
     class_names: tuple[str, ...]
     files: tuple[tuple[str, int], ...]  # (path relative to root, label id)
+    # (height, width, channels) of each file in `files`, as stored; recorded in its example.
+    shapes: dict[str, ImageShape] = field(default_factory=dict)
     rejected: tuple[RejectedFile, ...] = ()
     ignored: tuple[str, ...] = ()  # files that are not images by their extension
     class_counts: dict[str, int] = field(default_factory=dict)
@@ -141,18 +148,29 @@ def list_image_files(root: str) -> tuple[list[str], list[tuple[str, int]], list[
     return class_names, files, ignored
 
 
-def why_undecodable(image_bytes: bytes) -> str | None:
-    """None if the bytes decode as Transform will decode them, else a short reason."""
+def inspect_image(image_bytes: bytes) -> tuple[ImageShape | None, str | None]:
+    """(its shape as stored, None) if the bytes decode, else (None, a short reason).
+
+    Decodes once, natively (channels as stored). TensorFlow's decoders turn any image they
+    decode into RGB when asked, so what passes here decodes in Transform and in serving too
+    (bad_files_test.py proves it on the awkward formats).
+    """
     if not image_bytes:
-        return "empty file"
+        return None, "empty file"
     try:
-        image = features.decode_image(image_bytes)
+        image = tf.io.decode_image(image_bytes, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return f"not a decodable image ({message[:120]})"
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        return "image has zero width or height"
-    return None
+        return None, f"not a decodable image ({message[:120]})"
+    height, width, channels = (int(d) for d in image.shape)
+    if height == 0 or width == 0:
+        return None, "image has zero width or height"
+    return (height, width, channels), None
+
+
+def why_undecodable(image_bytes: bytes) -> str | None:
+    """None if the bytes decode as Transform will decode them, else a short reason."""
+    return inspect_image(image_bytes)[1]
 
 
 def scan_image_folder(
@@ -161,14 +179,16 @@ def scan_image_folder(
     """Lists and decodes every image once; skips undecodable ones, failing past the threshold."""
     class_names, candidates, ignored = list_image_files(root)
     good: list[tuple[str, int]] = []
+    shapes: dict[str, ImageShape] = {}
     rejected: list[RejectedFile] = []
     for relative_path, label in candidates:
         with tf.io.gfile.GFile(os.path.join(root, relative_path), "rb") as f:
-            reason = why_undecodable(f.read())
-        if reason:
+            shape, reason = inspect_image(f.read())
+        if shape is None:
             rejected.append(RejectedFile(relative_path, reason))
         else:
             good.append((relative_path, label))
+            shapes[relative_path] = shape
     if len(rejected) > max_bad_file_fraction * len(candidates):
         listed = "\n".join(f"  {r.path}: {r.reason}" for r in rejected[:20])
         more = f"\n  ... and {len(rejected) - 20} more" if len(rejected) > 20 else ""
@@ -184,6 +204,7 @@ def scan_image_folder(
         root=root,
         class_names=tuple(class_names),
         files=tuple(good),
+        shapes=shapes,
         rejected=tuple(rejected),
         ignored=tuple(ignored),
         class_counts=counts,
@@ -196,22 +217,64 @@ def count_by_class(class_names: list[str], files: list[tuple[str, int]]) -> dict
     return {name: counts[label] for label, name in enumerate(class_names)}
 
 
-def make_example(image_bytes: bytes, label: int, filename: str) -> tf.train.Example:
-    """One labelled example: the encoded bytes as found on disk, the label id, the file name."""
+def make_example(
+    image_bytes: bytes, label: int, filename: str, shape: ImageShape | None = None
+) -> tf.train.Example:
+    """One labelled example: the encoded bytes as found on disk, the label id, the file name,
+    and the image's shape as stored when known (the schema compares it with the last run's)."""
     feature = {
         features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_bytes])),
-        features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        features.LABEL_KEY: _int_feature(label),
         features.FILENAME_KEY: tf.train.Feature(
             bytes_list=tf.train.BytesList(value=[filename.encode("utf-8")])
         ),
     }
+    if shape is not None:
+        feature.update(zip(features.IMAGE_SHAPE_KEYS, map(_int_feature, shape), strict=True))
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
-def read_example(root: str, relative_path: str, label: int) -> tf.train.Example:
+def _int_feature(value: int) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+def read_example(
+    root: str, relative_path: str, label: int, shape: ImageShape | None = None
+) -> tf.train.Example:
     """Reads one image file into an example (called on Beam workers)."""
     with tf.io.gfile.GFile(os.path.join(root, relative_path), "rb") as f:
-        return make_example(f.read(), label, relative_path)
+        return make_example(f.read(), label, relative_path, shape)
+
+
+def _bytes_values(example: tf.train.Example, key: str) -> list[bytes]:
+    feature = example.features.feature
+    return list(feature[key].bytes_list.value) if key in feature else []
+
+
+def _example_name(example: tf.train.Example) -> str:
+    """'Example <filename>' for messages, or 'An example' when it has no file name."""
+    names = _bytes_values(example, features.FILENAME_KEY)
+    return f"Example {names[0].decode('utf-8', 'replace')!r}" if names else "An example"
+
+
+def with_image_shape(example: tf.train.Example) -> tf.train.Example:
+    """A TFRecord example with its image's shape added (as make_example records it), unless it
+    has one. An image that does not decode raises DataError naming the example; an example
+    with no image passes unchanged, for the schema check to report."""
+    feature = example.features.feature
+    if any(key in feature for key in features.IMAGE_SHAPE_KEYS):
+        return example
+    images = _bytes_values(example, features.IMAGE_KEY)
+    if not images:
+        return example
+    shape, reason = inspect_image(images[0])
+    if shape is None:
+        raise DataError(f"{_example_name(example)} has an image that cannot be used: {reason}.")
+    shaped = tf.train.Example()
+    shaped.CopyFrom(example)  # Beam inputs are not to be modified
+    for key, value in zip(features.IMAGE_SHAPE_KEYS, shape, strict=True):
+        shaped.features.feature[key].CopyFrom(_int_feature(value))
+    return shaped
 
 
 def check_label(example: tf.train.Example, class_names: list[str]) -> tf.train.Example:
@@ -222,14 +285,9 @@ def check_label(example: tf.train.Example, class_names: list[str]) -> tf.train.E
     labels = feature[features.LABEL_KEY].int64_list.value if features.LABEL_KEY in feature else []
     for label in labels:
         if not 0 <= label < len(class_names):
-            names = (
-                feature[features.FILENAME_KEY].bytes_list.value
-                if features.FILENAME_KEY in feature
-                else []
-            )
-            which = f"Example {names[0].decode('utf-8', 'replace')!r}" if names else "An example"
             raise DataError(
-                f"{which} has label {label}, but {features.TFRECORD_CLASS_NAMES_FILE} names "
+                f"{_example_name(example)} has label {label}, but "
+                f"{features.TFRECORD_CLASS_NAMES_FILE} names "
                 f"{len(class_names)} classes (ids 0-{len(class_names) - 1}): name the missing "
                 "class there, or fix the label."
             )

@@ -27,6 +27,23 @@ def test_scan_reads_every_format_and_ignores_non_images(image_folder):
     assert scan.class_counts == {"cat": 3, "dog": 3}
 
 
+def test_scan_records_each_images_shape_as_stored(image_folder):
+    (image_folder / "cat" / "tall.png").write_bytes(encode_image("RGB", size=(30, 70)))
+
+    shapes = ingest.scan_image_folder(str(image_folder)).shapes
+
+    # encode_image's default size is 20 wide, 16 high; channels are the file's own.
+    assert shapes == {
+        "cat/gray.jpg": (16, 20, 1),
+        "cat/rgb.png": (16, 20, 3),
+        "cat/rgba.png": (16, 20, 4),
+        "cat/tall.png": (70, 30, 3),
+        "dog/bitmap.bmp": (16, 20, 3),
+        "dog/palette.gif": (16, 20, 3),
+        "dog/photo.JPEG": (16, 20, 3),
+    }
+
+
 def test_corrupt_files_are_skipped_and_named_within_the_threshold(image_folder):
     good = encode_image("RGB", fmt="JPEG", seed=9)
     (image_folder / "cat" / "truncated.jpg").write_bytes(good[: len(good) // 3])
@@ -106,6 +123,38 @@ def test_read_example_keeps_the_bytes_label_and_name(image_folder):
     )
     assert list(found[features.LABEL_KEY].int64_list.value) == [1]
     assert found[features.FILENAME_KEY].bytes_list.value[0] == b"dog/photo.JPEG"
+
+
+def shape_of(example: tf.train.Example) -> tuple[int, ...]:
+    found = example.features.feature
+    return tuple(
+        found[key].int64_list.value[0] for key in features.IMAGE_SHAPE_KEYS if key in found
+    )
+
+
+def test_an_example_records_the_shape_it_is_given(image_folder):
+    example = ingest.read_example(str(image_folder), "cat/gray.jpg", 0, (16, 20, 1))
+    assert shape_of(example) == (16, 20, 1)
+    assert shape_of(ingest.read_example(str(image_folder), "cat/gray.jpg", 0)) == ()
+
+
+def test_tfrecord_examples_get_their_images_shape_unless_they_have_one():
+    example = ingest.make_example(encode_image("L", size=(9, 4)), 0, "gray.png")
+    assert shape_of(ingest.with_image_shape(example)) == (4, 9, 1)
+    assert shape_of(example) == (), "the input example is left as it was"
+
+    given = ingest.make_example(encode_image(), 0, "x.png", (1, 2, 3))
+    assert ingest.with_image_shape(given) == given
+
+
+def test_a_tfrecord_image_that_does_not_decode_is_named_and_a_missing_one_passes():
+    broken = ingest.make_example(b"<html>oops</html>", 0, "shard-3/17")
+    with pytest.raises(ingest.DataError, match=r"'shard-3/17' has an image that cannot be used"):
+        ingest.with_image_shape(broken)
+
+    imageless = ingest.make_example(b"", 0, "y")
+    del imageless.features.feature[features.IMAGE_KEY]
+    assert ingest.with_image_shape(imageless) == imageless  # the schema's to report
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P"])

@@ -15,8 +15,10 @@ from typing import Any
 
 import tensorflow as tf
 from absl import logging
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx import types
 from tfx import v1 as tfx
+from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -57,7 +59,8 @@ def BaselineModel(  # noqa: N802 - TFX component naming
     serving_dir: Parameter[str],
     baseline: OutputArtifact[standard_artifacts.Model],
 ) -> None:
-    """Copies the served version (the registry's latest) in as the Evaluator's baseline.
+    """Copies the served version (the registry's latest) in as the Evaluator's baseline, with
+    the statistics of the data that trained it (ValidationGate's drift check compares with them).
 
     On the first run there is none: the artifact stays empty, marked version 0, and the
     Evaluator judges the candidate by the floor alone.
@@ -68,6 +71,9 @@ def BaselineModel(  # noqa: N802 - TFX component naming
         baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, 0)
         return
     registry.copy_model(served.path, path_utils.serving_model_dir(baseline.uri))
+    statistics = registry.read_statistics(served.path)
+    if statistics is not None:  # versions pushed before statistics were kept have none
+        registry.write_statistics(baseline.uri, statistics)
     baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, served.number)
     logging.info("Baseline: version %d from %s.", served.number, served.path)
 
@@ -129,6 +135,13 @@ def build_record(
     }
 
 
+def training_statistics(
+    statistics: types.Artifact,
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """The train split's statistics from StatisticsGen's artifact."""
+    return stats_artifact_utils.load_statistics(statistics, features.TRAIN_SPLIT).proto()
+
+
 def _not_pushed(pushed_model: types.Artifact) -> None:
     pushed_model.set_int_custom_property(PUSHED_PROPERTY, 0)
 
@@ -140,6 +153,7 @@ def RegistryPusher(  # noqa: N802 - TFX component naming
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     baseline: InputArtifact[standard_artifacts.Model],
     examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     model_run: InputArtifact[standard_artifacts.ModelRun],
     serving_dir: Parameter[str],
     pipeline_config: Parameter[str],
@@ -173,7 +187,9 @@ def RegistryPusher(  # noqa: N802 - TFX component naming
         model_run_uri=model_run.uri,
         pipeline_config=json.loads(pipeline_config),
     )
-    version = registry.publish(serving_dir, model_dir, record)
+    version = registry.publish(
+        serving_dir, model_dir, record, training_statistics(statistics).SerializeToString()
+    )
     # A copy of the record in the artifact too, so ML Metadata's lineage leads to it.
     tf.io.gfile.makedirs(pushed_model.uri)
     tf.io.gfile.copy(

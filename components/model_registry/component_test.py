@@ -58,6 +58,19 @@ def test_the_baseline_is_a_copy_of_the_served_version(tmp_path):
     assert without_empty_baseline(inputs) is inputs
 
 
+def test_the_baseline_carries_the_statistics_its_version_was_trained_on(tmp_path):
+    serving = str(tmp_path / "serving")
+    registry.publish(serving, save_tiny_model(tmp_path / "m1", 1.0), {}, b"statistics of 1")
+    registry.publish(serving, save_tiny_model(tmp_path / "m2", 2.0), {}, b"statistics of 2")
+    assert registry.read_statistics(run_baseline(serving, tmp_path / "b2").uri) == (
+        b"statistics of 2"
+    )
+
+    # A version pushed before statistics were kept: a baseline without them (no drift check).
+    registry.publish(serving, save_tiny_model(tmp_path / "m3", 3.0), {})
+    assert registry.read_statistics(run_baseline(serving, tmp_path / "b3").uri) is None
+
+
 def run_pusher(tmp_path, serving_dir, model_dir, blessed: bool) -> standard_artifacts.PushedModel:
     model = artifact(standard_artifacts.Model, tmp_path / "model")
     registry.copy_model(model_dir, path_utils.serving_model_dir(model.uri))
@@ -70,6 +83,7 @@ def run_pusher(tmp_path, serving_dir, model_dir, blessed: bool) -> standard_arti
         "evaluation": [artifact(standard_artifacts.ModelEvaluation, tmp_path / "evaluation")],
         "baseline": [artifact(standard_artifacts.Model, tmp_path / "baseline")],
         "examples": [artifact(standard_artifacts.Examples, tmp_path / "examples")],
+        "statistics": [artifact(standard_artifacts.ExampleStatistics, tmp_path / "statistics")],
         "model_run": [artifact(standard_artifacts.ModelRun, tmp_path / "model_run")],
     }
     executor = RegistryPusher.EXECUTOR_SPEC.executor_class()

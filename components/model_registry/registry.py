@@ -4,6 +4,7 @@ Layout (what TensorFlow Serving watches, plus one file per version):
 
     <serving_dir>/<version>/saved_model.pb, variables/, assets.extra/ ...
     <serving_dir>/<version>/push_record.json   metrics, baseline, decision, data, config, code
+    <serving_dir>/<version>/training_statistics.pb   statistics of the data that trained it
 
 Serving loads the highest version number, so "served" and "the baseline the next candidate
 must beat" are one rule: the latest version. A rollback never deletes history; it publishes a
@@ -27,6 +28,11 @@ from typing import Any
 import tensorflow as tf
 
 RECORD_FILE = "push_record.json"
+# The train split's statistics (a DatasetFeatureStatisticsList) of the version's run: the next
+# run's data is checked for drift against what trained the served model.
+STATISTICS_FILE = "training_statistics.pb"
+# Files about a version, not of its model: outside its fingerprint and its model copies.
+VERSION_FILES = (RECORD_FILE, STATISTICS_FILE)
 PARTIAL_PREFIX = ".partial-"
 SAVED_MODEL_FILE = "saved_model.pb"
 
@@ -93,12 +99,12 @@ def get_version(serving_dir: str, number: int) -> Version:
 
 
 def _files(model_dir: str) -> list[str]:
-    """Relative paths of every file under model_dir, sorted; the push record excluded."""
+    """Relative paths of every model file under model_dir, sorted (VERSION_FILES excluded)."""
     found = []
     for folder, _, names in tf.io.gfile.walk(model_dir):
         for name in names:
             relative = os.path.relpath(os.path.join(folder, name), model_dir)
-            if relative != RECORD_FILE:
+            if relative not in VERSION_FILES:
                 found.append(relative)
     return sorted(found)
 
@@ -116,11 +122,26 @@ def model_fingerprint(model_dir: str) -> str:
 
 
 def copy_model(source_dir: str, target_dir: str) -> None:
-    """Copies a model folder (any file system TensorFlow knows); the push record stays behind."""
+    """Copies a model folder (any file system TensorFlow knows); VERSION_FILES stay behind."""
     for relative in _files(source_dir):
         target = os.path.join(target_dir, relative)
         tf.io.gfile.makedirs(os.path.dirname(target))
         tf.io.gfile.copy(os.path.join(source_dir, relative), target, overwrite=True)
+
+
+def read_statistics(folder: str) -> bytes | None:
+    """The serialized training statistics kept in a version (or a copy's) folder, if any."""
+    path = os.path.join(folder, STATISTICS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read()
+
+
+def write_statistics(folder: str, statistics: bytes) -> None:
+    tf.io.gfile.makedirs(folder)
+    with tf.io.gfile.GFile(os.path.join(folder, STATISTICS_FILE), "wb") as f:
+        f.write(statistics)
 
 
 def _no_write_for_others(folder: str) -> None:
@@ -143,8 +164,11 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def publish(serving_dir: str, model_dir: str, record: dict[str, Any]) -> Version:
-    """Adds `model_dir` as the next version with `record`; returns it.
+def publish(
+    serving_dir: str, model_dir: str, record: dict[str, Any], statistics: bytes | None = None
+) -> Version:
+    """Adds `model_dir` as the next version with `record` (and its training `statistics`, when
+    given); returns it.
 
     The model and its record are written under a hidden partial name, then renamed to the
     version number in one step. If another push took that number meanwhile, the rename fails
@@ -154,6 +178,8 @@ def publish(serving_dir: str, model_dir: str, record: dict[str, Any]) -> Version
     partial = os.path.join(serving_dir, f"{PARTIAL_PREFIX}{uuid.uuid4().hex}")
     try:
         copy_model(model_dir, partial)
+        if statistics is not None:
+            write_statistics(partial, statistics)
         for _ in range(100):
             latest = served_version(serving_dir)
             number = latest.number + 1 if latest else 1
@@ -198,7 +224,7 @@ def rollback(serving_dir: str, number: int, reason: str = "") -> Version:
             "reason": reason,
         },
     }
-    return publish(serving_dir, source.path, record)
+    return publish(serving_dir, source.path, record, read_statistics(source.path))
 
 
 def find_by_fingerprint(serving_dir: str, fingerprint: str) -> Version | None:

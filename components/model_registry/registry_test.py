@@ -54,11 +54,16 @@ def test_publish_numbers_versions_and_writes_the_record_inside(tmp_path, models)
     assert record["pushed_at"].endswith("+00:00")
 
 
-def test_fingerprint_tells_models_apart_and_ignores_the_record(tmp_path, models):
+def test_fingerprint_tells_models_apart_and_ignores_the_record_and_statistics(tmp_path, models):
     a, b = models["a"], models["b"]
     assert registry.model_fingerprint(a) != registry.model_fingerprint(b)
-    pushed = registry.publish(str(tmp_path), a, {"model": {"fingerprint": "x"}})
+    pushed = registry.publish(str(tmp_path), a, {"model": {"fingerprint": "x"}}, b"stats")
+    assert registry.read_statistics(pushed.path) == b"stats"
     assert registry.model_fingerprint(pushed.path) == registry.model_fingerprint(a)
+    # A copy of the model (the baseline's) is the model alone.
+    registry.copy_model(pushed.path, str(tmp_path / "copy"))
+    assert not set(os.listdir(tmp_path / "copy")) & set(registry.VERSION_FILES)
+    assert registry.model_fingerprint(str(tmp_path / "copy")) == registry.model_fingerprint(a)
 
 
 def test_a_crashed_push_leaves_no_version_and_only_a_hidden_partial_folder(tmp_path, models):
@@ -96,11 +101,15 @@ def test_publish_takes_the_next_number_when_another_push_took_it(tmp_path, model
 
 def test_rollback_serves_an_earlier_model_as_a_new_version_keeping_history(tmp_path, models):
     serving = str(tmp_path)
-    registry.publish(serving, models["a"], {"metrics": {"accuracy": 0.9}, "code_version": "c1"})
-    registry.publish(serving, models["b"], {"metrics": {"accuracy": 0.6}})
+    registry.publish(
+        serving, models["a"], {"metrics": {"accuracy": 0.9}, "code_version": "c1"}, b"data of 1"
+    )
+    registry.publish(serving, models["b"], {"metrics": {"accuracy": 0.6}}, b"data of 2")
 
     restored = registry.rollback(serving, 1, reason="v2 misbehaves")
 
+    # The next run checks drift against the data the restored model was trained on.
+    assert registry.read_statistics(restored.path) == b"data of 1"
     assert restored.number == 3
     assert [v.number for v in registry.list_versions(serving)] == [1, 2, 3]
     assert registry.served_version(serving).number == 3

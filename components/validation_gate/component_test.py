@@ -1,11 +1,25 @@
-"""ValidationGate: wired after ExampleValidator, and its message lists each anomaly."""
+"""ValidationGate: its message lists each schema anomaly, and it stops data that drifted from
+the served version's training data (real TFDV statistics, the curated schema)."""
+
+import shutil
 
 import pytest
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.validation_gate.component import ANOMALIES_FILE, ValidationGate, describe_anomalies
+from components import features
+from components.image_example_gen import ingest
+from components.model_registry import registry
+from components.model_registry.component import BASELINE_VERSION_PROPERTY
+from components.validation_gate.component import (
+    ANOMALIES_FILE,
+    DataValidationError,
+    ValidationGate,
+    describe_anomalies,
+)
+from pipeline.local_runner import DEFAULT_SCHEMA
 
 pytestmark = pytest.mark.component
 
@@ -16,16 +30,9 @@ def anomalies_artifact(tmp_path, per_split: dict[str, anomalies_pb2.Anomalies]):
     artifact.split_names = artifact_utils.encode_split_names(list(per_split))
     for split, anomalies in per_split.items():
         folder = tmp_path / f"Split-{split}"
-        folder.mkdir()
+        folder.mkdir(parents=True)
         (folder / ANOMALIES_FILE).write_bytes(anomalies.SerializeToString())
     return artifact
-
-
-def test_takes_the_validator_anomalies_as_input():
-    anomalies = tfx.dsl.Channel(type=standard_artifacts.ExampleAnomalies)
-    gate = ValidationGate(anomalies=anomalies)
-    assert gate.inputs["anomalies"] is anomalies
-    assert dict(gate.outputs) == {}
 
 
 def test_clean_splits_describe_nothing(tmp_path):
@@ -45,3 +52,87 @@ def test_each_anomaly_is_named_with_split_and_feature(tmp_path):
         "[eval] feature 'label': Column dropped. "
         "The feature was present in fewer examples than expected."
     ]
+
+
+def write_statistics(folder, shapes: list[tuple[int, int, int]]):
+    """Real TFDV statistics of examples with these image shapes (through Beam)."""
+    folder.mkdir(parents=True)
+    records = str(folder / "examples.tfrecord")
+    with tf.io.TFRecordWriter(records) as writer:
+        for i, shape in enumerate(shapes):
+            example = ingest.make_example(b"image", i % 2, f"{i}.png", shape)
+            writer.write(example.SerializeToString())
+    return tfdv.generate_statistics_from_tfrecord(records)
+
+
+SMALL_RGB = [(64 + i % 64, 64 + (7 * i) % 64, 3) for i in range(120)]
+LARGE_RGB = [(400 + i, 500 + i, 3) for i in range(120)]
+SMALL_GRAY = [(h, w, 1) for h, w, _ in SMALL_RGB]
+
+
+@pytest.fixture(scope="module")
+def statistics(tmp_path_factory):
+    root = tmp_path_factory.mktemp("statistics")
+    return {
+        name: write_statistics(root / name, shapes)
+        for name, shapes in [("small", SMALL_RGB), ("large", LARGE_RGB), ("gray", SMALL_GRAY)]
+    }
+
+
+def run_gate(tmp_path, current, served, check_drift: bool = True) -> None:
+    """ValidationGate's executor on real artifacts: clean anomalies, the curated schema, the
+    train split's statistics and a baseline holding `served` (None: nothing served)."""
+    anomalies = anomalies_artifact(tmp_path / "anomalies", {"train": anomalies_pb2.Anomalies()})
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.uri = str(tmp_path / "statistics")
+    statistics.split_names = artifact_utils.encode_split_names([features.TRAIN_SPLIT])
+    split = tmp_path / "statistics" / f"Split-{features.TRAIN_SPLIT}"
+    split.mkdir(parents=True)
+    (split / "FeatureStats.pb").write_bytes(current.SerializeToString())
+    schema = standard_artifacts.Schema()
+    schema.uri = str(tmp_path / "schema")
+    (tmp_path / "schema").mkdir()
+    shutil.copy(DEFAULT_SCHEMA, tmp_path / "schema" / "schema.pbtxt")
+    baseline = standard_artifacts.Model()
+    baseline.uri = str(tmp_path / "baseline")
+    baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, 4 if served else 0)
+    if served is not None:
+        registry.write_statistics(baseline.uri, served.SerializeToString())
+    inputs = {
+        "anomalies": [anomalies],
+        "statistics": [statistics],
+        "schema": [schema],
+        "baseline": [baseline],
+    }
+    ValidationGate.EXECUTOR_SPEC.executor_class().Do(inputs, {}, {"check_drift": check_drift})
+
+
+def test_the_same_kind_of_data_passes(tmp_path, statistics):
+    run_gate(tmp_path, statistics["small"], statistics["small"])
+
+
+def test_larger_images_are_drift_named_with_the_sizes_then_and_now(tmp_path, statistics):
+    with pytest.raises(DataValidationError) as raised:
+        run_gate(tmp_path, statistics["large"], statistics["small"])
+
+    message = str(raised.value)
+    assert "drifted from what trained the served version 4" in message
+    assert "'image_height': High approximate Jensen-Shannon divergence" in message
+    assert "Now 400-519" in message
+    assert "'image_width'" in message
+    assert "'image_channels'" not in message
+    assert "CHECK_DRIFT=false" in message
+
+
+def test_grayscale_instead_of_colour_is_drift(tmp_path, statistics):
+    with pytest.raises(
+        DataValidationError,
+        match=r"'image_channels'.* Now 1; in the served version's training data 3\.",
+    ) as raised:
+        run_gate(tmp_path, statistics["gray"], statistics["small"])
+    assert "'image_height'" not in str(raised.value)
+
+
+def test_drift_passes_when_not_checked_or_nothing_was_served(tmp_path, statistics):
+    run_gate(tmp_path / "off", statistics["large"], statistics["small"], check_drift=False)
+    run_gate(tmp_path / "first", statistics["large"], None)
