@@ -26,7 +26,7 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation test test-fast lint format lock demo-data clean
+.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ pretrain: $(STAMP) ## Pretrain the backbone on generated source shapes (once; mi
 	$(PY) -m pipeline.pretrain --out $(PRETRAINED_DIR)
 
 ABLATION_SEEDS ?= 1,2
+# SIZES (images per data set, comma-separated) and REPEATS (runs per size, medians reported).
+bench: $(STAMP) ## Pipeline vs plain TensorFlow, by data size: bench/results.json, docs/benchmarks.md.
+	$(PY) -m pipeline.bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEATS),--repeats $(REPEATS))
+
 ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regularizer removed: docs/ablation.md.
 	$(PY) -m pipeline.ablation --pretrained-dir $(PRETRAINED_DIR) --seeds $(ABLATION_SEEDS)
 

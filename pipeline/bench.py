@@ -1,0 +1,422 @@
+"""`make bench`: where a pipeline run's time goes, against plain TensorFlow on the same work.
+
+For each size of a ladder of generated demo images (default 500, 2,000 and 8,000) and each
+repeat, it runs the whole local pipeline in a fresh process (`python -m pipeline.local_runner`
+on a new outputs folder: nothing cached), takes each component's wall time from the run's
+summary and the process's peak memory, then does Transform's, the Trainer's and the
+Evaluator's work in plain TensorFlow (pipeline/bench_plain.py) on the examples that run wrote.
+Ratios are taken within a repeat and reported as medians over repeats, as are the times.
+Writes bench/results.json, docs/benchmarks.md and docs/benchmarks.png.
+
+    python -m pipeline.bench [--sizes 500,2000,8000] [--repeats 3] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from components import features, plots
+from components.augmentation import AugmentationSpec
+from components.training_config import TrainingConfig
+from pipeline import demo_data
+from pipeline.local_runner import TRAINING_SETTINGS
+
+# The fixed work every size is measured with: a small backbone trained from scratch (no
+# pretrained weights to build first), no early stopping or plateau schedule, so the pipeline
+# and plain Keras run the same epochs at the same rate.
+BENCH_TRAINING = {
+    "image_size": 64,
+    "weights": "none",
+    "epochs": 2,
+    "batch_size": 32,
+    "early_stopping": False,
+    "lr_schedule": "constant",
+}
+DEFAULT_SIZES = (500, 2000, 8000)
+# Each compared stage: the pipeline component, and what its images are.
+STAGES = {"transform": "Transform", "trainer": "Trainer", "evaluator": "Evaluator"}
+# Targets of issue 7 at the largest size: pipeline seconds / plain seconds.
+TARGET_RATIOS = {"transform": 2.0, "trainer": 1.3, "evaluator": 3.0}
+
+
+def training_config() -> TrainingConfig:
+    return TrainingConfig(**BENCH_TRAINING)
+
+
+def runner_flags() -> list[str]:
+    """The local runner's flags for BENCH_TRAINING (the same settings the plain side uses)."""
+    flags = []
+    for name, value in BENCH_TRAINING.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        flags += [TRAINING_SETTINGS[name].flag, text]
+    return flags + ["--gate-floor", "0"]
+
+
+@dataclass
+class Repeat:
+    """One repeat at one size: every measurement, in seconds, and what they were done on."""
+
+    size: int
+    train_images: int = 0
+    eval_images: int = 0
+    run_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    components: dict[str, float] = field(default_factory=dict)
+    plain: dict[str, float] = field(default_factory=dict)
+    plain_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, dict[str, Any]]:
+    """Runs `make local`'s runner in a fresh process; (wall seconds, peak RSS in MB, summary)."""
+    command = [sys.executable, "-m", "pipeline.local_runner", "--data", data]
+    command += ["--outputs", outputs, *runner_flags()]
+    environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"The pipeline run failed (exit {process.returncode}); see {log_path}")
+    with open(os.path.join(outputs, "last_run.json")) as f:
+        summary = json.load(f)
+    return seconds, usage.ru_maxrss / 1024, summary  # ru_maxrss is in KB on Linux
+
+
+def examples_dir(outputs: str) -> str:
+    found = glob.glob(os.path.join(outputs, "pipeline", "ImageExampleGen", "examples", "*"))
+    if len(found) != 1:
+        raise RuntimeError(f"Expected one Examples artifact under {outputs}, found {found}")
+    return found[0]
+
+
+def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
+    """One repeat at `size`: a pipeline run, then the plain work on its examples."""
+    from components import training
+    from pipeline import bench_plain
+
+    outputs = os.path.join(work, f"run-{size}-{repeat}")
+    seconds, peak, summary = run_pipeline(data, outputs, outputs + ".log")
+    result = Repeat(size=size, run_seconds=seconds, peak_rss_mb=peak)
+    result.components = {name: c["seconds"] for name, c in summary["components"].items()}
+
+    examples = examples_dir(outputs)
+    train_files = bench_plain.split_files(examples, features.TRAIN_SPLIT)
+    eval_files = bench_plain.split_files(examples, features.EVAL_SPLIT)
+    result.train_images = training.count_examples(train_files)
+    result.eval_images = training.count_examples(eval_files)
+    config = training_config()
+    num_classes = len(features.read_class_names(examples))
+    result.plain["transform"], norm = bench_plain.transform(train_files, config.image_size)
+    result.plain["trainer"], model = bench_plain.train(
+        train_files,
+        eval_files,
+        config,
+        AugmentationSpec(),
+        num_classes,
+        result.train_images,
+        norm,
+    )
+    result.plain["evaluator"], result.plain_metrics = bench_plain.evaluate(
+        model, eval_files, config.image_size, norm
+    )
+    shutil.rmtree(outputs, ignore_errors=True)  # 8,000 images' artifacts add up
+    return result
+
+
+def stage_images(stage: str, repeat: Repeat) -> int:
+    """The images a stage works through: Transform analyzes the train split, the Trainer
+    goes through it once per epoch, the Evaluator scores the eval split."""
+    if stage == "transform":
+        return repeat.train_images
+    if stage == "trainer":
+        return repeat.train_images * BENCH_TRAINING["epochs"]
+    return repeat.eval_images
+
+
+def _entry(name: str, size: int, seconds: list[float], images: int, **more) -> dict[str, Any]:
+    median = statistics.median(seconds)
+    return {
+        "name": name,
+        "size": size,
+        "seconds": round(median, 2),
+        "images_per_s": round(images / median, 1) if median else None,
+        "repeats": [round(s, 2) for s in seconds],
+        **more,
+    }
+
+
+def summarize(repeats: list[Repeat]) -> list[dict[str, Any]]:
+    """results.json's entries: per size, each stage and its plain baseline (with the median
+    of the per-repeat ratios), each component, the whole run and its peak memory."""
+    entries = []
+    for size in sorted({r.size for r in repeats}):
+        at_size = [r for r in repeats if r.size == size]
+        for stage, component in STAGES.items():
+            images = stage_images(stage, at_size[0])
+            pipeline_seconds = [r.components[component] for r in at_size]
+            plain_seconds = [r.plain[stage] for r in at_size]
+            ratios = [p / q for p, q in zip(pipeline_seconds, plain_seconds, strict=True)]
+            entries.append(
+                _entry(
+                    stage,
+                    size,
+                    pipeline_seconds,
+                    images,
+                    ratio=round(statistics.median(ratios), 2),
+                    plain=f"{stage}_plain",
+                )
+            )
+            entries.append(_entry(f"{stage}_plain", size, plain_seconds, images, ratio=1.0))
+        for component in at_size[0].components:
+            seconds = [r.components[component] for r in at_size]
+            entries.append(_entry(f"component:{component}", size, seconds, size, ratio=None))
+        entries.append(
+            _entry(
+                "run",
+                size,
+                [r.run_seconds for r in at_size],
+                size,
+                ratio=None,
+                peak_rss_mb=round(statistics.median(r.peak_rss_mb for r in at_size)),
+            )
+        )
+    return entries
+
+
+def growth_exponent(entries: list[dict[str, Any]], name: str) -> float | None:
+    """The least-squares slope of log(seconds) on log(size): 1 is linear, below 1 is fixed
+    costs still dominating."""
+    measured = [(e["size"], e["seconds"]) for e in entries if e["name"] == name]
+    if len(measured) < 2 or not all(seconds > 0 for _, seconds in measured):
+        return None  # one size, or too quick to time
+    points = [(math.log(size), math.log(seconds)) for size, seconds in measured]
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else None
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB RAM, no GPU used, Python {python}"
+
+
+def _by(entries: list[dict[str, Any]], name: str, size: int) -> dict[str, Any]:
+    return next(e for e in entries if e["name"] == name and e["size"] == size)
+
+
+def markdown(entries: list[dict[str, Any]], command: str, repeats: int) -> str:
+    sizes = sorted({e["size"] for e in entries})
+    components = [
+        e["name"].split(":", 1)[1]
+        for e in entries
+        if e["name"].startswith("component:") and e["size"] == sizes[0]
+    ]
+    lines = [
+        "# Benchmarks: the pipeline against plain TensorFlow on the same work",
+        "",
+        f"Written by `{command}` on {datetime.date.today().isoformat()}: {machine()}.",
+        f"Median of {repeats} repeat(s) per size; each ratio is pipeline seconds over plain "
+        "seconds measured in the same repeat (median of those). Generated demo images "
+        f"(`pipeline/demo_data.py`: PNG and JPEG, 4 classes), 80/20 split; MobileNetV2 (alpha "
+        f"{TrainingConfig.backbone_alpha}) at {BENCH_TRAINING['image_size']} px from scratch, "
+        f"{BENCH_TRAINING['epochs']} epochs, batch {BENCH_TRAINING['batch_size']}, the default "
+        "augmentation. The plain side is `pipeline/bench_plain.py`: decode, resize and "
+        "per-channel statistics with `tf.data`; Keras `fit` on the same model and data; "
+        "`predict` and the gate's metrics with numpy and scikit-learn.",
+        "",
+        "## Pipeline against plain TensorFlow",
+        "",
+        "| stage | images | pipeline s | images/s | plain s | images/s | ratio | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size in sizes:
+        for stage in STAGES:
+            ours, plain = _by(entries, stage, size), _by(entries, f"{stage}_plain", size)
+            lines.append(
+                f"| {stage} @ {size} | {stage_images_label(stage)} | {ours['seconds']:g} | "
+                f"{ours['images_per_s']:g} | {plain['seconds']:g} | {plain['images_per_s']:g} | "
+                f"**{ours['ratio']:g}x** | {TARGET_RATIOS[stage]:g}x |"
+            )
+    lines += [
+        "",
+        "## Where a run's time goes (seconds per component)",
+        "",
+        "| component | " + " | ".join(f"{s} images" for s in sizes) + " | growth |",
+        "|---|" + "---|" * (len(sizes) + 1),
+    ]
+    for component in [*components, None]:
+        name = f"component:{component}" if component else "run"
+        label = component or "**whole run** (process wall time)"
+        cells = [f"{_by(entries, name, s)['seconds']:g}" for s in sizes]
+        exponent = growth_exponent(entries, name)
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_growth_label(exponent)} |")
+    memory = [f"{_by(entries, 'run', s)['peak_rss_mb']:g}" for s in sizes]
+    lines += [
+        "| peak memory of the run, MB | " + " | ".join(memory) + " | |",
+        "",
+        "Growth is the slope of log(seconds) against log(images): 1 is linear; well below 1, "
+        "fixed costs (start-up, graph tracing, export) still dominate at these sizes.",
+        "",
+        "![seconds and ratios by size](benchmarks.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def stage_images_label(stage: str) -> str:
+    return {
+        "transform": "train split",
+        "trainer": "train split x epochs",
+        "evaluator": "eval split",
+    }[stage]
+
+
+def _growth_label(exponent: float | None) -> str:
+    return f"size^{exponent:.2f}" if exponent is not None else "-"
+
+
+def plot(entries: list[dict[str, Any]], path: str) -> None:
+    plt = plots.pyplot()
+    sizes = sorted({e["size"] for e in entries})
+    figure, (seconds_axis, ratio_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for stage, colour in zip(STAGES, ("tab:blue", "tab:orange", "tab:green"), strict=True):
+        ours = [_by(entries, stage, s)["seconds"] for s in sizes]
+        plain = [_by(entries, f"{stage}_plain", s)["seconds"] for s in sizes]
+        seconds_axis.plot(sizes, ours, "o-", color=colour, label=f"{stage} (pipeline)")
+        seconds_axis.plot(sizes, plain, "o--", color=colour, label=f"{stage} (plain TF)")
+        ratios = [_by(entries, stage, s)["ratio"] for s in sizes]
+        ratio_axis.plot(sizes, ratios, "o-", color=colour, label=stage)
+        ratio_axis.axhline(TARGET_RATIOS[stage], color=colour, linestyle=":", linewidth=1)
+    for axis in (seconds_axis, ratio_axis):
+        axis.set_xscale("log")
+        axis.set_xlabel("images")
+        axis.grid(True, alpha=0.3)
+    seconds_axis.set_yscale("log")
+    seconds_axis.set_ylabel("wall seconds")
+    seconds_axis.set_title("Time by data size")
+    seconds_axis.legend(fontsize=7)
+    ratio_axis.set_ylabel("pipeline / plain")
+    ratio_axis.set_title("Overhead ratio (dotted: targets)")
+    ratio_axis.legend(fontsize=7)
+    figure.tight_layout()
+    plots.save_png(figure, path)
+
+
+def write_results(
+    entries: list[dict[str, Any]], results_path: str, docs_dir: str, command: str, repeats: int
+) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
+    with open(results_path, "w") as f:
+        json.dump(
+            {
+                "machine": machine(),
+                "command": command,
+                "repeats": repeats,
+                "settings": BENCH_TRAINING,
+                "results": entries,
+            },
+            f,
+            indent=2,
+        )
+        f.write("\n")
+    os.makedirs(docs_dir, exist_ok=True)
+    with open(os.path.join(docs_dir, "benchmarks.md"), "w") as f:
+        f.write(markdown(entries, command, repeats))
+    plot(entries, os.path.join(docs_dir, "benchmarks.png"))
+
+
+def describe(result: Repeat) -> str:
+    """One repeat in a line: the run, its memory, and each stage's ratio."""
+    ratios = ", ".join(
+        f"{stage} {result.components[component] / result.plain[stage]:.1f}x"
+        for stage, component in STAGES.items()
+    )
+    return f"run {result.run_seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB; ratios {ratios}"
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = sorted({int(part) for part in text.split(",") if part.strip()})
+    smallest = 4 * len(demo_data.CLASSES)
+    if not sizes or sizes[0] < smallest:
+        raise ValueError(
+            f"sizes must be at least {smallest} images (a few per class), got {text!r}"
+        )
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, DEFAULT_SIZES)),
+        help="images per data set, comma-separated",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs per size (medians reported)")
+    parser.add_argument("--results", default="bench/results.json", help="the measurements, as JSON")
+    parser.add_argument(
+        "--docs", default="docs", help="folder for benchmarks.md and benchmarks.png"
+    )
+    parser.add_argument(
+        "--work", help="scratch folder for data and runs (default: a temporary one, removed)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        sizes = parse_sizes(args.sizes)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    command = "python -m pipeline.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    work = args.work or tempfile.mkdtemp(prefix="bench-")
+    repeats = []
+    started = time.monotonic()
+    total = len(sizes) * args.repeats
+    try:
+        for size in sizes:
+            data = os.path.join(work, f"data-{size}")
+            if not os.path.isdir(data):
+                demo_data.generate(data, per_class=math.ceil(size / len(demo_data.CLASSES)))
+            for repeat in range(args.repeats):
+                step = f"[{len(repeats) + 1}/{total}] {size} images, repeat {repeat + 1}"
+                print(f"{step}: a pipeline run, then plain TensorFlow ...", flush=True)
+                result = measure(size, data, work, repeat)
+                repeats.append(result)
+                print(f"    {describe(result)} ({time.monotonic() - started:.0f} s so far)")
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    entries = summarize(repeats)
+    write_results(entries, args.results, args.docs, command.strip(), args.repeats)
+    print(f"Wrote {args.results}, {args.docs}/benchmarks.md and {args.docs}/benchmarks.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The pipeline's work done in plain TensorFlow, to measure the pipeline's overhead against.
+
+Each function does what one component must do, on the same examples ImageExampleGen wrote
+(gzipped TFRecords of encoded images), with nothing of TFX, Beam, tf.Transform or TFMA:
+
+- `transform`: decode and resize every training image and compute the per-channel mean and
+  standard deviation (Transform's analyze pass: the only work our Transform must do, since it
+  does not materialize).
+- `train`: the Trainer's model (`build_model`), batch size, augmentation and epochs with Keras
+  `fit`, validating on the eval split each epoch, on decoded images cached in memory.
+- `evaluate`: `predict` on the eval split and the gate's metrics (accuracy, macro F1, macro
+  AUC) and the confusion matrix, in numpy and scikit-learn.
+
+Each returns its wall seconds; the first two also what the next one needs.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from sklearn.metrics import roc_auc_score
+
+from components import augmentation, features
+from components.augmentation import AugmentationSpec
+from components.model import build_model
+from components.preprocessing import decode_and_resize
+from components.training_config import TrainingConfig
+
+_RECORD_SPEC = {
+    features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+    features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+}
+_PARSE_BATCH = 64
+
+
+def split_files(examples_dir: str, split: str) -> list[str]:
+    """The gzipped TFRecord files of one split of an Examples artifact."""
+    files = sorted(glob.glob(os.path.join(examples_dir, f"Split-{split}", "*")))
+    if not files:
+        raise FileNotFoundError(f"No examples in {examples_dir}/Split-{split}")
+    return files
+
+
+def decoded(files: list[str], image_size: int) -> tf.data.Dataset:
+    """(float image in [0, 1], label) batches of `_PARSE_BATCH`, decoded and resized."""
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, _RECORD_SPEC)
+        return decode_and_resize(parsed[features.IMAGE_KEY], image_size), parsed[features.LABEL_KEY]
+
+    return (
+        tf.data.TFRecordDataset(files, compression_type="GZIP")
+        .batch(_PARSE_BATCH)
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    )
+
+
+@dataclass(frozen=True)
+class Normalization:
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def transform(train_files: list[str], image_size: int) -> tuple[float, Normalization]:
+    """Seconds to decode, resize and take the per-channel mean and std of the train split."""
+    started = time.perf_counter()
+    total = np.zeros(3)
+    total_of_squares = np.zeros(3)
+    count = 0
+    for images, _ in decoded(train_files, image_size):
+        total += tf.reduce_sum(tf.reduce_mean(images, axis=[1, 2]), axis=0).numpy()
+        total_of_squares += tf.reduce_sum(
+            tf.reduce_mean(tf.square(images), axis=[1, 2]), axis=0
+        ).numpy()
+        count += int(images.shape[0])
+    mean = total / count
+    std = np.maximum(np.sqrt(np.maximum(total_of_squares / count - mean**2, 0.0)), 1e-3)
+    return time.perf_counter() - started, Normalization(mean, std)
+
+
+def normalized(files: list[str], image_size: int, norm: Normalization) -> tf.data.Dataset:
+    """Single (normalized image, label) examples, decoded once and cached in memory."""
+    mean = tf.constant(norm.mean, tf.float32)
+    std = tf.constant(norm.std, tf.float32)
+    return (
+        decoded(files, image_size)
+        .map(lambda images, labels: ((images - mean) / std, labels))
+        .unbatch()
+        .cache()
+    )
+
+
+def train(
+    train_files: list[str],
+    eval_files: list[str],
+    config: TrainingConfig,
+    spec: AugmentationSpec,
+    num_classes: int,
+    train_examples: int,
+    norm: Normalization,
+) -> tuple[float, keras.Model]:
+    """Seconds of Keras `fit` on the Trainer's model, batch, augmentation and epochs."""
+    augmenter = augmentation.build_augmenter(spec, config.seed)
+    train_data = augmentation.augment(
+        normalized(train_files, config.image_size, norm)
+        .shuffle(4096, seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size),
+        augmenter,
+    ).prefetch(tf.data.AUTOTUNE)
+    eval_data = (
+        normalized(eval_files, config.image_size, norm)
+        .batch(config.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    started = time.perf_counter()
+    model = build_model(config, num_classes, math.ceil(train_examples / config.batch_size))
+    model.fit(train_data, validation_data=eval_data, epochs=config.epochs, verbose=0)
+    return time.perf_counter() - started, model
+
+
+def evaluate(
+    model: keras.Model, eval_files: list[str], image_size: int, norm: Normalization
+) -> tuple[float, dict[str, float]]:
+    """Seconds to predict the eval split and compute the gate's metrics and the confusion
+    matrix; the metrics, to show the work was done."""
+    started = time.perf_counter()
+    data = normalized(eval_files, image_size, norm)
+    labels = np.array([int(label) for _, label in data])
+    probabilities = model.predict(data.batch(64), verbose=0)
+    num_classes = probabilities.shape[1]
+    predicted = probabilities.argmax(axis=1)
+    matrix = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(matrix, (labels, predicted), 1)
+    true_positives = np.diag(matrix).astype(float)
+    precision = _ratio(true_positives, matrix.sum(axis=0))
+    recall = _ratio(true_positives, matrix.sum(axis=1))
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    present = [k for k in range(num_classes) if (labels == k).any() and (labels != k).any()]
+    auc = np.mean([roc_auc_score(labels == k, probabilities[:, k]) for k in present])
+    metrics = {
+        "accuracy": float((predicted == labels).mean()),
+        "macro_f1": float(f1.mean()),
+        "macro_auc": float(auc),
+    }
+    return time.perf_counter() - started, metrics
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0."""
+    out = np.zeros(numerator.shape, dtype=float)
+    return np.divide(numerator, denominator, out=out, where=denominator > 0)

@@ -1,0 +1,83 @@
+"""make bench: the report's arithmetic on made-up repeats, and one real tiny run end to end."""
+
+import json
+
+import pytest
+
+from pipeline import bench
+
+
+def repeat(size: int, scale: float, plain_scale: float) -> bench.Repeat:
+    """A repeat whose times grow linearly with size: `scale` s per image in the pipeline."""
+    result = bench.Repeat(size=size, train_images=size * 4 // 5, eval_images=size // 5)
+    result.components = {
+        "ImageExampleGen": 0.01 * size,
+        "ImportSchemaGen": 0.0,  # too quick to time
+        **{component: scale * size for component in bench.STAGES.values()},
+    }
+    result.plain = {stage: plain_scale * size for stage in bench.STAGES}
+    result.run_seconds = 4 * scale * size
+    result.peak_rss_mb = 1000 + size / 10
+    return result
+
+
+@pytest.mark.unit
+def test_ratios_are_medians_of_same_repeat_ratios_and_linear_growth_shows_as_one():
+    repeats = [
+        repeat(100, 0.2, 0.1),  # ratio 2
+        repeat(100, 0.9, 0.3),  # ratio 3: a slow machine moment hits both sides
+        repeat(100, 0.4, 0.1),  # ratio 4
+        repeat(1000, 0.2, 0.1),
+    ]
+    entries = bench.summarize(repeats)
+
+    trainer = next(e for e in entries if e["name"] == "trainer" and e["size"] == 100)
+    assert trainer["ratio"] == 3.0
+    assert trainer["seconds"] == 40.0  # the median of 20, 90 and 40
+    assert trainer["images_per_s"] == round(80 * 2 / 40.0, 1)  # train images x epochs
+    assert trainer["repeats"] == [20.0, 90.0, 40.0]
+    run = next(e for e in entries if e["name"] == "run" and e["size"] == 1000)
+    assert run["peak_rss_mb"] == 1100
+    assert bench.growth_exponent(entries, "component:ImageExampleGen") == pytest.approx(1.0)
+    assert bench.growth_exponent(entries, "component:ImportSchemaGen") is None
+
+
+@pytest.mark.unit
+def test_the_report_has_a_row_per_stage_and_size_and_a_plot(tmp_path):
+    entries = bench.summarize([repeat(100, 0.2, 0.1), repeat(1000, 0.3, 0.1)])
+
+    bench.write_results(entries, str(tmp_path / "results.json"), str(tmp_path), "cmd", 1)
+
+    report = (tmp_path / "benchmarks.md").read_text()
+    assert "| trainer @ 1000 | train split x epochs | 300 | " in report
+    assert "**3x** | 1.3x |" in report
+    assert "| ImportSchemaGen | 0 | 0 | - |" in report
+    assert (tmp_path / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["results"] == entries
+    assert saved["command"] == "cmd"
+
+
+@pytest.mark.unit
+def test_sizes_too_small_to_split_are_refused():
+    assert bench.parse_sizes("2000,500") == [500, 2000]
+    with pytest.raises(ValueError, match="at least 16 images"):
+        bench.parse_sizes("8")
+
+
+@pytest.mark.e2e
+def test_a_tiny_bench_measures_every_stage_against_plain_tensorflow(tmp_path):
+    results = tmp_path / "results.json"
+    flags = ["--sizes", "24", "--repeats", "1", "--results", str(results)]
+    assert bench.main([*flags, "--docs", str(tmp_path / "docs")]) == 0
+
+    entries = {e["name"]: e for e in json.loads(results.read_text())["results"]}
+    for stage in bench.STAGES:
+        ours, plain = entries[stage], entries[f"{stage}_plain"]
+        assert ours["seconds"] > 0 and plain["seconds"] > 0, stage
+        assert ours["ratio"] == pytest.approx(ours["seconds"] / plain["seconds"], rel=0.02)
+    assert entries["run"]["peak_rss_mb"] > 100
+    assert entries["run"]["seconds"] > entries["trainer"]["seconds"]
+    for component in ["ImageExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"]:
+        assert f"component:{component}" in entries, component
+    assert "| evaluator @ 24 |" in (tmp_path / "docs" / "benchmarks.md").read_text()
