@@ -199,17 +199,40 @@ def summarize(repeats: list[Repeat]) -> list[dict[str, Any]]:
     return entries
 
 
-def growth_exponent(entries: list[dict[str, Any]], name: str) -> float | None:
-    """The least-squares slope of log(seconds) on log(size): 1 is linear, below 1 is fixed
-    costs still dominating."""
-    measured = [(e["size"], e["seconds"]) for e in entries if e["name"] == name]
-    if len(measured) < 2 or not all(seconds > 0 for _, seconds in measured):
-        return None  # one size, or too quick to time
-    points = [(math.log(size), math.log(seconds)) for size, seconds in measured]
+def _least_squares(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(intercept, slope) of the least-squares line through the points; None for fewer than
+    two distinct x."""
+    if len({x for x, _ in points}) < 2:
+        return None
     mean_x = statistics.fmean(x for x, _ in points)
     mean_y = statistics.fmean(y for _, y in points)
     spread = sum((x - mean_x) ** 2 for x, _ in points)
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return mean_y - slope * mean_x, slope
+
+
+def _measured(entries: list[dict[str, Any]], name: str) -> list[tuple[int, float]]:
+    return [(e["size"], e["seconds"]) for e in entries if e["name"] == name]
+
+
+def growth_exponent(entries: list[dict[str, Any]], name: str) -> float | None:
+    """The least-squares slope of log(seconds) on log(size): 1 is linear, below 1 is fixed
+    costs still dominating."""
+    measured = _measured(entries, name)
+    if not all(seconds > 0 for _, seconds in measured):
+        return None  # too quick to time
+    fit = _least_squares([(math.log(size), math.log(seconds)) for size, seconds in measured])
+    return fit[1] if fit else None
+
+
+def fixed_and_per_image(entries: list[dict[str, Any]], name: str) -> tuple[float, float] | None:
+    """(fixed seconds, seconds per image of the data set) of the line through the sizes: what
+    a run pays whatever the data, and what each image adds."""
+    return _least_squares([(float(size), seconds) for size, seconds in _measured(entries, name)])
+
+
+def _cost_label(fit: tuple[float, float] | None) -> str:
+    return f"{fit[0]:.1f} s + {fit[1] * 1000:.2f} ms/image" if fit else "-"
 
 
 def machine() -> str:
@@ -229,7 +252,9 @@ def _by(entries: list[dict[str, Any]], name: str, size: int) -> dict[str, Any]:
     return next(e for e in entries if e["name"] == name and e["size"] == size)
 
 
-def markdown(entries: list[dict[str, Any]], command: str, repeats: int) -> str:
+def markdown(saved: dict[str, Any]) -> str:
+    """docs/benchmarks.md from a results file's content."""
+    entries, repeats = saved["results"], saved["repeats"]
     sizes = sorted({e["size"] for e in entries})
     components = [
         e["name"].split(":", 1)[1]
@@ -239,7 +264,7 @@ def markdown(entries: list[dict[str, Any]], command: str, repeats: int) -> str:
     lines = [
         "# Benchmarks: the pipeline against plain TensorFlow on the same work",
         "",
-        f"Written by `{command}` on {datetime.date.today().isoformat()}: {machine()}.",
+        f"Measured by `{saved['command']}` on {saved['date']}: {saved['machine']}.",
         f"Median of {repeats} repeat(s) per size; each ratio is pipeline seconds over plain "
         "seconds measured in the same repeat (median of those). Generated demo images "
         f"(`pipeline/demo_data.py`: PNG and JPEG, 4 classes), 80/20 split; MobileNetV2 (alpha "
@@ -264,20 +289,37 @@ def markdown(entries: list[dict[str, Any]], command: str, repeats: int) -> str:
             )
     lines += [
         "",
+        "Fixed cost and cost per image (the line through the sizes, per image of the data set):",
+        "",
+        "| stage | pipeline | plain |",
+        "|---|---|---|",
+    ]
+    for stage in STAGES:
+        lines.append(
+            f"| {stage} | {_cost_label(fixed_and_per_image(entries, stage))} | "
+            f"{_cost_label(fixed_and_per_image(entries, f'{stage}_plain'))} |"
+        )
+    lines += [
+        "",
         "## Where a run's time goes (seconds per component)",
         "",
-        "| component | " + " | ".join(f"{s} images" for s in sizes) + " | growth |",
-        "|---|" + "---|" * (len(sizes) + 1),
+        "| component | "
+        + " | ".join(f"{s} images" for s in sizes)
+        + " | growth | fixed + per image |",
+        "|---|" + "---|" * (len(sizes) + 2),
     ]
     for component in [*components, None]:
         name = f"component:{component}" if component else "run"
         label = component or "**whole run** (process wall time)"
         cells = [f"{_by(entries, name, s)['seconds']:g}" for s in sizes]
         exponent = growth_exponent(entries, name)
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_growth_label(exponent)} |")
+        cost = _cost_label(fixed_and_per_image(entries, name))
+        lines.append(
+            f"| {label} | " + " | ".join(cells) + f" | {_growth_label(exponent)} | {cost} |"
+        )
     memory = [f"{_by(entries, 'run', s)['peak_rss_mb']:g}" for s in sizes]
     lines += [
-        "| peak memory of the run, MB | " + " | ".join(memory) + " | |",
+        "| peak memory of the run, MB | " + " | ".join(memory) + " | | |",
         "",
         "Growth is the slope of log(seconds) against log(images): 1 is linear; well below 1, "
         "fixed costs (start-up, graph tracing, export) still dominate at these sizes.",
@@ -327,27 +369,32 @@ def plot(entries: list[dict[str, Any]], path: str) -> None:
     plots.save_png(figure, path)
 
 
-def write_results(
-    entries: list[dict[str, Any]], results_path: str, docs_dir: str, command: str, repeats: int
-) -> None:
+def results_file(entries: list[dict[str, Any]], command: str, repeats: int) -> dict[str, Any]:
+    """What bench/results.json holds: the measurements and how and where they were taken."""
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "command": command,
+        "repeats": repeats,
+        "settings": BENCH_TRAINING,
+        "results": entries,
+    }
+
+
+def write_results(saved: dict[str, Any], results_path: str, docs_dir: str) -> None:
+    """bench/results.json, then docs/benchmarks.md and .png from it."""
     os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
     with open(results_path, "w") as f:
-        json.dump(
-            {
-                "machine": machine(),
-                "command": command,
-                "repeats": repeats,
-                "settings": BENCH_TRAINING,
-                "results": entries,
-            },
-            f,
-            indent=2,
-        )
+        json.dump(saved, f, indent=2)
         f.write("\n")
+    write_docs(saved, docs_dir)
+
+
+def write_docs(saved: dict[str, Any], docs_dir: str) -> None:
     os.makedirs(docs_dir, exist_ok=True)
     with open(os.path.join(docs_dir, "benchmarks.md"), "w") as f:
-        f.write(markdown(entries, command, repeats))
-    plot(entries, os.path.join(docs_dir, "benchmarks.png"))
+        f.write(markdown(saved))
+    plot(saved["results"], os.path.join(docs_dir, "benchmarks.png"))
 
 
 def describe(result: Repeat) -> str:
@@ -357,6 +404,15 @@ def describe(result: Repeat) -> str:
         for stage, component in STAGES.items()
     )
     return f"run {result.run_seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB; ratios {ratios}"
+
+
+def rewrite_report(results_path: str, docs_dir: str) -> int:
+    """Writes docs/benchmarks.md and .png again from a results file, measuring nothing."""
+    with open(results_path) as f:
+        saved = json.load(f)
+    write_docs(saved, docs_dir)
+    print(f"Wrote {docs_dir}/benchmarks.md and {docs_dir}/benchmarks.png from {results_path}")
+    return 0
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -386,7 +442,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", help="scratch folder for data and runs (default: a temporary one, removed)"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: write the docs again from the --results file",
+    )
     args = parser.parse_args(argv)
+    if args.report_only:
+        return rewrite_report(args.results, args.docs)
     try:
         sizes = parse_sizes(args.sizes)
     except ValueError as e:
@@ -413,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
     entries = summarize(repeats)
-    write_results(entries, args.results, args.docs, command.strip(), args.repeats)
+    write_results(results_file(entries, command.strip(), args.repeats), args.results, args.docs)
     print(f"Wrote {args.results}, {args.docs}/benchmarks.md and {args.docs}/benchmarks.png")
     return 0
 

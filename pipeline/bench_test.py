@@ -40,22 +40,32 @@ def test_ratios_are_medians_of_same_repeat_ratios_and_linear_growth_shows_as_one
     assert run["peak_rss_mb"] == 1100
     assert bench.growth_exponent(entries, "component:ImageExampleGen") == pytest.approx(1.0)
     assert bench.growth_exponent(entries, "component:ImportSchemaGen") is None
+    fixed, per_image = bench.fixed_and_per_image(entries, "component:ImageExampleGen")
+    assert (fixed, per_image) == (pytest.approx(0.0, abs=1e-9), pytest.approx(0.01))
 
 
 @pytest.mark.unit
 def test_the_report_has_a_row_per_stage_and_size_and_a_plot(tmp_path):
     entries = bench.summarize([repeat(100, 0.2, 0.1), repeat(1000, 0.3, 0.1)])
 
-    bench.write_results(entries, str(tmp_path / "results.json"), str(tmp_path), "cmd", 1)
+    saved = bench.results_file(entries, "cmd", 1)
+    bench.write_results(saved, str(tmp_path / "results.json"), str(tmp_path))
 
     report = (tmp_path / "benchmarks.md").read_text()
     assert "| trainer @ 1000 | train split x epochs | 300 | " in report
     assert "**3x** | 1.3x |" in report
-    assert "| ImportSchemaGen | 0 | 0 | - |" in report
+    assert "| ImportSchemaGen | 0 | 0 | - | 0.0 s + 0.00 ms/image |" in report
+    # 20 s at 100 images, 300 s at 1000: 311 ms more per image, from -11.1 s.
+    assert "| trainer | -11.1 s + 311.11 ms/image | 0.0 s + 100.00 ms/image |" in report
     assert (tmp_path / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["results"] == entries
+    assert json.loads((tmp_path / "results.json").read_text()) == saved
     assert saved["command"] == "cmd"
+
+    # --report-only: the same docs again from the file, nothing measured.
+    (tmp_path / "benchmarks.md").unlink()
+    results = str(tmp_path / "results.json")
+    assert bench.main(["--report-only", "--results", results, "--docs", str(tmp_path)]) == 0
+    assert (tmp_path / "benchmarks.md").read_text() == report
 
 
 @pytest.mark.unit
