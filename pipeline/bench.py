@@ -252,6 +252,33 @@ def _by(entries: list[dict[str, Any]], name: str, size: int) -> dict[str, Any]:
     return next(e for e in entries if e["name"] == name and e["size"] == size)
 
 
+def before_and_after(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """The docs' section comparing an earlier results file with this one, stage by stage."""
+    lines = [
+        "",
+        "## Before and after",
+        "",
+        f"Before ({before['date']}, `{before['command']}`): {before.get('note') or '-'}",
+        "",
+        f"After ({after['date']}, `{after['command']}`): {after.get('note') or '-'}",
+        "",
+        "| stage | before s | before ratio | after s | after ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for size in sorted({e["size"] for e in after["results"]}):
+        for stage in STAGES:
+            try:
+                old = _by(before["results"], stage, size)
+            except StopIteration:
+                continue  # a size measured after only
+            new = _by(after["results"], stage, size)
+            lines.append(
+                f"| {stage} @ {size} | {old['seconds']:g} | {old['ratio']:g}x | "
+                f"{new['seconds']:g} | {new['ratio']:g}x |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def markdown(saved: dict[str, Any]) -> str:
     """docs/benchmarks.md from a results file's content."""
     entries, repeats = saved["results"], saved["repeats"]
@@ -264,7 +291,8 @@ def markdown(saved: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks: the pipeline against plain TensorFlow on the same work",
         "",
-        f"Measured by `{saved['command']}` on {saved['date']}: {saved['machine']}.",
+        f"Measured by `{saved['command']}` on {saved['date']}: {saved['machine']}."
+        + (f" {saved['note']}" if saved.get("note") else ""),
         f"Median of {repeats} repeat(s) per size; each ratio is pipeline seconds over plain "
         "seconds measured in the same repeat (median of those). Generated demo images "
         f"(`pipeline/demo_data.py`: PNG and JPEG, 4 classes), 80/20 split; MobileNetV2 (alpha "
@@ -369,10 +397,14 @@ def plot(entries: list[dict[str, Any]], path: str) -> None:
     plots.save_png(figure, path)
 
 
-def results_file(entries: list[dict[str, Any]], command: str, repeats: int) -> dict[str, Any]:
-    """What bench/results.json holds: the measurements and how and where they were taken."""
+def results_file(
+    entries: list[dict[str, Any]], command: str, repeats: int, note: str = ""
+) -> dict[str, Any]:
+    """What bench/results.json holds: the measurements, how and where they were taken, and a
+    note on the code's state (what changed since the last measurement)."""
     return {
         "date": datetime.date.today().isoformat(),
+        "note": note,
         "machine": machine(),
         "command": command,
         "repeats": repeats,
@@ -381,19 +413,23 @@ def results_file(entries: list[dict[str, Any]], command: str, repeats: int) -> d
     }
 
 
-def write_results(saved: dict[str, Any], results_path: str, docs_dir: str) -> None:
+def write_results(
+    saved: dict[str, Any], results_path: str, docs_dir: str, before: dict[str, Any] | None = None
+) -> None:
     """bench/results.json, then docs/benchmarks.md and .png from it."""
     os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
     with open(results_path, "w") as f:
         json.dump(saved, f, indent=2)
         f.write("\n")
-    write_docs(saved, docs_dir)
+    write_docs(saved, docs_dir, before)
 
 
-def write_docs(saved: dict[str, Any], docs_dir: str) -> None:
+def write_docs(saved: dict[str, Any], docs_dir: str, before: dict[str, Any] | None = None) -> None:
     os.makedirs(docs_dir, exist_ok=True)
     with open(os.path.join(docs_dir, "benchmarks.md"), "w") as f:
         f.write(markdown(saved))
+        if before:
+            f.write(before_and_after(before, saved))
     plot(saved["results"], os.path.join(docs_dir, "benchmarks.png"))
 
 
@@ -406,11 +442,19 @@ def describe(result: Repeat) -> str:
     return f"run {result.run_seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB; ratios {ratios}"
 
 
-def rewrite_report(results_path: str, docs_dir: str) -> int:
+def read_results(path: str) -> dict[str, Any] | None:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def rewrite_report(results_path: str, docs_dir: str, before: dict[str, Any] | None) -> int:
     """Writes docs/benchmarks.md and .png again from a results file, measuring nothing."""
-    with open(results_path) as f:
-        saved = json.load(f)
-    write_docs(saved, docs_dir)
+    saved = read_results(results_path)
+    if saved is None:
+        raise SystemExit(f"No results file {results_path}: run the benchmark first.")
+    write_docs(saved, docs_dir, before)
     print(f"Wrote {docs_dir}/benchmarks.md and {docs_dir}/benchmarks.png from {results_path}")
     return 0
 
@@ -447,9 +491,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure nothing: write the docs again from the --results file",
     )
+    parser.add_argument("--note", default="", help="what the code measured is, or changed")
+    parser.add_argument(
+        "--before",
+        help="an earlier results file to compare with (default: results-before.json beside "
+        "--results, if there is one)",
+    )
     args = parser.parse_args(argv)
+    before_path = args.before or os.path.join(os.path.dirname(args.results), "results-before.json")
+    before = read_results(before_path)
     if args.report_only:
-        return rewrite_report(args.results, args.docs)
+        return rewrite_report(args.results, args.docs, before)
     try:
         sizes = parse_sizes(args.sizes)
     except ValueError as e:
@@ -476,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
     entries = summarize(repeats)
-    write_results(results_file(entries, command.strip(), args.repeats), args.results, args.docs)
+    saved = results_file(entries, command.strip(), args.repeats, args.note)
+    write_results(saved, args.results, args.docs, before)
     print(f"Wrote {args.results}, {args.docs}/benchmarks.md and {args.docs}/benchmarks.png")
     return 0
 

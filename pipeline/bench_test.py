@@ -69,6 +69,22 @@ def test_the_report_has_a_row_per_stage_and_size_and_a_plot(tmp_path):
 
 
 @pytest.mark.unit
+def test_an_earlier_results_file_is_compared_stage_by_stage(tmp_path):
+    before = bench.results_file(bench.summarize([repeat(100, 0.4, 0.1)]), "cmd", 1, "slow")
+    after = bench.results_file(bench.summarize([repeat(100, 0.2, 0.1)]), "cmd", 1, "fast")
+    (tmp_path / "results-before.json").write_text(json.dumps(before))
+    (tmp_path / "results.json").write_text(json.dumps(after))
+
+    results = str(tmp_path / "results.json")
+    assert bench.main(["--report-only", "--results", results, "--docs", str(tmp_path)]) == 0
+
+    report = (tmp_path / "benchmarks.md").read_text()
+    assert "## Before and after" in report
+    assert "`cmd`): slow" in report
+    assert "| trainer @ 100 | 40 | 4x | 20 | 2x |" in report
+
+
+@pytest.mark.unit
 def test_sizes_too_small_to_split_are_refused():
     assert bench.parse_sizes("2000,500") == [500, 2000]
     with pytest.raises(ValueError, match="at least 16 images"):
