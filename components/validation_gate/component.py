@@ -17,13 +17,12 @@ from collections.abc import Callable
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx import v1 as tfx
-from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from components import features
 from components.model_registry import registry
-from components.model_registry.component import baseline_version
+from components.model_registry.component import baseline_version, training_statistics
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
@@ -122,7 +121,7 @@ def ValidationGate(  # noqa: N802 - TFX component naming
     previous = served_statistics(baseline) if check_drift else None
     if previous is None:
         return
-    current = stats_artifact_utils.load_statistics(statistics, features.TRAIN_SPLIT).proto()
+    current = training_statistics(statistics)
     curated = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))
     problems = drift_problems(current, previous, curated)
     if problems:
