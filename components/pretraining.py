@@ -18,7 +18,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import features, training
+from components import features, tracing, training
 from components.model import build_backbone
 from components.training_config import PretrainConfig
 
@@ -51,6 +51,7 @@ def build_pretraining_model(config: PretrainConfig, num_classes: int) -> tuple[k
 
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point: train on the source task, save the backbone and a record."""
+    tracing.leave_keras_unconverted()
     config = PretrainConfig.from_dict(fn_args.custom_config)
     class_names = features.read_class_names(
         features.examples_dir_of_split_pattern(fn_args.train_files[0])

@@ -16,6 +16,7 @@ from components import (
     export,
     features,
     hyperparameters,
+    tracing,
     training_report,
     transfer,
 )
@@ -199,6 +200,7 @@ def train(
 
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point: plan, train, record, export."""
+    tracing.leave_keras_unconverted()
     tuned = hyperparameters.best_values(fn_args.hyperparameters)
     config = hyperparameters.apply(TrainingConfig.from_dict(fn_args.custom_config or {}), tuned)
     if tuned:

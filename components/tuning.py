@@ -24,7 +24,15 @@ from keras_tuner.src.engine import base_tuner
 from tfx import v1 as tfx
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import augmentation, devices, features, hyperparameters, training, transfer
+from components import (
+    augmentation,
+    devices,
+    features,
+    hyperparameters,
+    tracing,
+    training,
+    transfer,
+)
 from components.model import build_model
 from components.training_config import TrainingConfig
 
@@ -97,6 +105,7 @@ def split_for_tuning(examples: tf.data.Dataset) -> tuple[tf.data.Dataset, tf.dat
 
 def tuner_fn(fn_args: FnArgs) -> tfx.components.TunerFnResult:
     """TFX Tuner entry point: the tuner and the data its trials train on."""
+    tracing.leave_keras_unconverted()
     settings: dict[str, Any] = dict(fn_args.custom_config or {})
     max_trials = int(settings.pop(MAX_TRIALS_KEY))
     config = TrainingConfig.from_dict(settings)

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from components import augmentation, plots, training, transfer
+from components import augmentation, plots, tracing, training, transfer
 from components.augmentation import AugmentationSpec
 from components.model import build_model
 from components.preprocessing import decode_and_resize
@@ -118,6 +118,7 @@ def variant_augmentation(name: str) -> AugmentationSpec:
 
 def run_variant(name: str, data: Dataset, base: TrainingConfig, seed: int) -> dict[str, Any]:
     """Trains one variant; accuracy on the clean training split and on the held-out split."""
+    tracing.leave_keras_unconverted()
     config = variant_config(base, name, seed)
     keras.utils.set_random_seed(seed)
     steps_per_epoch = math.ceil(len(data.y_train) / config.batch_size)

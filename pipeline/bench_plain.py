@@ -11,6 +11,8 @@ Each function does what one component must do, on the same examples ImageExample
 - `evaluate`: `predict` on the eval split and the gate's metrics (accuracy, macro F1, macro
   AUC) and the confusion matrix, in numpy and scikit-learn.
 
+Keras runs as in the Trainer, with AutoGraph leaving its own code unconverted
+(components/tracing.py), so the ratios compare the same Keras work, not a tracing setting.
 Each returns its wall seconds; the first two also what the next one needs.
 """
 
@@ -27,7 +29,7 @@ import tensorflow as tf
 import tf_keras as keras
 from sklearn.metrics import roc_auc_score
 
-from components import augmentation, features
+from components import augmentation, features, tracing
 from components.augmentation import AugmentationSpec
 from components.model import build_model
 from components.preprocessing import decode_and_resize
@@ -107,6 +109,7 @@ def train(
     norm: Normalization,
 ) -> tuple[float, keras.Model]:
     """Seconds of Keras `fit` on the Trainer's model, batch, augmentation and epochs."""
+    tracing.leave_keras_unconverted()  # as the Trainer does: the same Keras, traced the same
     augmenter = augmentation.build_augmenter(spec, config.seed)
     train_data = augmentation.augment(
         normalized(train_files, config.image_size, norm)
@@ -130,6 +133,7 @@ def evaluate(
 ) -> tuple[float, dict[str, float]]:
     """Seconds to predict the eval split and compute the gate's metrics and the confusion
     matrix; the metrics, to show the work was done."""
+    tracing.leave_keras_unconverted()
     started = time.perf_counter()
     data = normalized(eval_files, image_size, norm)
     labels = np.array([int(label) for _, label in data])
