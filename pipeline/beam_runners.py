@@ -49,7 +49,13 @@ class BeamSettings:
 def beam_args(settings: BeamSettings, image: str) -> tuple[str, ...]:
     """The Beam pipeline options every data step of the compiled pipeline gets."""
     if settings.runner == "direct":
-        args = ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+        # The workers are subprocesses in this pod's image, which holds TFX: naming the image
+        # stops TFX building an sdist of itself to ship them in every data step.
+        args = [
+            "--direct_running_mode=multi_processing",
+            "--direct_num_workers=0",
+            f"--sdk_container_image={image}",
+        ]
     elif settings.runner == "dataflow":
         args = [
             "--runner=DataflowRunner",

@@ -161,7 +161,14 @@ def container_args(spec: pipeline_spec_pb2.PipelineSpec, task: str) -> list[str]
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({}, ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]),
+        (
+            {},
+            [
+                "--direct_running_mode=multi_processing",
+                "--direct_num_workers=0",
+                f"--sdk_container_image={IMAGE}",
+            ],
+        ),
         (
             {
                 "BEAM_RUNNER": "dataflow",

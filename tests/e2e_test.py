@@ -99,6 +99,17 @@ def test_the_trainer_trained_with_the_tuners_best_values(first_run):
     }
 
 
+def test_the_data_steps_ran_in_process_with_nothing_built_or_downloaded(first_run):
+    """The local Beam settings (LOCAL_BEAM_ARGS): TFX built no sdist of itself for the data
+    steps' workers, and Beam never tried PrismRunner, which downloads a binary at run time."""
+    with open(first_run["summary"]["log_file"]) as f:
+        log = f.read()
+    assert "Component Transform is running" in log  # the file holds the data steps' lines
+    assert "Component Evaluator is running" in log
+    assert "Creating temporary sdist package" not in log
+    assert "PrismRunner" not in log
+
+
 def test_input_folder_is_left_untouched(first_run):
     assert tree_digest(first_run["config"].data_root) == first_run["data"]
 
