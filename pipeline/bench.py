@@ -98,6 +98,13 @@ def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, 
     return seconds, usage.ru_maxrss / 1024, summary  # ru_maxrss is in KB on Linux
 
 
+def keep_detailed_log(outputs: str) -> None:
+    """Keeps the run's full log (every component's timestamped lines: where the time went)
+    beside its console log, as `<run>.detail.log`, before the run's artifacts are removed."""
+    for log in glob.glob(os.path.join(outputs, "logs", "*.log")):
+        shutil.copyfile(log, outputs + ".detail.log")
+
+
 def examples_dir(outputs: str) -> str:
     found = glob.glob(os.path.join(outputs, "pipeline", "ImageExampleGen", "examples", "*"))
     if len(found) != 1:
@@ -135,6 +142,7 @@ def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
     result.plain["evaluator"], result.plain_metrics = bench_plain.evaluate(
         model, eval_files, config.image_size, norm
     )
+    keep_detailed_log(outputs)
     shutil.rmtree(outputs, ignore_errors=True)  # 8,000 images' artifacts add up
     return result
 
@@ -484,7 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         "--docs", default="docs", help="folder for benchmarks.md and benchmarks.png"
     )
     parser.add_argument(
-        "--work", help="scratch folder for data and runs (default: a temporary one, removed)"
+        "--work",
+        help="scratch folder for data and runs, kept with each run's console and detailed "
+        "logs (default: a temporary one, removed)",
     )
     parser.add_argument(
         "--report-only",
