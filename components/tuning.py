@@ -21,8 +21,8 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 from keras_tuner.src.engine import base_tuner
-from tfx import v1 as tfx
 from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.components.tuner.component import TunerFnResult
 
 from components import (
     augmentation,
@@ -103,7 +103,7 @@ def split_for_tuning(examples: tf.data.Dataset) -> tuple[tf.data.Dataset, tf.dat
     )
 
 
-def tuner_fn(fn_args: FnArgs) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """TFX Tuner entry point: the tuner and the data its trials train on."""
     tracing.leave_keras_unconverted()
     settings: dict[str, Any] = dict(fn_args.custom_config or {})
@@ -134,7 +134,7 @@ def tuner_fn(fn_args: FnArgs) -> tfx.components.TunerFnResult:
         held_out_count,
     )
     tuner = TransferTuner(config, len(class_names), fit_count, max_trials, fn_args.working_dir)
-    return tfx.components.TunerFnResult(
+    return TunerFnResult(
         tuner=tuner,
         fit_kwargs={
             "train_data": training.batches(fit, batch_size, config.seed, augmenter),

@@ -210,12 +210,12 @@ def compile_job(
     to the PipelineJob's runtime config, which an uploaded spec does not carry), so a run
     that sets none, as from the KFP UI, gets this compile's values.
     """
-    from tfx import v1 as tfx
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kubeflow_v2
 
     from pipeline.pipeline import ALWAYS_RUN
 
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+    runner = kubeflow_v2.KubeflowV2DagRunner(
+        config=kubeflow_v2.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True
         )
     )

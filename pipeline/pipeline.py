@@ -14,11 +14,19 @@ from collections.abc import Callable
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
-from tfx.components import FileBasedExampleGen
+from tfx.components import (
+    ExampleValidator,
+    FileBasedExampleGen,
+    StatisticsGen,
+    Trainer,
+    Tuner,
+)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler
 from tfx.orchestration import data_types
+from tfx.orchestration.pipeline import Pipeline
 from tfx.proto.orchestration import pipeline_pb2
+from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
 
 from components import evaluation, features, preprocessing, pretraining, training, tuning
 from components.augmentation import AugmentationSpec
@@ -102,10 +110,10 @@ def create_components(config: PipelineConfig) -> list:
     """Every node of the pipeline, wired; in topological order."""
     snapshot, example_gen = data_steps(config)
     examples = example_gen.outputs["examples"]
-    statistics_gen = tfx.components.StatisticsGen(examples=examples)
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    statistics_gen = StatisticsGen(examples=examples)
+    schema_gen = ImportSchemaGen(schema_file=config.schema_path)
     schema = schema_gen.outputs["schema"]
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
     # The served version, read from the push destination (no Resolver: see model_registry).
@@ -131,26 +139,26 @@ def create_components(config: PipelineConfig) -> list:
     tuner = None
     if config.tune:
         # Trials score on a slice of the train split (see tuning.py); eval stays unseen.
-        tuner = tfx.components.Tuner(
+        tuner = Tuner(
             tuner_fn=import_path(tuning.tuner_fn),
             examples=examples,
             transform_graph=transform.outputs["transform_graph"],
             schema=schema,
-            train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-            eval_args=tfx.proto.EvalArgs(splits=[features.TRAIN_SPLIT]),
+            train_args=TrainArgs(splits=[features.TRAIN_SPLIT]),
+            eval_args=EvalArgs(splits=[features.TRAIN_SPLIT]),
             custom_config={
                 **config.training.to_dict(),
                 tuning.MAX_TRIALS_KEY: config.tuner_trials,
             },
         )
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=import_path(training.run_fn),
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        train_args=TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=EvalArgs(splits=[features.EVAL_SPLIT]),
         # TFX's Trainer takes a JSON string run parameter in place of the dict.
         custom_config=(
             run_parameter(config, TRAINING_PARAMETER)
@@ -206,10 +214,10 @@ def sqlite_metadata(path: str) -> metadata_store_pb2.ConnectionConfig:
     return config
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig) -> Pipeline:
     """The TFX pipeline for `config`; reads no environment, touches no file."""
     metadata = sqlite_metadata(config.metadata_path) if config.metadata_path else None
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=create_components(config),
@@ -219,7 +227,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     )
 
 
-def create_pretrain_pipeline(config: PretrainPipelineConfig) -> tfx.dsl.Pipeline:
+def create_pretrain_pipeline(config: PretrainPipelineConfig) -> Pipeline:
     """`make pretrain`'s pipeline: ImageExampleGen -> Transform -> Trainer (pretraining.run_fn).
 
     The same ingestion and normalization as the main pipeline, on the generated source shapes,
@@ -233,7 +241,7 @@ def create_pretrain_pipeline(config: PretrainPipelineConfig) -> tfx.dsl.Pipeline
     )
     examples = example_gen.outputs["examples"]
     # The curated schema fits the source images too: the same features, made the same way.
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    schema_gen = ImportSchemaGen(schema_file=config.schema_path)
     transform = AugmentingTransform(
         examples=examples,
         schema=schema_gen.outputs["schema"],
@@ -241,15 +249,15 @@ def create_pretrain_pipeline(config: PretrainPipelineConfig) -> tfx.dsl.Pipeline
         image_size=pretrain.image_size,
         augmentation=AugmentationSpec.off(),
     )
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=import_path(pretraining.run_fn),
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
-        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        train_args=TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config=pretrain.to_dict(),
     )
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[example_gen, schema_gen, transform, trainer],
@@ -259,7 +267,7 @@ def create_pretrain_pipeline(config: PretrainPipelineConfig) -> tfx.dsl.Pipeline
     )
 
 
-def compile_ir(pipeline: tfx.dsl.Pipeline) -> pipeline_pb2.Pipeline:
+def compile_ir(pipeline: Pipeline) -> pipeline_pb2.Pipeline:
     """The pipeline's IR for LocalDagRunner.run_with_ir, with caching off for ALWAYS_RUN."""
     ir = compiler.Compiler().compile(pipeline)
     for node in ir.nodes:

@@ -74,7 +74,7 @@ def write_source_images(config: PretrainPipelineConfig) -> int:
 
 def run_pipeline(config: PretrainPipelineConfig, log_path: str) -> str:
     """Runs the pretraining pipeline; returns the Trainer's model folder (holding the weights)."""
-    from tfx import v1 as tfx
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from components import pretraining
     from pipeline import run_local, run_summary
@@ -85,7 +85,7 @@ def run_pipeline(config: PretrainPipelineConfig, log_path: str) -> str:
     started_ms = int(time.time() * 1000)
     with run_local.run_logging(log_path, total=len(pipeline.components)):
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            LocalDagRunner().run(pipeline)
         except Exception as e:
             raise PretrainError(f"The pretraining pipeline failed ({e}); see {log_path}") from e
     _, outputs = run_summary.read_run(

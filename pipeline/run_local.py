@@ -200,7 +200,7 @@ def run(config: PipelineConfig, outputs_dir: str) -> int:
 def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
     """The run itself, once nothing else runs on the same root and store."""
 
-    from tfx import v1 as tfx
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.pipeline import compile_ir, create_pipeline
 
@@ -214,7 +214,7 @@ def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
     error = None
     with run_logging(log_path, total=len(pipeline.components)):
         try:
-            tfx.orchestration.LocalDagRunner().run_with_ir(compile_ir(pipeline))
+            LocalDagRunner().run_with_ir(compile_ir(pipeline))
         except Exception as e:  # reported below with the summary, not as a deep stack trace
             _log_to_file_only(log_path, e)
             error = e

@@ -8,25 +8,26 @@ artifact: the transform graph, with `augmentation.json` beside it (see executor.
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.components import Transform
 from tfx.dsl.components.base import executor_spec
+from tfx.types import Channel
 
 from components import preprocessing
 from components.augmentation import AugmentationSpec
 from components.augmenting_transform import executor
 
 
-class _AugmentingTransform(tfx.components.Transform):
+class _AugmentingTransform(Transform):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
 
 def AugmentingTransform(  # noqa: N802 - named like the TFX components it stands beside
-    examples: tfx.dsl.Channel,
-    schema: tfx.dsl.Channel,
+    examples: Channel,
+    schema: Channel,
     preprocessing_fn: str,
     image_size: int,
     augmentation: AugmentationSpec,
-) -> tfx.components.Transform:
+) -> Transform:
     """Transform with `preprocessing_fn` at `image_size`, carrying `augmentation` for training."""
     return _AugmentingTransform(
         examples=examples,

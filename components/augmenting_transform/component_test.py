@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from tfx import v1 as tfx
-from tfx.types import standard_artifacts
+from tfx.components import Transform
+from tfx.types import Channel, standard_artifacts
 
 from components import preprocessing
 from components.augmentation import AugmentationSpec, AugmentationSpecError
@@ -14,10 +14,10 @@ from components.augmenting_transform.component import AugmentingTransform
 pytestmark = pytest.mark.component
 
 
-def build(spec: AugmentationSpec) -> tfx.components.Transform:
+def build(spec: AugmentationSpec) -> Transform:
     return AugmentingTransform(
-        examples=tfx.dsl.Channel(type=standard_artifacts.Examples),
-        schema=tfx.dsl.Channel(type=standard_artifacts.Schema),
+        examples=Channel(type=standard_artifacts.Examples),
+        schema=Channel(type=standard_artifacts.Schema),
         preprocessing_fn="components.preprocessing.preprocessing_fn",
         image_size=64,
         augmentation=spec,

@@ -20,8 +20,9 @@ This step lists files and reads no image, so it always runs (pipeline.ALWAYS_RUN
 from typing import TypedDict
 
 from google.protobuf import json_format
-from tfx import v1 as tfx
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 
 from components.data_snapshot.snapshots import data_folder
 from components.image_example_gen import executor
@@ -46,12 +47,12 @@ class Snapshot(TypedDict):
     example_gen_config: str
 
 
-@tfx.dsl.components.component
+@component
 def DataSnapshot(  # noqa: N802 - TFX component naming
-    data_root: tfx.dsl.components.Parameter[str],
-    input_format: tfx.dsl.components.Parameter[str],
-    max_bad_file_fraction: tfx.dsl.components.Parameter[float],
-    latest: tfx.dsl.components.Parameter[bool],
+    data_root: Parameter[str],
+    input_format: Parameter[str],
+    max_bad_file_fraction: Parameter[float],
+    latest: Parameter[bool],
 ) -> Snapshot:
     """The folder ExampleGen reads, and ExampleGen's options with that folder's fingerprint."""
     folder = data_folder(data_root, latest)

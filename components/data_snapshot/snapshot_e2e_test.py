@@ -9,7 +9,8 @@ import os
 
 import pytest
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
 
 from components.data_snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
 from components.image_example_gen.component import ImageExampleGenFromSnapshot
@@ -25,7 +26,7 @@ def run_snapshot_and_ingestion(data_root, root) -> None:
     snapshot = DataSnapshot(
         data_root=str(data_root), input_format="images", max_bad_file_fraction=0.0, latest=True
     ).with_id(DATA_SNAPSHOT_NODE_ID)
-    pipeline = tfx.dsl.Pipeline(
+    pipeline = Pipeline(
         pipeline_name="snapshots",
         pipeline_root=str(root / "pipeline"),
         components=[snapshot, ImageExampleGenFromSnapshot(snapshot)],
@@ -33,7 +34,7 @@ def run_snapshot_and_ingestion(data_root, root) -> None:
         metadata_connection_config=sqlite_metadata(str(root / "metadata.sqlite")),
         beam_pipeline_args=list(LOCAL_BEAM_ARGS),
     )
-    tfx.orchestration.LocalDagRunner().run_with_ir(compile_ir(pipeline))
+    LocalDagRunner().run_with_ir(compile_ir(pipeline))
 
 
 def ingestions(root) -> list[dict]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx import components
 from tfx.dsl.components.base import executor_spec
 
 from components.evaluator import executor
 
 
-class Evaluator(tfx.components.Evaluator):
+class Evaluator(components.Evaluator):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

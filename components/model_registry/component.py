@@ -17,8 +17,13 @@ import tensorflow as tf
 from absl import logging
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx import types
-from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.component.experimental.annotations import (
+    InputArtifact,
+    OutputArtifact,
+    Parameter,
+)
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -39,10 +44,6 @@ PUSHED_VERSION_PROPERTY = "pushed_version"
 ALREADY_PUSHED_PROPERTY = "already_pushed_as"
 RECORD_FILE = registry.RECORD_FILE
 
-InputArtifact = tfx.dsl.components.InputArtifact
-OutputArtifact = tfx.dsl.components.OutputArtifact
-Parameter = tfx.dsl.components.Parameter
-
 
 def baseline_version(baseline: types.Artifact | None) -> int:
     """The served version a BaselineModel artifact holds; 0 when there was none to copy."""
@@ -54,7 +55,7 @@ def baseline_version(baseline: types.Artifact | None) -> int:
     return baseline.get_int_custom_property(BASELINE_VERSION_PROPERTY)
 
 
-@tfx.dsl.components.component
+@component
 def BaselineModel(  # noqa: N802 - TFX component naming
     serving_dir: Parameter[str],
     baseline: OutputArtifact[standard_artifacts.Model],
@@ -146,7 +147,7 @@ def _not_pushed(pushed_model: types.Artifact) -> None:
     pushed_model.set_int_custom_property(PUSHED_PROPERTY, 0)
 
 
-@tfx.dsl.components.component
+@component
 def RegistryPusher(  # noqa: N802 - TFX component naming
     model: InputArtifact[standard_artifacts.Model],
     model_blessing: InputArtifact[standard_artifacts.ModelBlessing],

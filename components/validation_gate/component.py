@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
@@ -25,9 +26,6 @@ from components.model_registry import registry
 from components.model_registry.component import baseline_version, training_statistics
 
 ANOMALIES_FILE = "SchemaDiff.pb"
-
-InputArtifact = tfx.dsl.components.InputArtifact
-Parameter = tfx.dsl.components.Parameter
 
 
 class DataValidationError(RuntimeError):
@@ -102,7 +100,7 @@ def served_statistics(
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(serialized)
 
 
-@tfx.dsl.components.component
+@component
 def ValidationGate(  # noqa: N802 - TFX component naming
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
