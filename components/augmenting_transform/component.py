@@ -41,4 +41,7 @@ def AugmentingTransform(  # noqa: N802 - named like the TFX components it stands
         # materializing float images would write ~110 KB per 96 px image to disk.
         materialize=False,
         disable_statistics=True,
+        # The analyzer cache serves a later run that analyzes overlapping data spans, if the
+        # pipeline feeds it back; ours re-analyzes the whole train split every run.
+        disable_analyzer_cache=True,
     ).with_id("Transform")

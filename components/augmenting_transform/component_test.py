@@ -35,6 +35,10 @@ def test_carries_the_spec_and_runs_our_executor_under_transforms_name():
     assert executor.spec_from_exec_properties(transform.exec_properties) == spec
     assert transform.exec_properties["force_tf_compat_v1"] == 0
     assert "transform_graph" in transform.outputs
+    # Only the graph: no materialized images, statistics or analyzer cache, which nothing reads.
+    for unread in ("transformed_examples", "post_transform_stats", "updated_analyzer_cache"):
+        assert unread not in transform.outputs, unread
+    assert transform.exec_properties["disable_statistics"] == 1
 
 
 def test_an_executor_given_no_spec_fails_before_transforming_naming_the_key():
