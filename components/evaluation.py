@@ -8,7 +8,6 @@ import tensorflow_model_analysis as tfma
 from components import features, tfma_metrics
 from components.gate import GATE_METRICS, Gate
 
-ACCURACY_METRIC = "sparse_categorical_accuracy"
 LOSS_METRIC = "sparse_categorical_crossentropy"
 AUC_METRIC = "auc"
 
@@ -53,7 +52,7 @@ def _metric(class_name: str, gate: Gate, macro: bool = False) -> tfma.MetricConf
 def eval_config(gate: Gate) -> tfma.EvalConfig:
     """What TFMA computes on the eval split, and the gate as TFMA thresholds.
 
-    Overall and per true class (accuracy on the slice label=k is class k's recall). The two
+    On the whole eval split (per class through the confusion matrix and AUCs). The two
     one-vs-rest AUC specs name no classes here: the Evaluator's executor fills them in once
     ExampleGen has found the classes (`for_classes`). AUC's macro average has a spec of its own
     because a threshold in a spec that also binarizes would apply to every class's AUC too.
@@ -72,7 +71,11 @@ def eval_config(gate: Gate) -> tfma.EvalConfig:
                 prediction_key=features.PROBABILITIES_KEY,
             )
         ],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
+        # The whole eval split only. Per-class recall, precision and F1 come from the confusion
+        # matrix; a slice per true class (label = k) added only its accuracy, which is that
+        # recall again, at the cost of every metric once more per class, AUCs included, which
+        # one class alone cannot have (TFMA divided by zero for them).
+        slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
@@ -150,13 +153,6 @@ def _is_overall(slice_key) -> bool:
     return not slice_key.single_slice_keys
 
 
-def _sliced_label(slice_key) -> int | None:
-    for single in slice_key.single_slice_keys:
-        if single.column == features.LABEL_KEY:
-            return int(single.int64_value)
-    return None
-
-
 def confusion_matrices(evaluation_uri: str, num_classes: int) -> dict[str, list[list[int]]]:
     """Per model: counts[actual][predicted] of the eval split, from TFMA's argmax matrix."""
     matrices: dict[str, list[list[int]]] = {}
@@ -203,7 +199,7 @@ def per_class_from_matrix(counts: list[list[int]]) -> list[dict[str, float | Non
 def read_evaluation(evaluation_uri: str, class_names: list[str]) -> dict[str, dict | None]:
     """Everything the Evaluator measured, per model (candidate, baseline or None):
     `overall` (accuracy, loss, examples, macro_f1, macro_auc), `per_class` (name -> precision,
-    recall, f1, auc, support, slice_accuracy) and `confusion_matrix` (rows actual, columns
+    recall, f1, auc, support) and `confusion_matrix` (rows actual, columns
     predicted, in class-name order)."""
     num_classes = len(class_names)
     models: dict[str, dict] = {}
@@ -212,7 +208,6 @@ def read_evaluation(evaluation_uri: str, class_names: list[str]) -> dict[str, di
         return models.setdefault(name, {"overall": {}, "per_class": {c: {} for c in class_names}})
 
     for slice_metrics in tfma.load_metrics(evaluation_uri):
-        label = _sliced_label(slice_metrics.slice_key)
         overall = _is_overall(slice_metrics.slice_key)
         for entry in slice_metrics.metric_keys_and_values:
             key = entry.key
@@ -229,8 +224,6 @@ def read_evaluation(evaluation_uri: str, class_names: list[str]) -> dict[str, di
                     class_id = key.sub_key.class_id.value
                     if class_id < num_classes:
                         model["per_class"][class_names[class_id]]["auc"] = value
-            elif label is not None and 0 <= label < num_classes and key.name == ACCURACY_METRIC:
-                model["per_class"][class_names[label]]["slice_accuracy"] = value
     for name, counts in confusion_matrices(evaluation_uri, num_classes).items():
         model = model_entry(name)
         model["confusion_matrix"] = counts

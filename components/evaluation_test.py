@@ -46,10 +46,10 @@ def test_the_gate_survives_the_trip_through_the_eval_config(gate):
     assert list(rule.slicing_specs) == [tfma.SlicingSpec()]
 
 
-def test_the_config_slices_by_true_class_and_names_every_class_once_known():
+def test_the_config_judges_the_whole_split_and_names_every_class_once_known():
     config = evaluation.for_classes(evaluation.eval_config(Gate()), num_classes=3)
 
-    assert [list(s.feature_keys) for s in config.slicing_specs] == [[], [features.LABEL_KEY]]
+    assert list(config.slicing_specs) == [tfma.SlicingSpec()]
     per_class, macro = config.metrics_specs[1:]
     assert list(per_class.binarize.class_ids.values) == [0, 1, 2]
     assert not per_class.HasField("aggregate")  # a gate threshold here would judge each class
