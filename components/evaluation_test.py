@@ -1,18 +1,23 @@
 """The blessing policy, run through TFMA for real on tiny data, and the arithmetic that turns its
 confusion matrix into per-class precision, recall and F1.
 
-Each example carries the candidate's and the baseline's class probabilities as features, and
-two tiny SavedModels with the pipeline's examples signature read them back: the pipeline's own
-eval config (model spec included) judges them, as TFX's Evaluator would, with nothing trained.
+Each example's "image" is text holding the candidate's and the baseline's class probabilities,
+and two tiny SavedModels with the pipeline's serving signature read their own back: the
+pipeline's own eval config (model spec included) judges them on examples decoded with the
+pipeline's schema, as TFX's Evaluator would, with nothing trained. So these tests also check
+that TFMA hands the signature each example's own image bytes.
 """
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components import evaluation, features
 from components.gate import GATE_METRICS, Gate
+from pipeline.local_runner import DEFAULT_SCHEMA
 
 pytestmark = pytest.mark.unit
 
@@ -65,15 +70,28 @@ def predictions(labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
 
 
 def write_examples(path: str, labels, candidate, baseline) -> None:
+    """Examples with the pipeline's image and label features; the image is the models' answers."""
     with tf.io.TFRecordWriter(path) as writer:
         for label, ours, theirs in zip(labels, candidate, baseline, strict=True):
+            answers = ";".join(",".join(str(p) for p in probs) for probs in (ours, theirs))
             feature = {
+                features.IMAGE_KEY: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[answers.encode()])
+                ),
                 features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-                "candidate": tf.train.Feature(float_list=tf.train.FloatList(value=ours)),
-                "baseline": tf.train.Feature(float_list=tf.train.FloatList(value=theirs)),
             }
             example = tf.train.Example(features=tf.train.Features(feature=feature))
             writer.write(example.SerializeToString())
+
+
+def pipeline_schema(*names: str) -> schema_pb2.Schema:
+    """The curated schema's features `names`: the shapes TFMA decodes the examples into."""
+    with open(DEFAULT_SCHEMA) as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    kept = [feature for feature in schema.feature if feature.name in names]
+    del schema.feature[:]
+    schema.feature.extend(kept)
+    return schema
 
 
 @pytest.fixture(scope="module")
@@ -88,28 +106,29 @@ def examples(tmp_path_factory):
 
 
 class FixedPredictions(tf.Module):
-    """A SavedModel whose predictions are the probabilities stored in feature `key`."""
+    """A SavedModel whose predictions are the probabilities its image bytes spell out, the
+    `index`th list of them (0 for the candidate, 1 for the baseline)."""
 
-    def __init__(self, key: str):
+    def __init__(self, index: int):
         super().__init__()
-        self.key = key
+        self.index = index
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve_examples(self, serialized):
-        spec = {self.key: tf.io.FixedLenFeature([len(CLASSES)], tf.float32)}
-        parsed = tf.io.parse_example(serialized, spec)
-        return {features.PROBABILITIES_KEY: parsed[self.key]}
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_KEY)])
+    def serve(self, image_bytes):
+        answers = tf.strings.split(image_bytes, ";").to_tensor()[:, self.index]
+        probabilities = tf.strings.to_number(tf.strings.split(answers, ",").to_tensor())
+        return {features.PROBABILITIES_KEY: probabilities}
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     paths = {}
-    for name in (evaluation.CANDIDATE, evaluation.BASELINE):
-        model = FixedPredictions(name)
+    for index, name in enumerate((evaluation.CANDIDATE, evaluation.BASELINE)):
+        model = FixedPredictions(index)
         paths[name] = str(root / name)
         tf.saved_model.save(
-            model, paths[name], signatures={features.EXAMPLES_SIGNATURE: model.serve_examples}
+            model, paths[name], signatures={features.SERVING_SIGNATURE: model.serve}
         )
     return paths
 
@@ -136,6 +155,7 @@ def evaluate(
         eval_shared_model=shared if with_baseline else shared[0],
         eval_config=config,
         data_location=examples["path"],
+        schema=pipeline_schema(features.IMAGE_KEY, features.LABEL_KEY),
         output_path=output,
     )
     return output

@@ -1,11 +1,9 @@
 """Export: the trained Keras model wrapped with the transform graph and the class names.
 
-Two signatures:
-- `serving_default(image_bytes: string[None])` -> probabilities, class_id, class_name. What
-  clients call: raw encoded images in, no preprocessing on their side.
-- `from_examples(examples: string[None])` -> the same, from serialized tf.Examples. What TFMA
-  calls to evaluate on ExampleGen's raw examples.
-Both run the same tf.Transform graph the model was trained behind.
+One signature, `serving_default(image_bytes: string[None])` -> probabilities, class_id,
+class_name: raw encoded images in, no preprocessing on the caller's side, the tf.Transform graph
+the model was trained behind inside. Clients call it, and so does the Evaluator (TFMA feeds it
+the `image_bytes` feature of the eval examples), so the gate judges exactly what is served.
 """
 
 from __future__ import annotations
@@ -24,9 +22,10 @@ CLASS_NAMES_DIR = "assets.extra"
 def _serving_functions(model: keras.Model, tft_output: tft.TFTransformOutput, class_names):
     model.tft_layer = tft_output.transform_features_layer()  # tracked, so saved with the model
     names = tf.constant(list(class_names))
-    image_spec = {features.IMAGE_KEY: tft_output.raw_feature_spec()[features.IMAGE_KEY]}
 
-    def predict(raw_features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_KEY)])
+    def serve_image_bytes(image_bytes):
+        raw_features = {features.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])}
         transformed = model.tft_layer(raw_features)
         probabilities = model(transformed[features.TRANSFORMED_IMAGE_KEY], training=False)
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
@@ -36,18 +35,7 @@ def _serving_functions(model: keras.Model, tft_output: tft.TFTransformOutput, cl
             features.CLASS_NAME_KEY: tf.gather(names, class_id),
         }
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_KEY)])
-    def serve_image_bytes(image_bytes):
-        return predict({features.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])})
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve_examples(serialized_examples):
-        return predict(tf.io.parse_example(serialized_examples, image_spec))
-
-    return {
-        features.SERVING_SIGNATURE: serve_image_bytes,
-        features.EXAMPLES_SIGNATURE: serve_examples,
-    }
+    return {features.SERVING_SIGNATURE: serve_image_bytes}
 
 
 def export_serving_model(
@@ -56,8 +44,8 @@ def export_serving_model(
     """Saves a SavedModel that serves raw image bytes; class names also go to assets.extra."""
     signatures = _serving_functions(model, tft_output, class_names)
     # Without Keras's per-layer traces: tracing every layer's call took 20-30 s of a 64 px
-    # MobileNetV2's export (make bench), and nothing loads this folder back as Keras. Serving
-    # and TFMA call the signatures above; WEIGHTS= reads its variables (weights_file.py).
+    # MobileNetV2's export (make bench), and nothing loads this folder back as Keras. Clients
+    # and TFMA call the signature above; WEIGHTS= reads its variables (weights_file.py).
     model.save(export_dir, save_format="tf", signatures=signatures, save_traces=False)
     extra = os.path.join(export_dir, CLASS_NAMES_DIR)
     tf.io.gfile.makedirs(extra)

@@ -37,9 +37,8 @@ TFRECORD_MARKER = ".tfrecord"  # TFRecord input files are named *.tfrecord* (.gz
 CLASS_NAMES_FILE = "class_names.json"
 TFRECORD_CLASS_NAMES_FILE = "class_names.txt"
 
-# Signatures of the exported model.
+# The exported model's one signature, for clients and the Evaluator alike.
 SERVING_SIGNATURE = "serving_default"
-EXAMPLES_SIGNATURE = "from_examples"
 PROBABILITIES_KEY = "probabilities"
 CLASS_ID_KEY = "class_id"
 CLASS_NAME_KEY = "class_name"
