@@ -10,7 +10,6 @@ that TFMA hands the signature each example's own image bytes.
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -18,6 +17,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from components import evaluation, features
 from components.gate import GATE_METRICS, Gate
 from pipeline.local_runner import DEFAULT_SCHEMA
+from tests.helpers import predictions, save_answer_reader, write_answer_examples
 
 pytestmark = pytest.mark.unit
 
@@ -61,29 +61,6 @@ def test_the_config_judges_the_whole_split_and_names_every_class_once_known():
     assert dict(macro.aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
 
 
-def predictions(labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
-    """Probabilities whose argmax is the label where `correct`, the next class elsewhere."""
-    predicted = np.where(correct, labels, (labels + 1) % len(CLASSES))
-    probabilities = np.full((len(labels), len(CLASSES)), 0.1)
-    probabilities[np.arange(len(labels)), predicted] = 0.8
-    return probabilities
-
-
-def write_examples(path: str, labels, candidate, baseline) -> None:
-    """Examples with the pipeline's image and label features; the image is the models' answers."""
-    with tf.io.TFRecordWriter(path) as writer:
-        for label, ours, theirs in zip(labels, candidate, baseline, strict=True):
-            answers = ";".join(",".join(str(p) for p in probs) for probs in (ours, theirs))
-            feature = {
-                features.IMAGE_KEY: tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[answers.encode()])
-                ),
-                features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-            }
-            example = tf.train.Example(features=tf.train.Features(feature=feature))
-            writer.write(example.SerializeToString())
-
-
 def pipeline_schema(*names: str) -> schema_pb2.Schema:
     """The curated schema's features `names`: the shapes TFMA decodes the examples into."""
     with open(DEFAULT_SCHEMA) as f:
@@ -98,26 +75,11 @@ def pipeline_schema(*names: str) -> schema_pb2.Schema:
 def examples(tmp_path_factory):
     """30 examples; the baseline gets 27 right, the candidate 15 (so every metric is worse)."""
     labels = np.arange(30) % 3
-    baseline = predictions(labels, np.arange(30) >= 3)
-    candidate = predictions(labels, np.arange(30) % 2 == 0)
+    baseline = predictions(labels, np.arange(30) >= 3, len(CLASSES))
+    candidate = predictions(labels, np.arange(30) % 2 == 0, len(CLASSES))
     path = str(tmp_path_factory.mktemp("tfma") / "examples.tfrecord")
-    write_examples(path, labels, candidate, baseline)
+    write_answer_examples(path, labels, candidate, baseline)
     return {"path": path, "labels": labels, "candidate": candidate}
-
-
-class FixedPredictions(tf.Module):
-    """A SavedModel whose predictions are the probabilities its image bytes spell out, the
-    `index`th list of them (0 for the candidate, 1 for the baseline)."""
-
-    def __init__(self, index: int):
-        super().__init__()
-        self.index = index
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_KEY)])
-    def serve(self, image_bytes):
-        answers = tf.strings.split(image_bytes, ";").to_tensor()[:, self.index]
-        probabilities = tf.strings.to_number(tf.strings.split(answers, ",").to_tensor())
-        return {features.PROBABILITIES_KEY: probabilities}
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +87,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     paths = {}
     for index, name in enumerate((evaluation.CANDIDATE, evaluation.BASELINE)):
-        model = FixedPredictions(index)
-        paths[name] = str(root / name)
-        tf.saved_model.save(
-            model, paths[name], signatures={features.SERVING_SIGNATURE: model.serve}
-        )
+        paths[name] = save_answer_reader(str(root / name), index)
     return paths
 
 

@@ -1,11 +1,15 @@
-"""Helpers the tests share: small real image files and a tamper check for folders."""
+"""Helpers the tests share: small real image files, a tamper check for folders, and models
+that read their answers from their input, for TFMA on tiny data with nothing trained."""
 
 import hashlib
 import io
 import os
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
+
+from components import features
 
 
 def encode_image(mode: str = "RGB", size=(20, 16), fmt: str = "PNG", seed: int = 0) -> bytes:
@@ -119,3 +123,48 @@ KUBEFLOW_COMPILE_FLAGS = [
     "--serving-dir",
     "gs://bucket/serving",
 ]
+
+
+def predictions(labels: np.ndarray, correct: np.ndarray, num_classes: int) -> np.ndarray:
+    """Probabilities whose argmax is the label where `correct`, the next class elsewhere."""
+    predicted = np.where(correct, labels, (labels + 1) % num_classes)
+    probabilities = np.full((len(labels), num_classes), 0.1)
+    probabilities[np.arange(len(labels)), predicted] = 0.8
+    return probabilities
+
+
+def write_answer_examples(path: str, labels, *answers, compression: str | None = None) -> None:
+    """Examples with the pipeline's image and label features, whose "image" is text holding
+    each model's probabilities for it (`answers[i]` is model i's, one row per example)."""
+    with tf.io.TFRecordWriter(path, options=compression) as writer:
+        for label, *rows in zip(labels, *answers, strict=True):
+            text = ";".join(",".join(str(p) for p in row) for row in rows)
+            feature = {
+                features.IMAGE_KEY: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[text.encode()])
+                ),
+                features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+
+
+class AnswerReader(tf.Module):
+    """Predicts the probabilities its image bytes spell out: the `index`th list of them."""
+
+    def __init__(self, index: int):
+        super().__init__()
+        self.index = index
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_KEY)])
+    def serve(self, image_bytes):
+        answers = tf.strings.split(image_bytes, ";").to_tensor()[:, self.index]
+        probabilities = tf.strings.to_number(tf.strings.split(answers, ",").to_tensor())
+        return {features.PROBABILITIES_KEY: probabilities}
+
+
+def save_answer_reader(path: str, index: int) -> str:
+    """An AnswerReader saved with the pipeline's serving signature, as the Trainer exports."""
+    model = AnswerReader(index)
+    tf.saved_model.save(model, path, signatures={features.SERVING_SIGNATURE: model.serve})
+    return path

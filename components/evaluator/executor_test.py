@@ -1,0 +1,96 @@
+"""The Evaluator's executor, run for real on a tiny examples artifact and a model that reads its
+answers from the image bytes: it completes the config from the class names, blesses by the
+floor alone without a baseline, writes the report, and leaves Keras's code to AutoGraph
+unconverted even in a process that never trained (as on Kubeflow, one pod per component)."""
+
+import os
+
+import numpy as np
+import pytest
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import channel_utils, standard_artifacts
+
+from components import evaluation, evaluation_report, features, tracing
+from components.evaluator.component import Evaluator
+from components.evaluator.executor import BLESSED_PROPERTY, Executor
+from components.gate import Gate
+from pipeline.config import LOCAL_BEAM_ARGS
+from tests.helpers import predictions, save_answer_reader, write_answer_examples
+
+pytestmark = pytest.mark.unit
+
+CLASSES = ["a", "b", "c"]
+
+
+@pytest.fixture
+def stock_autograph(monkeypatch):
+    """AutoGraph's rules as TensorFlow ships them, converting tf_keras (restored after)."""
+    stock = tuple(
+        rule
+        for rule in tracing.autograph_config.CONVERSION_RULES
+        if not rule.matches(tracing.KERAS_PACKAGE)
+    )
+    monkeypatch.setattr(tracing.autograph_config, "CONVERSION_RULES", stock)
+
+
+@pytest.fixture
+def artifacts(tmp_path):
+    """Examples (an eval split of 30, gzipped as ExampleGen writes them) and a model getting
+    half of them right; plus the two outputs."""
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = '["eval"]'
+    os.makedirs(os.path.join(examples.uri, "Split-eval"))
+    labels = np.arange(30) % len(CLASSES)
+    answers = predictions(labels, np.arange(30) % 2 == 0, len(CLASSES))
+    path = os.path.join(examples.uri, "Split-eval", "data_tfrecord-00000-of-00001.gz")
+    write_answer_examples(path, labels, answers, compression="GZIP")
+    features.write_class_names(examples.uri, CLASSES)
+
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    save_answer_reader(os.path.join(model.uri, "Format-Serving"), index=0)
+
+    evaluation_out = standard_artifacts.ModelEvaluation()
+    evaluation_out.uri = str(tmp_path / "evaluation")
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    return examples, model, evaluation_out, blessing
+
+
+def run_executor(artifacts, gate: Gate, tmp_dir: str) -> None:
+    examples, model, evaluation_out, blessing = artifacts
+    component = Evaluator(
+        examples=channel_utils.as_channel([examples]),
+        model=channel_utils.as_channel([model]),
+        eval_config=evaluation.eval_config(gate),
+        example_splits=[features.EVAL_SPLIT],
+    )
+    context = base_beam_executor.BaseBeamExecutor.Context(
+        beam_pipeline_args=list(LOCAL_BEAM_ARGS), tmp_dir=tmp_dir
+    )
+    Executor(context).Do(
+        {"examples": [examples], "model": [model]},
+        {"evaluation": [evaluation_out], "blessing": [blessing]},
+        dict(component.exec_properties),
+    )
+
+
+def test_it_judges_the_served_signature_and_leaves_keras_unconverted(
+    artifacts, stock_autograph, tmp_path
+):
+    assert not tracing.keras_left_unconverted()
+
+    run_executor(artifacts, Gate("accuracy", floor=0.4), str(tmp_path / "tmp"))
+
+    _, _, evaluation_out, blessing = artifacts
+    assert blessing.get_int_custom_property(BLESSED_PROPERTY) == 1
+    found = evaluation.read_evaluation(evaluation_out.uri, CLASSES)[evaluation.CANDIDATE]
+    assert found["overall"]["accuracy"] == pytest.approx(0.5)
+    assert found["overall"]["examples"] == 30
+    report = os.path.join(
+        evaluation_out.uri, evaluation_report.REPORT_DIR, evaluation_report.REPORT_FILE
+    )
+    with open(report) as f:
+        assert "**Decision: blessed.**" in f.read()
+    assert tracing.keras_left_unconverted()
