@@ -69,8 +69,8 @@ def eval_config(gate: Gate) -> tfma.EvalConfig:
                 # The one clients call. Its input is named like the examples' image feature, so
                 # TFMA feeds it the image bytes it has already parsed, batch by batch. (Fed
                 # serialized examples instead, TFMA calls a signature positionally; TensorFlow
-                # refuses, formatting the whole batch into the error, then retries: 40% of the
-                # model's time at 8,000 images, make bench.)
+                # refuses, formatting the whole batch into the error, then retries: a third of
+                # the time spent predicting, measured at 8,000 images.)
                 signature_name=features.SERVING_SIGNATURE,
                 label_key=features.LABEL_KEY,
                 prediction_key=features.PROBABILITIES_KEY,
