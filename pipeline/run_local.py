@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from components import model
 from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
-from pipeline import run_summary
+from pipeline import process_memory, run_summary
 from pipeline.config import PipelineConfig
 from pipeline.run_lock import RunLockedError, exclusive_run
 
@@ -226,6 +226,7 @@ def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
         since_ms=started_ms,
         error=error,
         log_path=log_path,
+        peak_memory_mb=process_memory.peak_rss_mb(),
     )
     run_summary.write_json(summary, os.path.join(outputs_dir, "last_run.json"))
     print(run_summary.format_table(summary))

@@ -178,8 +178,10 @@ def collect(
     since_ms: int = 0,
     error: BaseException | None = None,
     log_path: str | None = None,
+    peak_memory_mb: float | None = None,
 ) -> dict[str, Any]:
-    """The run summary as a JSON-ready dict (the schema of `outputs/last_run.json`)."""
+    """The run summary as a JSON-ready dict (the schema of `outputs/last_run.json`);
+    `peak_memory_mb` is the running process's, when the run happened in it."""
     components, outputs = read_run(metadata_path, pipeline_name, node_ids, since_ms)
     blessing = _of_type(outputs, "ModelBlessing")
     evaluation = _of_type(outputs, "ModelEvaluation")
@@ -201,6 +203,7 @@ def collect(
         "metadata_path": metadata_path,
         "log_file": log_path,
         "components": components,
+        "peak_memory_mb": round(peak_memory_mb) if peak_memory_mb is not None else None,
         "tuned_hyperparameters": _tuned(_of_type(outputs, "HyperParameters")),
         "training": training_files,
         "metrics": metrics,
@@ -268,6 +271,8 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(f"{name:<24}{c['status']:<12}{c['seconds']:>9.1f}  {cache}".rstrip())
     total = sum(c["seconds"] for c in summary["components"].values())
     lines.append(f"{'total':<24}{'':<12}{total:>9.1f}")
+    if summary.get("peak_memory_mb") is not None:
+        lines.append(f"Peak memory: {summary['peak_memory_mb'] / 1024:.1f} GB")
 
     metrics = summary["metrics"]
     if metrics["candidate"]:

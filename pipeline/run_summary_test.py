@@ -19,6 +19,7 @@ def summary(**overrides):
             "ImageExampleGen": {"status": "cached", "seconds": 0.0, "cached": True},
             "Trainer": {"status": "complete", "seconds": 61.25, "cached": False},
         },
+        "peak_memory_mb": 2458,
         "metrics": {
             "candidate": {"accuracy": 0.41, "loss": 1.2, "examples": 226.0},
             "baseline": None,
@@ -38,12 +39,17 @@ def test_table_shows_components_cache_metrics_and_why_not_blessed():
     assert "ImageExampleGen         cached            0.0  hit" in table
     assert "Trainer                 complete         61.2" in table
     assert "total                                    61.2" in table
+    assert "Peak memory: 2.4 GB" in table
     assert "accuracy          0.4100           -" in table
     assert "examples             226           -" in table
     assert "no model served yet: the floor alone decides" in table
     assert "cats/bad.jpg: empty file" in table
     assert "Blessed: no\n  accuracy 0.4100: below the floor 0.5" in table
     assert "Pushed: nothing; version 3 stays served" in table
+
+
+def test_table_leaves_out_a_peak_it_was_not_given():
+    assert "Peak memory" not in run_summary.format_table(summary(peak_memory_mb=None))
 
 
 def test_table_says_which_version_was_pushed_or_already_held():

@@ -73,6 +73,7 @@ def test_every_component_ran_and_a_blessed_model_was_pushed(first_run):
     assert summary["metrics"]["baseline"] is None
     assert 0 <= summary["metrics"]["candidate"]["accuracy"] <= 1
     assert summary["pipeline_root"] == first_run["config"].pipeline_root
+    assert 100 < summary["peak_memory_mb"] < 24 * 1024
 
     pushed = summary["pushed_model_dir"]
     assert pushed == os.path.join(first_run["config"].serving_dir, "1")

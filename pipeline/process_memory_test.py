@@ -1,0 +1,35 @@
+"""The peak counts this process's memory, not the memory of the process that started it."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import process_memory
+
+pytestmark = pytest.mark.unit
+
+MB = 1024 * 1024
+
+
+def test_the_peak_rises_with_what_this_process_touches():
+    before = process_memory.peak_rss_mb()
+    block = bytearray(400 * MB)
+    block[::4096] = b"\x01" * len(block[::4096])  # touch every page, so it is resident
+
+    assert process_memory.peak_rss_mb() >= before + 350
+    del block
+
+
+def test_a_child_started_by_a_big_process_reports_its_own_peak():
+    held = bytearray(600 * MB)
+    held[::4096] = b"\x01" * len(held[::4096])
+    assert process_memory.peak_rss_mb() > 600
+
+    child = "from pipeline import process_memory; print(process_memory.peak_rss_mb())"
+    output = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, check=True
+    ).stdout
+
+    assert float(output) < 200  # a bare interpreter; ru_maxrss here would be over 600
+    del held
