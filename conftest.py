@@ -29,3 +29,17 @@ def image_folder(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return root
+
+
+@pytest.fixture
+def stock_autograph(monkeypatch):
+    """AutoGraph's rules as TensorFlow ships them, converting tf_keras (restored after the
+    test): the state of a process that has not yet called components.tracing."""
+    from components import tracing
+
+    stock = tuple(
+        rule
+        for rule in tracing.autograph_config.CONVERSION_RULES
+        if not rule.matches(tracing.KERAS_PACKAGE)
+    )
+    monkeypatch.setattr(tracing.autograph_config, "CONVERSION_RULES", stock)

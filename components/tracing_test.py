@@ -14,18 +14,7 @@ from components.model import TransferModel
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def stock_rules(monkeypatch):
-    """AutoGraph's rules as TensorFlow ships them (restored after the test)."""
-    stock = tuple(
-        rule
-        for rule in tracing.autograph_config.CONVERSION_RULES
-        if not rule.matches(tracing.KERAS_PACKAGE)
-    )
-    monkeypatch.setattr(tracing.autograph_config, "CONVERSION_RULES", stock)
-
-
-def test_stock_autograph_converts_keras_and_the_rule_stops_it(stock_rules):
+def test_stock_autograph_converts_keras_and_the_rule_stops_it(stock_autograph):
     assert not tracing.keras_left_unconverted()
     assert not conversion.is_allowlisted(keras.layers.Dense.call)
 
@@ -39,7 +28,7 @@ def test_stock_autograph_converts_keras_and_the_rule_stops_it(stock_rules):
     assert sum(rule.matches(tracing.KERAS_PACKAGE) for rule in rules) == 1
 
 
-def test_our_own_code_is_still_converted(stock_rules):
+def test_our_own_code_is_still_converted(stock_autograph):
     tracing.leave_keras_unconverted()
     assert not conversion.is_allowlisted(TransferModel.train_step)
     assert not conversion.is_allowlisted(augmentation.augment)
@@ -66,7 +55,7 @@ def _trained_weights() -> list[np.ndarray]:
     return model.get_weights()
 
 
-def test_training_computes_the_same_with_keras_left_unconverted(stock_rules):
+def test_training_computes_the_same_with_keras_left_unconverted(stock_autograph):
     converted = _trained_weights()
     tracing.leave_keras_unconverted()
     unconverted = _trained_weights()

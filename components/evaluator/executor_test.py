@@ -23,17 +23,6 @@ CLASSES = ["a", "b", "c"]
 
 
 @pytest.fixture
-def stock_autograph(monkeypatch):
-    """AutoGraph's rules as TensorFlow ships them, converting tf_keras (restored after)."""
-    stock = tuple(
-        rule
-        for rule in tracing.autograph_config.CONVERSION_RULES
-        if not rule.matches(tracing.KERAS_PACKAGE)
-    )
-    monkeypatch.setattr(tracing.autograph_config, "CONVERSION_RULES", stock)
-
-
-@pytest.fixture
 def artifacts(tmp_path):
     """Examples (an eval split of 30, gzipped as ExampleGen writes them) and a model getting
     half of them right; plus the two outputs."""
