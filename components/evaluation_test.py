@@ -11,8 +11,8 @@ that TFMA hands the signature each example's own image bytes.
 import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
-from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx.utils import io_utils
 
 from components import evaluation, features
 from components.gate import GATE_METRICS, Gate
@@ -63,8 +63,7 @@ def test_the_config_judges_the_whole_split_and_names_every_class_once_known():
 
 def pipeline_schema(*names: str) -> schema_pb2.Schema:
     """The curated schema's features `names`: the shapes TFMA decodes the examples into."""
-    with open(DEFAULT_SCHEMA) as f:
-        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    schema = io_utils.SchemaReader().read(str(DEFAULT_SCHEMA))
     kept = [feature for feature in schema.feature if feature.name in names]
     del schema.feature[:]
     schema.feature.extend(kept)
