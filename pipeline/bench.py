@@ -1,14 +1,16 @@
 """`make bench`: where a pipeline run's time goes, against plain TensorFlow on the same work.
 
-For each size of a ladder of generated demo images (default 500, 2,000 and 8,000) and each
-repeat, it runs the whole local pipeline in a fresh process (`python -m pipeline.local_runner`
+For each size of a ladder of generated demo images (default 500, 2,000, 8,000 and 32,000) and
+each repeat, it runs the whole local pipeline in a fresh process (`python -m pipeline.local_runner`
 on a new outputs folder: nothing cached), takes each component's wall time from the run's
 summary and the process's peak memory, then does Transform's, the Trainer's and the
 Evaluator's work in plain TensorFlow (pipeline/bench_plain.py) on the examples that run wrote.
-Ratios are taken within a repeat and reported as medians over repeats, as are the times.
-Writes bench/results.json, docs/benchmarks.md and docs/benchmarks.png.
+Ratios are taken within a repeat and reported as medians over repeats, as are the times; the
+share of CPU time the hypervisor gave to other machines (steal) is recorded beside each repeat,
+so a noisy one shows. Writes bench/results.json, docs/benchmarks.md and docs/benchmarks.png,
+again after each size, so a long ladder stopped at its largest size keeps the smaller ones.
 
-    python -m pipeline.bench [--sizes 500,2000,8000] [--repeats 3] [--work DIR]
+    python -m pipeline.bench [--sizes 500,2000,8000,32000] [--repeats 3] [--work DIR]
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ BENCH_TRAINING = {
     "early_stopping": False,
     "lr_schedule": "constant",
 }
-DEFAULT_SIZES = (500, 2000, 8000)
+# Up to 32,000: at 8,000 images Transform's and the Evaluator's few seconds of fixed cost still
+# outweigh their work, and a user's data set is larger.
+DEFAULT_SIZES = (500, 2000, 8000, 32000)
 # Each compared stage: the pipeline component, and what its images are.
 STAGES = {"transform": "Transform", "trainer": "Trainer", "evaluator": "Evaluator"}
 # Targets of issue 7 at the largest size: pipeline seconds / plain seconds.
@@ -75,9 +79,31 @@ class Repeat:
     eval_images: int = 0
     run_seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    steal_percent: float | None = None
     components: dict[str, float] = field(default_factory=dict)
     plain: dict[str, float] = field(default_factory=dict)
     plain_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(stolen, total) CPU ticks of the machine since boot, from /proc/stat's first line; None
+    where there is no /proc. Stolen ticks are those the hypervisor ran other machines in while
+    this one had work: the noise of a shared cloud host, invisible in this process's timings."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice, already in user/nice]
+    ticks = [int(value) for value in fields[1:9]]
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
+
+
+def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of the machine's CPU time stolen between two `cpu_ticks()` readings, in %."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
 
 
 def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, dict[str, Any]]:
@@ -121,6 +147,7 @@ def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
     from pipeline import bench_plain
 
     outputs = os.path.join(work, f"run-{size}-{repeat}")
+    ticks_before = cpu_ticks()
     seconds, peak, summary = run_pipeline(data, outputs, outputs + ".log")
     result = Repeat(size=size, run_seconds=seconds, peak_rss_mb=peak)
     result.components = {name: c["seconds"] for name, c in summary["components"].items()}
@@ -145,6 +172,7 @@ def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
     result.plain["evaluator"], result.plain_metrics = bench_plain.evaluate(
         model, eval_files, config.image_size, norm
     )
+    result.steal_percent = steal_percent(ticks_before, cpu_ticks())
     keep_detailed_log(outputs)
     shutil.rmtree(outputs, ignore_errors=True)  # 8,000 images' artifacts add up
     return result
@@ -205,9 +233,14 @@ def summarize(repeats: list[Repeat]) -> list[dict[str, Any]]:
                 size,
                 ratio=None,
                 peak_rss_mb=round(statistics.median(r.peak_rss_mb for r in at_size)),
+                steal_percent=[_rounded(r.steal_percent) for r in at_size],
             )
         )
     return entries
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _least_squares(points: list[tuple[float, float]]) -> tuple[float, float] | None:
@@ -357,11 +390,15 @@ def markdown(saved: dict[str, Any]) -> str:
             f"| {label} | " + " | ".join(cells) + f" | {_growth_label(exponent)} | {cost} |"
         )
     memory = [f"{_by(entries, 'run', s)['peak_rss_mb']:g}" for s in sizes]
+    steal = [_steal_label(_by(entries, "run", s).get("steal_percent")) for s in sizes]
     lines += [
         "| peak memory of the run, MB | " + " | ".join(memory) + " | | |",
+        "| CPU stolen by other machines, % (per repeat) | " + " | ".join(steal) + " | | |",
         "",
         "Growth is the slope of log(seconds) against log(images): 1 is linear; well below 1, "
-        "fixed costs (start-up, graph tracing, export) still dominate at these sizes.",
+        "fixed costs (start-up, graph tracing, export) still dominate at these sizes. CPU "
+        "stolen is the share of this virtual machine's CPU time its host gave to others "
+        "during the repeat (`steal` in /proc/stat): a repeat with much of it ran slow.",
         "",
         "![seconds and ratios by size](benchmarks.png)",
         "",
@@ -375,6 +412,11 @@ def stage_images_label(stage: str) -> str:
         "trainer": "train split x epochs",
         "evaluator": "eval split",
     }[stage]
+
+
+def _steal_label(percents: list[float | None] | None) -> str:
+    known = [p for p in percents or [] if p is not None]
+    return " / ".join(f"{p:g}" for p in known) if known else "-"
 
 
 def _growth_label(exponent: float | None) -> str:
@@ -450,7 +492,10 @@ def describe(result: Repeat) -> str:
         f"{stage} {result.components[component] / result.plain[stage]:.1f}x"
         for stage, component in STAGES.items()
     )
-    return f"run {result.run_seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB; ratios {ratios}"
+    steal = "" if result.steal_percent is None else f", {result.steal_percent:.1f}% CPU stolen"
+    return (
+        f"run {result.run_seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB{steal}; ratios {ratios}"
+    )
 
 
 def read_results(path: str) -> dict[str, Any] | None:
@@ -537,13 +582,15 @@ def main(argv: list[str] | None = None) -> int:
                 result = measure(size, data, work, repeat)
                 repeats.append(result)
                 print(f"    {describe(result)} ({time.monotonic() - started:.0f} s so far)")
+            note = args.note
+            if size != sizes[-1]:  # a long ladder stopped later keeps what it measured
+                note = f"{note} (Partial: sizes up to {size} of {args.sizes}.)".strip()
+            saved = results_file(summarize(repeats), command.strip(), args.repeats, note)
+            write_results(saved, args.results, args.docs, before)
+            print(f"Wrote {args.results}, {args.docs}/benchmarks.md and {args.docs}/benchmarks.png")
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
-    entries = summarize(repeats)
-    saved = results_file(entries, command.strip(), args.repeats, args.note)
-    write_results(saved, args.results, args.docs, before)
-    print(f"Wrote {args.results}, {args.docs}/benchmarks.md and {args.docs}/benchmarks.png")
     return 0
 
 

@@ -18,6 +18,7 @@ def repeat(size: int, scale: float, plain_scale: float) -> bench.Repeat:
     result.plain = {stage: plain_scale * size for stage in bench.STAGES}
     result.run_seconds = 4 * scale * size
     result.peak_rss_mb = 1000 + size / 10
+    result.steal_percent = 0.25 * scale
     return result
 
 
@@ -38,6 +39,8 @@ def test_ratios_are_medians_of_same_repeat_ratios_and_linear_growth_shows_as_one
     assert trainer["repeats"] == [20.0, 90.0, 40.0]
     run = next(e for e in entries if e["name"] == "run" and e["size"] == 1000)
     assert run["peak_rss_mb"] == 1100
+    slow_moments = next(e for e in entries if e["name"] == "run" and e["size"] == 100)
+    assert slow_moments["steal_percent"] == [0.1, 0.2, 0.1]  # each repeat's, not a median
     assert bench.growth_exponent(entries, "component:ImageExampleGen") == pytest.approx(1.0)
     assert bench.growth_exponent(entries, "component:ImportSchemaGen") is None
     fixed, per_image = bench.fixed_and_per_image(entries, "component:ImageExampleGen")
@@ -57,6 +60,7 @@ def test_the_report_has_a_row_per_stage_and_size_and_a_plot(tmp_path):
     assert "| ImportSchemaGen | 0 | 0 | - | 0.0 s + 0.00 ms/image |" in report
     # 20 s at 100 images, 300 s at 1000: 311 ms more per image, from -11.1 s.
     assert "| trainer | -11.1 s + 311.11 ms/image | 0.0 s + 100.00 ms/image |" in report
+    assert "| CPU stolen by other machines, % (per repeat) | 0.1 | 0.1 | | |" in report
     assert (tmp_path / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "results.json").read_text()) == saved
     assert saved["command"] == "cmd"
@@ -85,6 +89,20 @@ def test_an_earlier_results_file_is_compared_stage_by_stage(tmp_path):
 
 
 @pytest.mark.unit
+def test_stolen_cpu_is_the_share_of_the_machines_ticks_between_two_readings():
+    assert bench.steal_percent((10, 1000), (30, 1400)) == pytest.approx(5.0)
+    assert bench.steal_percent((10, 1000), (10, 1000)) is None  # no time passed
+    assert bench.steal_percent(None, (10, 1000)) is None  # no /proc
+
+    before = bench.cpu_ticks()
+    sum(i * i for i in range(2_000_000))  # let the machine's clock tick
+    after = bench.cpu_ticks()
+    assert before is not None and after is not None  # Linux has /proc/stat
+    assert after[1] > before[1] and after[0] >= before[0]
+    assert 0.0 <= bench.steal_percent(before, after) <= 100.0
+
+
+@pytest.mark.unit
 def test_sizes_too_small_to_split_are_refused():
     assert bench.parse_sizes("2000,500") == [500, 2000]
     with pytest.raises(ValueError, match="at least 16 images"):
@@ -92,17 +110,23 @@ def test_sizes_too_small_to_split_are_refused():
 
 
 @pytest.mark.e2e
-def test_a_tiny_bench_measures_every_stage_against_plain_tensorflow(tmp_path):
-    results = tmp_path / "results.json"
-    flags = ["--sizes", "24", "--repeats", "1", "--results", str(results)]
-    assert bench.main([*flags, "--docs", str(tmp_path / "docs")]) == 0
+def test_a_tiny_bench_measures_every_stage_and_keeps_them_when_a_later_size_fails(tmp_path):
+    results, work = tmp_path / "results.json", tmp_path / "work"
+    (work / "data-32").mkdir(parents=True)  # the second size's images: none, so its run fails
+    flags = ["--sizes", "24,32", "--repeats", "1", "--results", str(results), "--work", str(work)]
+    with pytest.raises(RuntimeError, match=r"pipeline run failed .*run-32-0\.log"):
+        bench.main([*flags, "--docs", str(tmp_path / "docs")])
 
-    entries = {e["name"]: e for e in json.loads(results.read_text())["results"]}
+    saved = json.loads(results.read_text())
+    assert "Partial: sizes up to 24 of 24,32" in saved["note"]
+    assert {e["size"] for e in saved["results"]} == {24}
+    entries = {e["name"]: e for e in saved["results"]}
     for stage in bench.STAGES:
         ours, plain = entries[stage], entries[f"{stage}_plain"]
         assert ours["seconds"] > 0 and plain["seconds"] > 0, stage
         assert ours["ratio"] == pytest.approx(ours["seconds"] / plain["seconds"], rel=0.02)
     assert entries["run"]["peak_rss_mb"] > 100
+    assert len(entries["run"]["steal_percent"]) == 1
     assert entries["run"]["seconds"] > entries["trainer"]["seconds"]
     for component in ["ImageExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"]:
         assert f"component:{component}" in entries, component
