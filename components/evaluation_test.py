@@ -16,7 +16,7 @@ from tfx.utils import io_utils
 
 from components import evaluation, features
 from components.gate import GATE_METRICS, Gate
-from pipeline.local_runner import DEFAULT_SCHEMA
+from pipeline.config import CURATED_SCHEMA
 from tests.helpers import predictions, save_answer_reader, write_answer_examples
 
 pytestmark = pytest.mark.unit
@@ -63,7 +63,7 @@ def test_the_config_judges_the_whole_split_and_names_every_class_once_known():
 
 def pipeline_schema(*names: str) -> schema_pb2.Schema:
     """The curated schema's features `names`: the shapes TFMA decodes the examples into."""
-    schema = io_utils.SchemaReader().read(str(DEFAULT_SCHEMA))
+    schema = io_utils.SchemaReader().read(str(CURATED_SCHEMA))
     kept = [feature for feature in schema.feature if feature.name in names]
     del schema.feature[:]
     schema.feature.extend(kept)

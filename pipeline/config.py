@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from components.augmentation import AugmentationSpec
 from components.gate import Gate
@@ -10,6 +11,8 @@ from components.image_example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.training_config import PretrainConfig, TrainingConfig
 
 DEFAULT_PIPELINE_NAME = "image-classifier"
+# The curated schema every local pipeline validates against (the demo's and the pretraining's).
+CURATED_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "schema.pbtxt"
 # The data steps' Beam pipelines run in this process on Beam's in-memory FnApiRunner (what
 # DirectRunner picks for batch work), one worker: on small data, worker start-up costs more
 # than it saves. Naming the runner skips DirectRunner's first try of PrismRunner, which

@@ -13,7 +13,6 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from components.augmentation import AugmentationSpec
@@ -22,10 +21,8 @@ from components.gate import Gate
 from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
 from pipeline import pretrain
-from pipeline.config import PipelineConfig
+from pipeline.config import CURATED_SCHEMA, PipelineConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "schema.pbtxt"
 DEFAULT_OUTPUTS = "outputs"
 
 
@@ -256,7 +253,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig(
         **paths,
         metadata_path=os.path.abspath(metadata_path),
-        schema_path=str(DEFAULT_SCHEMA),
+        schema_path=str(CURATED_SCHEMA),
         input_format=ingest.detect_input_format(paths["data_root"]),
         training=training_config(given, args.pretrained_dir),
         augmentation=AugmentationSpec(**typed_settings(given, AUGMENTATION_SETTINGS)),

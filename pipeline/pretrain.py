@@ -28,11 +28,10 @@ from dataclasses import asdict
 
 from components.training_config import PretrainConfig
 from pipeline import demo_data
-from pipeline.config import PretrainPipelineConfig
+from pipeline.config import CURATED_SCHEMA, PretrainPipelineConfig
 
 DEFAULT_OUT = "data/pretrained"
 RECORD_SUFFIX = ".json"
-SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas", "schema.pbtxt")
 
 
 class PretrainError(RuntimeError):
@@ -55,7 +54,7 @@ def pipeline_config(
         source_root=os.path.join(out_dir, f"source-{config.per_class}x{config.seed}"),
         pipeline_root=pipeline_root,
         metadata_path=os.path.join(pipeline_root, "metadata.sqlite"),
-        schema_path=SCHEMA_PATH,
+        schema_path=str(CURATED_SCHEMA),
         pretrain=config,
         enable_cache=enable_cache,
     )

@@ -18,8 +18,7 @@ from components.augmentation import AugmentationSpec
 from components.gate import Gate
 from components.training_config import TrainingConfig
 from pipeline import demo_data
-from pipeline.config import PipelineConfig
-from pipeline.local_runner import DEFAULT_SCHEMA
+from pipeline.config import CURATED_SCHEMA, PipelineConfig
 from tests.helpers import encode_image, run_and_read_summary, tree_digest
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +40,7 @@ def tiny_config(root, data_root, **settings) -> PipelineConfig:
         data_root=str(data_root),
         pipeline_root=str(root / "pipeline"),
         serving_dir=str(root / "serving"),
-        schema_path=str(DEFAULT_SCHEMA),
+        schema_path=str(CURATED_SCHEMA),
         metadata_path=str(root / "pipeline" / "metadata.sqlite"),
         gate=Gate(floor=0.0),  # one epoch on 40 images: the gate's arithmetic is not on trial here
         training=TINY_TRAINING,

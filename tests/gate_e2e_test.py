@@ -22,8 +22,8 @@ from components.augmentation import AugmentationSpec
 from components.gate import Gate
 from components.model_registry import registry
 from components.training_config import TrainingConfig
-from pipeline.config import PipelineConfig
-from pipeline.local_runner import DEFAULT_SCHEMA, file_digest
+from pipeline.config import CURATED_SCHEMA, PipelineConfig
+from pipeline.local_runner import file_digest
 from tests.helpers import (
     COLOR_CLASSES,
     random_backbone_weights,
@@ -41,7 +41,7 @@ def run(root, name: str, weights: str, data: str = "data", **training) -> tuple[
         data_root=str(root / data),
         pipeline_root=str(root / "pipeline"),
         serving_dir=str(root / "serving"),
-        schema_path=str(DEFAULT_SCHEMA),
+        schema_path=str(CURATED_SCHEMA),
         metadata_path=str(root / "pipeline" / "metadata.sqlite"),
         gate=Gate(floor=0.0),  # the baseline decides here, not the floor
         augmentation=AugmentationSpec.off(),

@@ -19,7 +19,7 @@ from components.validation_gate.component import (
     ValidationGate,
     describe_anomalies,
 )
-from pipeline.local_runner import DEFAULT_SCHEMA
+from pipeline.config import CURATED_SCHEMA
 
 pytestmark = pytest.mark.component
 
@@ -92,7 +92,7 @@ def run_gate(tmp_path, current, served, check_drift: bool = True) -> None:
     schema = standard_artifacts.Schema()
     schema.uri = str(tmp_path / "schema")
     (tmp_path / "schema").mkdir()
-    shutil.copy(DEFAULT_SCHEMA, tmp_path / "schema" / "schema.pbtxt")
+    shutil.copy(CURATED_SCHEMA, tmp_path / "schema" / "schema.pbtxt")
     baseline = standard_artifacts.Model()
     baseline.uri = str(tmp_path / "baseline")
     baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, 4 if served else 0)
