@@ -24,6 +24,11 @@ from components.model import backbone_of, build_model, compile_model, plain_mode
 from components.training_config import TrainingConfig
 
 _PARSE_BATCH = 256
+# Decoded images are float32 RGB at the training size: 49 KB each at 64 px, 600 KB at 224. Up
+# to this many bytes of them (train and eval splits together) are cached in memory after the
+# first epoch; a larger data set is decoded again every epoch, a few percent of a training step
+# per image, instead of growing the Trainer's memory with the data until it is killed.
+CACHE_BUDGET_BYTES = 4 * 2**30
 
 
 def _files(file_pattern: str | list[str]) -> list[str]:
@@ -64,18 +69,43 @@ def transformed_examples(
     )
 
 
+def decoded_bytes(num_examples: int, image_size: int) -> int:
+    """The memory `num_examples` decoded float32 RGB images of `image_size` px take."""
+    return num_examples * image_size * image_size * 3 * 4
+
+
+def cache_in_memory(
+    num_examples: int, image_size: int, budget_bytes: int = CACHE_BUDGET_BYTES
+) -> bool:
+    """Whether the decoded images fit the cache budget; logs the choice when they do not."""
+    needed = decoded_bytes(num_examples, image_size)
+    if needed <= budget_bytes:
+        return True
+    logging.info(
+        "%d images at %d px decode to %.1f GB, more than the %.1f GB cache budget: decoding "
+        "them again every epoch instead of keeping them in memory",
+        num_examples,
+        image_size,
+        needed / 2**30,
+        budget_bytes / 2**30,
+    )
+    return False
+
+
 def batches(
     examples: tf.data.Dataset,
     batch_size: int,
     shuffle_seed: int | None = None,
     augmenter: keras.Sequential | None = None,
+    cache: bool = True,
 ) -> tf.data.Dataset:
-    """Batches of cached examples: decoded once (first epoch), read from memory after.
+    """Batches of examples, cached: decoded once (first epoch), read from memory after.
 
     With `shuffle_seed`, the order changes every epoch; with an `augmenter` (training data
-    only), so do the images, since augmentation runs after the cache.
+    only), so do the images, since augmentation runs after the cache. With `cache=False`
+    (see `cache_in_memory`), every epoch reads and decodes the examples again.
     """
-    dataset = examples.cache()
+    dataset = examples.cache() if cache else examples
     if shuffle_seed is not None:
         dataset = dataset.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = augmentation.augment(dataset.batch(batch_size), augmenter)
@@ -88,10 +118,11 @@ def make_dataset(
     batch_size: int,
     shuffle_seed: int | None = None,
     augmenter: keras.Sequential | None = None,
+    cache: bool = True,
 ) -> tf.data.Dataset:
-    """(image, label) batches of the examples in `file_pattern`, transformed and cached."""
+    """(image, label) batches of the examples in `file_pattern`, transformed (and cached)."""
     examples = transformed_examples(file_pattern, tft_output)
-    return batches(examples, batch_size, shuffle_seed, augmenter)
+    return batches(examples, batch_size, shuffle_seed, augmenter, cache)
 
 
 class ReduceBothRatesOnPlateau(keras.callbacks.ReduceLROnPlateau):
@@ -229,8 +260,11 @@ def run_fn(fn_args: FnArgs) -> None:
     )
     augmentation_spec = augmentation.read_spec(fn_args.transform_graph_path)
     augmenter = augmentation.build_augmenter(augmentation_spec, config.seed)
-    train_data = make_dataset(fn_args.train_files, tft_output, batch_size, config.seed, augmenter)
-    eval_data = make_dataset(fn_args.eval_files, tft_output, batch_size)
+    cache = cache_in_memory(train_examples + count_examples(fn_args.eval_files), config.image_size)
+    train_data = make_dataset(
+        fn_args.train_files, tft_output, batch_size, config.seed, augmenter, cache
+    )
+    eval_data = make_dataset(fn_args.eval_files, tft_output, batch_size, cache=cache)
     steps_per_epoch = math.ceil(train_examples / batch_size)
     with strategy.scope():  # variables, and optimizers made when (re)compiling, per replica
         model = build_model(config, len(class_names), steps_per_epoch)

@@ -126,6 +126,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     augmenter = augmentation.build_augmenter(
         augmentation.read_spec(fn_args.transform_graph_path), config.seed
     )
+    cache = training.cache_in_memory(total, config.image_size)
     logging.info(
         "Tuning %s over %d trials: %d images to fit, %d held out to score (eval split unused)",
         ", ".join(hyperparameters.TUNED),
@@ -137,8 +138,8 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     return TunerFnResult(
         tuner=tuner,
         fit_kwargs={
-            "train_data": training.batches(fit, batch_size, config.seed, augmenter),
-            "validation_data": training.batches(held_out, batch_size),
+            "train_data": training.batches(fit, batch_size, config.seed, augmenter, cache),
+            "validation_data": training.batches(held_out, batch_size, cache=cache),
             "steps_per_epoch": math.ceil(fit_count / batch_size),
         },
     )
