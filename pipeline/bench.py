@@ -4,7 +4,8 @@ For each size of a ladder of generated demo images (default 500, 2,000, 8,000 an
 each repeat, it runs the whole local pipeline in a fresh process (`python -m pipeline.local_runner`
 on a new outputs folder: nothing cached), takes each component's wall time from the run's
 summary and the process's peak memory, then does Transform's, the Trainer's and the
-Evaluator's work in plain TensorFlow (pipeline/bench_plain.py) on the examples that run wrote.
+Evaluator's work in plain TensorFlow (pipeline/bench_plain.py), in a fresh process too, on the
+examples that run wrote.
 Ratios are taken within a repeat and reported as medians over repeats, as are the times; the
 share of CPU time the hypervisor gave to other machines (steal) is recorded beside each repeat,
 so a noisy one shows. Writes bench/results.json, docs/benchmarks.md and docs/benchmarks.png,
@@ -31,8 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import features, plots
-from components.augmentation import AugmentationSpec
+from components import plots
 from components.training_config import TrainingConfig
 from pipeline import demo_data
 from pipeline.local_runner import TRAINING_SETTINGS
@@ -79,6 +79,7 @@ class Repeat:
     eval_images: int = 0
     run_seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    plain_peak_rss_mb: float = 0.0
     steal_percent: float | None = None
     components: dict[str, float] = field(default_factory=dict)
     plain: dict[str, float] = field(default_factory=dict)
@@ -141,37 +142,35 @@ def examples_dir(outputs: str) -> str:
     return found[0]
 
 
-def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
-    """One repeat at `size`: a pipeline run, then the plain work on its examples."""
-    from components import training
-    from pipeline import bench_plain
+def run_plain(examples: str, out_path: str, log_path: str) -> dict[str, Any]:
+    """The plain TensorFlow side (pipeline/bench_plain.py) on a run's examples, in a fresh
+    process as the pipeline runs: its result (seconds per stage, images, metrics)."""
+    command = [sys.executable, "-m", "pipeline.bench_plain", "--examples", examples]
+    command += ["--out", out_path]
+    environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(log_path, "w") as log:
+        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    if process.returncode != 0:
+        raise RuntimeError(
+            f"The plain TensorFlow side failed (exit {process.returncode}); see {log_path}"
+        )
+    with open(out_path) as f:
+        return json.load(f)
 
+
+def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
+    """One repeat at `size`: a pipeline run, then the plain work on its examples, each in a
+    fresh process."""
     outputs = os.path.join(work, f"run-{size}-{repeat}")
     ticks_before = cpu_ticks()
     seconds, peak, summary = run_pipeline(data, outputs, outputs + ".log")
     result = Repeat(size=size, run_seconds=seconds, peak_rss_mb=peak)
     result.components = {name: c["seconds"] for name, c in summary["components"].items()}
-
-    examples = examples_dir(outputs)
-    train_files = bench_plain.split_files(examples, features.TRAIN_SPLIT)
-    eval_files = bench_plain.split_files(examples, features.EVAL_SPLIT)
-    result.train_images = training.count_examples(train_files)
-    result.eval_images = training.count_examples(eval_files)
-    config = training_config()
-    num_classes = len(features.read_class_names(examples))
-    result.plain["transform"], norm = bench_plain.transform(train_files, config.image_size)
-    result.plain["trainer"], model = bench_plain.train(
-        train_files,
-        eval_files,
-        config,
-        AugmentationSpec(),
-        num_classes,
-        result.train_images,
-        norm,
-    )
-    result.plain["evaluator"], result.plain_metrics = bench_plain.evaluate(
-        model, eval_files, config.image_size, norm
-    )
+    plain = run_plain(examples_dir(outputs), outputs + ".plain.json", outputs + ".plain.log")
+    result.plain = plain["seconds"]
+    result.plain_metrics = plain["metrics"]
+    result.plain_peak_rss_mb = plain["peak_memory_mb"]
+    result.train_images, result.eval_images = plain["train_images"], plain["eval_images"]
     result.steal_percent = steal_percent(ticks_before, cpu_ticks())
     keep_detailed_log(outputs)
     shutil.rmtree(outputs, ignore_errors=True)  # 8,000 images' artifacts add up
@@ -233,6 +232,7 @@ def summarize(repeats: list[Repeat]) -> list[dict[str, Any]]:
                 size,
                 ratio=None,
                 peak_rss_mb=round(statistics.median(r.peak_rss_mb for r in at_size)),
+                plain_peak_rss_mb=round(statistics.median(r.plain_peak_rss_mb for r in at_size)),
                 steal_percent=[_rounded(r.steal_percent) for r in at_size],
             )
         )
@@ -390,9 +390,11 @@ def markdown(saved: dict[str, Any]) -> str:
             f"| {label} | " + " | ".join(cells) + f" | {_growth_label(exponent)} | {cost} |"
         )
     memory = [f"{_by(entries, 'run', s)['peak_rss_mb']:g}" for s in sizes]
+    plain_memory = [f"{_by(entries, 'run', s).get('plain_peak_rss_mb', '-')}" for s in sizes]
     steal = [_steal_label(_by(entries, "run", s).get("steal_percent")) for s in sizes]
     lines += [
         "| peak memory of the run, MB | " + " | ".join(memory) + " | | |",
+        "| peak memory of plain TensorFlow's process, MB | " + " | ".join(plain_memory) + " | | |",
         "| CPU stolen by other machines, % (per repeat) | " + " | ".join(steal) + " | | |",
         "",
         "Growth is the slope of log(seconds) against log(images): 1 is linear; well below 1, "

@@ -14,13 +14,21 @@ Each function does what one component must do, on the same examples ImageExample
 Keras runs as in the Trainer, with AutoGraph leaving its own code unconverted
 (components/tracing.py), so the ratios compare the same Keras work, not a tracing setting.
 Each returns its wall seconds; the first two also what the next one needs.
+
+`make bench` runs all three in a fresh process per repeat, as it runs the pipeline, so neither
+side inherits what earlier repeats left in a long-lived process:
+
+    python -m pipeline.bench_plain --examples <Examples artifact dir> --out <result.json>
 """
 
 from __future__ import annotations
 
+import argparse
 import glob
+import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -29,7 +37,7 @@ import tensorflow as tf
 import tf_keras as keras
 from sklearn.metrics import roc_auc_score
 
-from components import augmentation, features, tracing
+from components import augmentation, features, tracing, training
 from components.augmentation import AugmentationSpec
 from components.model import build_model
 from components.preprocessing import decode_and_resize
@@ -160,3 +168,46 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, 0 where the denominator is 0."""
     out = np.zeros(numerator.shape, dtype=float)
     return np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def measure(examples_dir: str, config: TrainingConfig) -> dict:
+    """All three stages on one Examples artifact: their seconds, the images each split holds,
+    the metrics (to show the work was done) and this process's peak memory."""
+    from pipeline.process_memory import peak_rss_mb
+
+    train_files = split_files(examples_dir, features.TRAIN_SPLIT)
+    eval_files = split_files(examples_dir, features.EVAL_SPLIT)
+    train_images = training.count_examples(train_files)
+    num_classes = len(features.read_class_names(examples_dir))
+    seconds = {}
+    seconds["transform"], norm = transform(train_files, config.image_size)
+    seconds["trainer"], model = train(
+        train_files, eval_files, config, AugmentationSpec(), num_classes, train_images, norm
+    )
+    seconds["evaluator"], metrics = evaluate(model, eval_files, config.image_size, norm)
+    return {
+        "seconds": seconds,
+        "train_images": train_images,
+        "eval_images": training.count_examples(eval_files),
+        "metrics": metrics,
+        "peak_memory_mb": peak_rss_mb(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.bench import training_config  # the benchmark's settings, one place
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.bench_plain", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--examples", required=True, help="an Examples artifact's folder")
+    parser.add_argument("--out", required=True, help="where to write the result, as JSON")
+    args = parser.parse_args(argv)
+    result = measure(args.examples, training_config())
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

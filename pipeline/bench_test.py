@@ -18,6 +18,7 @@ def repeat(size: int, scale: float, plain_scale: float) -> bench.Repeat:
     result.plain = {stage: plain_scale * size for stage in bench.STAGES}
     result.run_seconds = 4 * scale * size
     result.peak_rss_mb = 1000 + size / 10
+    result.plain_peak_rss_mb = 500 + size / 10
     result.steal_percent = 0.25 * scale
     return result
 
@@ -61,6 +62,7 @@ def test_the_report_has_a_row_per_stage_and_size_and_a_plot(tmp_path):
     # 20 s at 100 images, 300 s at 1000: 311 ms more per image, from -11.1 s.
     assert "| trainer | -11.1 s + 311.11 ms/image | 0.0 s + 100.00 ms/image |" in report
     assert "| CPU stolen by other machines, % (per repeat) | 0.1 | 0.1 | | |" in report
+    assert "| peak memory of plain TensorFlow's process, MB | 510 | 600 | | |" in report
     assert (tmp_path / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "results.json").read_text()) == saved
     assert saved["command"] == "cmd"
@@ -103,6 +105,14 @@ def test_stolen_cpu_is_the_share_of_the_machines_ticks_between_two_readings():
 
 
 @pytest.mark.unit
+def test_a_failing_plain_side_names_its_log_and_why(tmp_path):
+    log = tmp_path / "plain.log"
+    with pytest.raises(RuntimeError, match=r"plain TensorFlow side failed .*plain\.log"):
+        bench.run_plain(str(tmp_path), str(tmp_path / "plain.json"), str(log))
+    assert "No examples in" in log.read_text()  # an examples folder with no splits
+
+
+@pytest.mark.unit
 def test_sizes_too_small_to_split_are_refused():
     assert bench.parse_sizes("2000,500") == [500, 2000]
     with pytest.raises(ValueError, match="at least 16 images"):
@@ -126,6 +136,7 @@ def test_a_tiny_bench_measures_every_stage_and_keeps_them_when_a_later_size_fail
         assert ours["seconds"] > 0 and plain["seconds"] > 0, stage
         assert ours["ratio"] == pytest.approx(ours["seconds"] / plain["seconds"], rel=0.02)
     assert entries["run"]["peak_rss_mb"] > 100
+    assert entries["run"]["plain_peak_rss_mb"] > 100  # its own process, not the benchmark's
     assert len(entries["run"]["steal_percent"]) == 1
     assert entries["run"]["seconds"] > entries["trainer"]["seconds"]
     for component in ["ImageExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"]:
