@@ -107,22 +107,28 @@ def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None)
     return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
 
 
+def run_module(module: str, flags: list[str], log_path: str, what: str) -> None:
+    """Runs `python -m module flags` in a fresh process, its output to `log_path`; raises
+    naming `what` failed and the log when it exits non-zero."""
+    command = [sys.executable, "-m", module, *flags]
+    environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(log_path, "w") as log:
+        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    if process.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {process.returncode}); see {log_path}")
+
+
 def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, dict[str, Any]]:
     """Runs `make local`'s runner in a fresh process; (wall seconds, peak RSS in MB, summary).
 
     The peak is the one the run records for its own process (pipeline/process_memory.py):
     what the kernel reports for a child also counts this process's memory at the fork, and
-    this process holds the plain side's models and data.
+    this process has held earlier repeats' data.
     """
-    command = [sys.executable, "-m", "pipeline.local_runner", "--data", data]
-    command += ["--outputs", outputs, *runner_flags()]
-    environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    flags = ["--data", data, "--outputs", outputs, *runner_flags()]
     started = time.perf_counter()
-    with open(log_path, "w") as log:
-        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    run_module("pipeline.local_runner", flags, log_path, "The pipeline run")
     seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise RuntimeError(f"The pipeline run failed (exit {process.returncode}); see {log_path}")
     with open(os.path.join(outputs, "last_run.json")) as f:
         summary = json.load(f)
     return seconds, summary["peak_memory_mb"], summary
@@ -145,15 +151,8 @@ def examples_dir(outputs: str) -> str:
 def run_plain(examples: str, out_path: str, log_path: str) -> dict[str, Any]:
     """The plain TensorFlow side (pipeline/bench_plain.py) on a run's examples, in a fresh
     process as the pipeline runs: its result (seconds per stage, images, metrics)."""
-    command = [sys.executable, "-m", "pipeline.bench_plain", "--examples", examples]
-    command += ["--out", out_path]
-    environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    with open(log_path, "w") as log:
-        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-    if process.returncode != 0:
-        raise RuntimeError(
-            f"The plain TensorFlow side failed (exit {process.returncode}); see {log_path}"
-        )
+    flags = ["--examples", examples, "--out", out_path]
+    run_module("pipeline.bench_plain", flags, log_path, "The plain TensorFlow side")
     with open(out_path) as f:
         return json.load(f)
 
