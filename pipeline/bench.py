@@ -83,7 +83,6 @@ class Repeat:
     steal_percent: float | None = None
     components: dict[str, float] = field(default_factory=dict)
     plain: dict[str, float] = field(default_factory=dict)
-    plain_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def cpu_ticks() -> tuple[int, int] | None:
@@ -167,7 +166,6 @@ def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
     result.components = {name: c["seconds"] for name, c in summary["components"].items()}
     plain = run_plain(examples_dir(outputs), outputs + ".plain.json", outputs + ".plain.log")
     result.plain = plain["seconds"]
-    result.plain_metrics = plain["metrics"]
     result.plain_peak_rss_mb = plain["peak_memory_mb"]
     result.train_images, result.eval_images = plain["train_images"], plain["eval_images"]
     result.steal_percent = steal_percent(ticks_before, cpu_ticks())
