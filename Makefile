@@ -17,6 +17,10 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore:You are using a non-supported Python version:FutureWarning,ignore:Support for google-cloud-storage:FutureWarning
 # Python comes from the machine, never from a download.
 export UV_PYTHON_DOWNLOADS := never
+# uv writes the stack's .pyc files once, at install. Where PYTHONDONTWRITEBYTECODE is set (this
+# machine, the pipeline image) Python would otherwise compile TensorFlow, TFX, Beam and TFMA from
+# source in every process: 25 s of imports instead of 9 s, measured here.
+export UV_COMPILE_BYTECODE := 1
 
 # TFX 1.16 needs Python 3.10: take python3.10 from PATH, else pyenv's.
 PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
