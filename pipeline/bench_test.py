@@ -74,6 +74,46 @@ def test_the_report_has_a_row_per_stage_and_size_and_a_plot(tmp_path):
     assert (tmp_path / "benchmarks.md").read_text() == report
 
 
+def line(name: str, fixed: float, per_image: float) -> list[dict]:
+    """Entries of `name` at 1,000 and 9,000 images, on the line fixed + per_image * size."""
+    return [
+        {"name": name, "size": n, "seconds": fixed + per_image * n, "images_per_s": 1, "ratio": 1}
+        for n in (1000, 9000)
+    ]
+
+
+@pytest.mark.unit
+def test_the_size_from_which_a_stage_is_within_target_is_where_the_fitted_lines_cross():
+    entries = [
+        # Transform (target 2x): 10 s + 1 ms/image against 1 s + 1 ms/image: 2x from 8,000 on.
+        *line("transform", 10.0, 0.001),
+        *line("transform_plain", 1.0, 0.001),
+        # The Trainer (1.3x): as fast as plain at every size.
+        *line("trainer", 5.0, 0.004),
+        *line("trainer_plain", 5.0, 0.004),
+        # The Evaluator (3x): 4 ms per image against 1 ms: over 3x however large the data.
+        *line("evaluator", 1.0, 0.004),
+        *line("evaluator_plain", 1.0, 0.001),
+    ]
+    assert bench.within_target_from(entries, "transform") == pytest.approx(8000)
+    assert bench.within_target_from(entries, "trainer") == 0.0
+    assert bench.within_target_from(entries, "evaluator") is None
+    entries += [{**e, "name": "run", "peak_rss_mb": 1000} for e in line("run", 60.0, 0.01)]
+    entries[1]["ratio"] = 2.5  # Transform at 9,000 images
+    assert bench.targets_at_largest(entries) == (
+        "At the largest size, 9,000 images: transform 2.5x (target 2x, **not met**); "
+        "trainer 1x (target 1.3x, met); evaluator 1x (target 3x, met)."
+    )
+
+    report = bench.markdown(bench.results_file(entries, "cmd", 1))
+    assert (
+        "| transform | 10.0 s + 1.00 ms/image | 1.0 s + 1.00 ms/image | about 8,000 images |"
+        in report
+    )
+    assert "| trainer | 5.0 s + 4.00 ms/image | 5.0 s + 4.00 ms/image | every size |" in report
+    assert "| evaluator | 1.0 s + 4.00 ms/image | 1.0 s + 1.00 ms/image | never" in report
+
+
 @pytest.mark.unit
 def test_an_earlier_results_file_is_compared_stage_by_stage(tmp_path):
     before = bench.results_file(bench.summarize([repeat(100, 0.4, 0.1)]), "cmd", 1, "slow")
@@ -87,7 +127,9 @@ def test_an_earlier_results_file_is_compared_stage_by_stage(tmp_path):
     report = (tmp_path / "benchmarks.md").read_text()
     assert "## Before and after" in report
     assert "`cmd`): slow" in report
-    assert "| trainer @ 100 | 40 | 4x | 20 | 2x |" in report
+    # The pipeline's own seconds, their speed-up, then each day's ratio to its plain side.
+    assert "| trainer @ 100 | 40 | 20 | 2.0x | 4x | 2x |" in report
+    assert "| whole run @ 100 | 160 | 80 | 2.0x | | |" in report
 
 
 @pytest.mark.unit
