@@ -290,7 +290,7 @@ def within_target_from(entries: list[dict[str, Any]], stage: str) -> float | Non
         return 0.0
     if target * d <= b:
         return None
-    return max((a - target * c) / (target * d - b), 0.0)
+    return (a - target * c) / (target * d - b)  # both positive here
 
 
 def _within_label(size: float | None) -> str:
