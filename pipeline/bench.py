@@ -361,10 +361,9 @@ def before_and_after(before: dict[str, Any], after: dict[str, Any]) -> str:
             except StopIteration:
                 continue  # a size measured after only
             new = _by(after["results"], stage, size)
-            speed_up = f"{old['seconds'] / new['seconds']:.1f}x" if new["seconds"] else "-"
             lines.append(
-                f"| {stage} @ {size} | {old['seconds']:g} | {new['seconds']:g} | {speed_up} | "
-                f"{old['ratio']:g}x | {new['ratio']:g}x |"
+                f"| {stage} @ {size} | {old['seconds']:g} | {new['seconds']:g} | "
+                f"{_speed_up(old, new)} | {old['ratio']:g}x | {new['ratio']:g}x |"
             )
         try:
             old_run, new_run = (
@@ -375,9 +374,14 @@ def before_and_after(before: dict[str, Any], after: dict[str, Any]) -> str:
             continue
         lines.append(
             f"| whole run @ {size} | {old_run['seconds']:g} | {new_run['seconds']:g} | "
-            f"{old_run['seconds'] / new_run['seconds']:.1f}x | | |"
+            f"{_speed_up(old_run, new_run)} | | |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _speed_up(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Before seconds over after seconds, as the before-and-after table shows it."""
+    return f"{before['seconds'] / after['seconds']:.1f}x" if after["seconds"] else "-"
 
 
 def markdown(saved: dict[str, Any]) -> str:
