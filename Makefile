@@ -30,7 +30,7 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench test test-fast lint format lock demo-data clean
+.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench quality test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ ABLATION_SEEDS ?= 1,2
 # SIZES (images per data set, comma-separated) and REPEATS (runs per size, medians reported).
 bench: $(STAMP) ## Pipeline vs plain TensorFlow, by data size: bench/results.json, docs/benchmarks.md.
 	$(PY) -m pipeline.bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEATS),--repeats $(REPEATS))
+
+# DATASETS (demo, photos, digits, many_classes), SEEDS and VARIANTS, each comma-separated.
+quality: pretrain ## The pipeline against plain baselines on 4 data sets of different character: docs/quality.md.
+	$(PY) -m bench.quality $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(VARIANTS),--variants $(VARIANTS)) --pretrained-dir $(PRETRAINED_DIR)
 
 ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regularizer removed: docs/ablation.md.
 	$(PY) -m pipeline.ablation --pretrained-dir $(PRETRAINED_DIR) --seeds $(ABLATION_SEEDS)

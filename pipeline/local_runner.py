@@ -121,6 +121,9 @@ TRAINING_SETTINGS = {
     "fine_tune_learning_rate": Setting(
         "--fine-tune-learning-rate", "FINE_TUNE_LR", float, "learning rate of phase 2"
     ),
+    "seed": Setting(
+        "--seed", "SEED", int, "random seed of initial weights, shuffling and augmentation"
+    ),
 }
 
 # Owned by Transform (see components/augmentation.py), so kept apart from training's settings.
