@@ -6,11 +6,14 @@ says how training images are prepared. The Trainer reads it from there and appli
 input pipeline to training batches only, after the cache, so every epoch sees fresh variants;
 evaluation batches and the exported model never pass through it, which keeps serving
 deterministic. Images arrive normalized (mean 0, std 1 per channel), so the noise standard
-deviation is in those units and borders are filled by reflection.
+deviation is in those units, and the borders a rotation, shift or zoom-out uncovers are filled
+with 0, the training images' mean colour: reflecting the image into them would invent content
+(a mirrored stroke next to a digit, half a second object), where a flat mean adds none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -22,6 +25,8 @@ import tf_keras as keras
 from components.training_config import Settings
 
 SPEC_FILE = "augmentation.json"
+# Uncovered borders take fill_value, 0 by default: the mean, in normalized units (see above).
+FILL = "constant"
 
 
 class AugmentationSpecError(ValueError):
@@ -55,6 +60,34 @@ class AugmentationSpec(Settings):
         return cls(flip=False, rotation_degrees=0.0, shift=0.0, zoom=0.0, noise_stddev=0.0)
 
 
+# Groups of transforms the Trainer checks on each data set's validation part, each of which
+# can change what an image shows: a flip (digits, text), and rotation, shift and zoom
+# (a character rotated, or shifted out of its frame). Pixel noise is not checked.
+CHECKS = {"flip": ("flip",), "geometry": ("rotation_degrees", "shift", "zoom")}
+
+
+def checks(spec: AugmentationSpec) -> dict[str, AugmentationSpec]:
+    """For each group of CHECKS, the spec with only that group's transforms on."""
+    off = AugmentationSpec.off()
+    return {
+        name: dataclasses.replace(off, **{field: getattr(spec, field) for field in fields})
+        for name, fields in CHECKS.items()
+    }
+
+
+def without(spec: AugmentationSpec, group: AugmentationSpec) -> AugmentationSpec:
+    """`spec` with the transforms that are on in `group` turned off."""
+    off = AugmentationSpec.off()
+    return dataclasses.replace(
+        spec,
+        **{
+            name: getattr(off, name)
+            for name, value in group.to_dict().items()
+            if value != getattr(off, name)
+        },
+    )
+
+
 def write_spec(transform_graph_dir: str, spec: AugmentationSpec) -> None:
     """Puts the spec into a transform graph artifact (Transform's executor calls this)."""
     with tf.io.gfile.GFile(os.path.join(transform_graph_dir, SPEC_FILE), "w") as f:
@@ -80,13 +113,13 @@ def build_augmenter(spec: AugmentationSpec, seed: int) -> keras.Sequential | Non
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if spec.rotation_degrees:
         factor = spec.rotation_degrees / 360.0  # Keras counts in full turns
-        layers.append(keras.layers.RandomRotation(factor, fill_mode="reflect", seed=seed))
+        layers.append(keras.layers.RandomRotation(factor, fill_mode=FILL, seed=seed))
     if spec.shift:
         layers.append(
-            keras.layers.RandomTranslation(spec.shift, spec.shift, fill_mode="reflect", seed=seed)
+            keras.layers.RandomTranslation(spec.shift, spec.shift, fill_mode=FILL, seed=seed)
         )
     if spec.zoom:
-        layers.append(keras.layers.RandomZoom(spec.zoom, fill_mode="reflect", seed=seed))
+        layers.append(keras.layers.RandomZoom(spec.zoom, fill_mode=FILL, seed=seed))
     if spec.noise_stddev:
         layers.append(keras.layers.GaussianNoise(spec.noise_stddev, seed=seed))
     return keras.Sequential(layers, name="augmentation") if layers else None

@@ -1,5 +1,7 @@
 """Augmentation changes training batches, anew every pass, and nothing else."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -95,3 +97,30 @@ def test_the_trainers_eval_batches_are_never_augmented_and_its_train_batches_are
     for _ in range(2):  # every pass
         np.testing.assert_array_equal(np.concatenate(batches(eval_batches)), pixels)
         assert not np.allclose(np.concatenate(batches(train_batches)), pixels)
+
+
+def test_each_checked_group_alone_and_the_spec_without_it():
+    spec = AugmentationSpec(flip=True, rotation_degrees=10.0, shift=0.1, zoom=0.0)
+    groups = augmentation.checks(spec)
+
+    assert groups["flip"] == dataclasses.replace(AugmentationSpec.off(), flip=True)
+    assert groups["geometry"] == dataclasses.replace(
+        AugmentationSpec.off(), rotation_degrees=10.0, shift=0.1
+    )
+    assert augmentation.without(spec, groups["flip"]) == dataclasses.replace(spec, flip=False)
+    assert augmentation.without(spec, groups["geometry"]) == AugmentationSpec(
+        flip=True, rotation_degrees=0.0, shift=0.0, zoom=0.0
+    )
+
+
+def test_uncovered_borders_are_the_mean_not_a_reflection_of_the_image():
+    """Normalized images have mean 0: a shifted image's uncovered border is 0, where a
+    reflection would copy the image into it."""
+    spec = dataclasses.replace(AugmentationSpec.off(), shift=0.5)
+    augmenter = augmentation.build_augmenter(spec, seed=3)
+    ones = tf.ones([8, 16, 16, 3])
+
+    shifted = augmenter(ones, training=True).numpy()
+
+    assert shifted.min() == 0.0  # reflect: every pixel would still be 1
+    assert shifted.max() == 1.0

@@ -17,10 +17,12 @@ from components.training_config import TrainingConfig
 pytestmark = pytest.mark.unit
 
 # Two phases, the second with the backbone on its own optimizer; nothing random in the step
-# (no dropout, BatchNorm frozen), so replicas must reproduce a single device exactly.
+# (no dropout, BatchNorm frozen: a batch of 8 per replica is below what it trains on), so
+# replicas must reproduce a single device exactly.
 TINY = TrainingConfig(
     image_size=32,
     epochs=1,
+    batch_size=8,
     fine_tune_epochs=1,
     strategy="full",
     early_stopping=False,
@@ -51,15 +53,16 @@ def train_on_replicas(replicas: int, weights_path: str) -> tuple[list, list]:
 
     settings = dataclasses.replace(TINY, weights=weights_path)
     rng = np.random.default_rng(0)
-    images = rng.normal(size=(16, TINY.image_size, TINY.image_size, 3)).astype("float32")
-    data = tf.data.Dataset.from_tensor_slices((images, np.arange(16) % 2)).batch(16)
+    images = rng.normal(size=(20, TINY.image_size, TINY.image_size, 3)).astype("float32")
+    examples = tf.data.Dataset.from_tensor_slices((images, np.arange(20) % 2))
+    data = training.TrainingData.from_training_split(examples, 20, 16, cache=False)
     strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
     assert strategy.num_replicas_in_sync == replicas
     with strategy.scope():
         model = build_model(settings, num_classes=2)
         initial = model.get_weights()
-        plan = transfer.choose_strategy(settings, 16, 2)
-        training.train(model, data, data, settings, plan)
+        plan = transfer.choose_strategy(settings, 20, 2)
+        training.train(model, data, settings, plan)
     return initial, model.get_weights()
 
 
@@ -82,10 +85,11 @@ def main(weights_path: str, out: str) -> None:
 
 
 def test_mirrored_replicas_train_like_one_device_with_differential_rates(tmp_path):
-    from components.model import build_backbone
+    from tests.helpers import calibrated_backbone_weights
 
-    weights = str(tmp_path / "backbone.weights.h5")
-    build_backbone(TINY).save_weights(weights)
+    shape = (32, TINY.image_size, TINY.image_size, 3)
+    noise = np.random.default_rng(1).normal(size=shape).astype("float32")
+    weights = calibrated_backbone_weights(str(tmp_path / "backbone.weights.h5"), noise)
     out = str(tmp_path / "weights.npz")
     subprocess.run(
         [sys.executable, "-m", "components.devices_test", weights, out],

@@ -24,17 +24,12 @@ from components.training_config import PretrainConfig
 
 BACKBONE_WEIGHTS_FILE = "backbone.weights.h5"
 PRETRAINING_RECORD_FILE = "pretraining.json"
-# Keras' default (0.99) lets BatchNorm statistics lag far behind on a few hundred steps.
-BATCH_NORM_MOMENTUM = 0.9
 
 
 def build_pretraining_model(config: PretrainConfig, num_classes: int) -> tuple[keras.Model, ...]:
     """(classifier for the source task, the backbone inside it), compiled."""
     keras.utils.set_random_seed(config.seed)
-    backbone = build_backbone(config.backbone_config())
-    for layer in backbone.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = BATCH_NORM_MOMENTUM
+    backbone = build_backbone(config.backbone_config())  # BatchNorm momentum set for scratch
     inputs = keras.Input(
         (config.image_size, config.image_size, features.CHANNELS),
         name=features.TRANSFORMED_IMAGE_KEY,

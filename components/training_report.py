@@ -42,14 +42,61 @@ class TrainingRecord:
     fine_tune_from_epoch: int | None = None
     kept_phase: int = 1
     trainable_backbone_layers: int = 0
+    trainable_batch_norms: int = 0
     # Whether the kept weights are the best epoch's (early stopping) or simply the last's.
     selects_best: bool = True
     # The Tuner's best values this run trained with (empty without the Tuner stage).
     tuned_hyperparameters: dict[str, Any] = field(default_factory=dict)
+    # What each phase reached on the validation part: the strategy it amounts to, and the
+    # validation loss and accuracy of the weights it would keep.
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    # The augmentation training applied (Transform's spec, less what the flip check removed).
+    augmentation: AugmentationSpec = field(default_factory=AugmentationSpec.off)
+    # What the head measured of each augmentation group (training.fit_head_on_features).
+    augmentation_checks: dict[str, Any] = field(default_factory=dict)
 
     def extend(self, history: keras.callbacks.History) -> None:
         for key, values in history.history.items():
             self.history.setdefault(key, []).extend(float(v) for v in values)
+
+    def tried(self, strategy: str, history: keras.callbacks.History, selects_best: bool) -> None:
+        """Records what a phase reached: its best epoch's scores, or its last's."""
+        losses = [float(v) for v in history.history["val_loss"]]
+        best = lowest_finite(losses)
+        kept = losses.index(best) if selects_best and math.isfinite(best) else -1
+        self.candidates.append(
+            {
+                "strategy": strategy,
+                "epochs": len(losses),
+                "val_loss": round(losses[kept], 4),
+                "val_accuracy": round(float(history.history["val_accuracy"][kept]), 4),
+            }
+        )
+
+    def fine_tuning_helped(self) -> bool:
+        """Whether phase 2's best validation loss beat phase 1's."""
+        return len(self.candidates) == 2 and (
+            self.candidates[1]["val_loss"] < self.candidates[0]["val_loss"]
+        )
+
+    @property
+    def kept_strategy(self) -> str:
+        """What the kept weights amount to: phase 1's strategy, or phase 2's."""
+        return self.candidates[self.kept_phase - 1]["strategy"] if self.candidates else ""
+
+    def kept_because(self) -> str:
+        """Why the kept weights won, in words, with the scores compared."""
+        if len(self.candidates) < 2:
+            return "the only phase"
+        if not self.selects_best:
+            return "early stopping is off: the last phase's last epoch stays"
+        head, tuned = self.candidates
+        kept, other = (tuned, head) if self.kept_phase == 2 else (head, tuned)
+        return (
+            f"validation loss {kept['val_loss']:.4f} (accuracy {kept['val_accuracy']:.4f}) "
+            f"against {other['val_loss']:.4f} ({other['val_accuracy']:.4f}) of "
+            f"{other['strategy']}"
+        )
 
     @property
     def epochs_run(self) -> int:
@@ -94,7 +141,6 @@ def effective_config(
     config: TrainingConfig,
     plan: FineTunePlan,
     model: keras.Model,
-    augmentation: AugmentationSpec,
     train_examples: int,
 ) -> dict[str, Any]:
     trainable = sum(int(tf.size(w)) for w in model.trainable_weights)
@@ -102,10 +148,15 @@ def effective_config(
     return {
         "strategy": plan.strategy,
         "strategy_reason": plan.reason,
+        "kept": record.kept_strategy,
+        "kept_because": record.kept_because(),
+        "candidates": record.candidates,
         "train_examples": train_examples,
         "fine_tuned_backbone_layers": record.trainable_backbone_layers,
+        "fine_tuned_batch_norm_layers": record.trainable_batch_norms,
         "parameters": {"trainable_at_end": trainable, "total": total},
-        "regularizers": regularizers(config, augmentation),
+        "regularizers": regularizers(config, record.augmentation),
+        "augmentation_checks": record.augmentation_checks,
         "epochs_run": record.epochs_run,
         "best_epoch": record.best_epoch(),
         "tuned_hyperparameters": record.tuned_hyperparameters,
@@ -137,7 +188,6 @@ def write(
     config: TrainingConfig,
     plan: FineTunePlan,
     model: keras.Model,
-    augmentation: AugmentationSpec,
     train_examples: int,
 ) -> None:
     tf.io.gfile.makedirs(directory)
@@ -155,6 +205,6 @@ def write(
     _write_json(
         directory,
         EFFECTIVE_CONFIG_FILE,
-        effective_config(record, config, plan, model, augmentation, train_examples),
+        effective_config(record, config, plan, model, train_examples),
     )
     plot_learning_curves(record, os.path.join(directory, CURVES_FILE))

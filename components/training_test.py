@@ -9,34 +9,51 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components import training, training_report, transfer
+from components import tracing, training, training_report, transfer
 from components.augmentation import AugmentationSpec
 from components.model import (
     backbone_of,
-    build_backbone,
     build_model,
     compile_model,
     plain_model,
 )
 from components.training_config import TrainingConfig
+from tests.helpers import calibrated_backbone_weights
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keras_unconverted():
+    """As every entry point that trains does: tracing Keras's own code costs minutes here."""
+    tracing.leave_keras_unconverted()
+
 
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
-    """A saved backbone standing in for a pretrained one (what matters here is how it trains)."""
+    """A saved backbone standing in for a pretrained one (what matters here is how it trains):
+    untrained, its BatchNorm statistics set from noise images so its features do not vanish."""
     path = tmp_path_factory.mktemp("weights") / "backbone.weights.h5"
-    build_backbone(TrainingConfig(image_size=SIZE)).save_weights(str(path))
-    return str(path)
+    images = np.random.default_rng(0).normal(size=(64, SIZE, SIZE, 3)).astype("float32")
+    return calibrated_backbone_weights(str(path), images)
 
 
-def tiny_data(seed: int) -> tf.data.Dataset:
+def tiny_examples(seed: int, count: int = 20) -> tf.data.Dataset:
     rng = np.random.default_rng(seed)
-    images = rng.normal(size=(16, SIZE, SIZE, 3)).astype("float32")
-    return tf.data.Dataset.from_tensor_slices((images, np.arange(16) % 2)).batch(8)
+    images = rng.normal(size=(count, SIZE, SIZE, 3)).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((images, np.arange(count) % 2))
+
+
+def tiny_data(
+    seed: int = 0, batch_size: int = 8, spec: AugmentationSpec | None = None
+) -> training.TrainingData:
+    """16 examples to fit, 4 to validate on: noise, what matters here is how training runs."""
+    return training.TrainingData.from_training_split(
+        tiny_examples(seed), 20, batch_size, spec, cache=False
+    )
 
 
 def config(weights_file, **settings) -> TrainingConfig:
@@ -63,22 +80,52 @@ def test_phase_one_leaves_a_pretrained_backbone_untouched(weights_file):
     head_before = model.get_layer("head_softmax").get_weights()[0].copy()
     plan = transfer.choose_strategy(settings, 16, 2)
 
-    record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
+    record = training.train(model, tiny_data(), settings, plan)
 
     assert changed(before, snapshot(backbone.layers)) == set()
     assert not np.array_equal(head_before, model.get_layer("head_softmax").get_weights()[0])
     assert record.fine_tune_from_epoch is None
-    assert record.epochs_run == 2
+    assert [c["strategy"] for c in record.candidates] == ["feature_extraction"]
+    assert record.epochs_run == record.candidates[0]["epochs"] == len(record.history["val_loss"])
 
 
-def test_fine_tuning_changes_only_the_unfrozen_top_and_never_batchnorm(weights_file):
+def test_the_head_learns_on_features_computed_once_until_validation_stops_improving(
+    weights_file,
+):
+    """Phase 1 fits the head on the frozen features, as long as validation loss improves: a
+    head that can separate the classes ends where a linear model on those features does."""
+    settings = config(weights_file, strategy="feature_extraction", dropout=0.0)
+    model = build_model(settings, num_classes=2)
+    backbone = backbone_of(model)
+    rng = np.random.default_rng(3)
+    images = rng.normal(size=(60, SIZE, SIZE, 3)).astype("float32")
+    features_ = backbone(images, training=False).numpy()
+    # Labels a linear model on these features can fit exactly: which side of a hyperplane.
+    projection = features_ @ rng.normal(size=features_.shape[1])
+    labels = (projection > np.median(projection)).astype(np.int64)
+    examples = tf.data.Dataset.from_tensor_slices((images, labels))
+    data = training.TrainingData.from_training_split(examples, 60, 8, cache=False)
+
+    record = training.train(model, data, settings, transfer.choose_strategy(settings, 60, 2))
+
+    assert record.epochs_run > settings.epochs  # not cut at the image epochs' budget
+    fit_images = np.stack([x for x, _ in data.fit.as_numpy_iterator()])
+    fit_labels = np.array([y for _, y in data.fit.as_numpy_iterator()])
+    predicted = model.predict(fit_images, verbose=0).argmax(axis=1)
+    assert (predicted == fit_labels).mean() >= 0.85  # linearly separable: a converged head fits it
+
+
+@pytest.mark.parametrize("train_batch_norm", [True, False])
+def test_fine_tuning_changes_only_the_unfrozen_top_batchnorm_when_batches_allow(
+    weights_file, train_batch_norm
+):
     model = build_model(config(weights_file), num_classes=2)
     backbone = backbone_of(model)
     before = snapshot(backbone.layers)
 
-    transfer.unfreeze_top(backbone, 0.3)
+    opened, batch_norms = transfer.unfreeze_top(backbone, 0.3, train_batch_norm)
     compile_model(model, config(weights_file), 1e-3, epochs=1)
-    model.fit(tiny_data(0), epochs=1, verbose=0)
+    model.fit(tiny_data().fit_batches(), epochs=1, verbose=0)
 
     moved = changed(before, snapshot(backbone.layers))
     first_open = len(backbone.layers) - round(0.3 * len(backbone.layers))
@@ -87,7 +134,15 @@ def test_fine_tuning_changes_only_the_unfrozen_top_and_never_batchnorm(weights_f
         layer.name for layer in backbone.layers if "BatchNormalization" in type(layer).__name__
     }
     assert moved, "fine-tuning must change the unfrozen layers"
-    assert moved <= top - norms
+    if train_batch_norm:
+        assert moved <= top
+        assert len(moved & norms) == batch_norms > 0  # statistics follow this data
+    else:
+        assert moved <= top - norms
+        assert batch_norms == 0
+    assert opened == len([layer for layer in backbone.layers[first_open:] if layer.weights]) - (
+        0 if train_batch_norm else len(top & norms)
+    )
 
 
 def test_two_phases_are_recorded_and_a_worse_phase_two_is_undone(weights_file):
@@ -98,37 +153,65 @@ def test_two_phases_are_recorded_and_a_worse_phase_two_is_undone(weights_file):
     model = build_model(settings, num_classes=2)
     plan = transfer.choose_strategy(settings, 16, 2)
 
-    record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
+    data = tiny_data()
+    record = training.train(model, data, settings, plan)
 
-    assert record.fine_tune_from_epoch == 3
-    assert record.epochs_run == 4
+    head_epochs = record.candidates[0]["epochs"]
+    assert record.fine_tune_from_epoch == head_epochs + 1
+    assert record.epochs_run == head_epochs + 2
     assert record.kept_phase == 1
-    val_loss = model.evaluate(tiny_data(1), verbose=0)[0]
-    assert val_loss == pytest.approx(min(record.history["val_loss"][:2]), rel=1e-4)
+    assert record.kept_strategy == "feature_extraction"
+    assert "of full" in record.kept_because()
+    val_loss = model.evaluate(data.validation_batches(), verbose=0)[0]
+    assert val_loss == pytest.approx(min(record.history["val_loss"][:head_epochs]), rel=1e-4)
+
+
+def test_auto_keeps_what_it_measures_not_what_the_domain_suggests(weights_file):
+    """DOMAIN=different suggests fine-tuning the whole backbone; when that does worse on the
+    validation part (here an absurd rate wrecks it), auto keeps the head alone, and says why."""
+    settings = config(weights_file, domain="different", fine_tune_learning_rate=1e6)
+    plan = transfer.choose_strategy(settings, 40, 2)
+    model = build_model(settings, num_classes=2)
+    examples = tf.data.Dataset.from_tensor_slices(coloured(40, seed=2, size=SIZE))
+    data = training.TrainingData.from_training_split(examples, 40, 8, cache=False)
+
+    record = training.train(model, data, settings, plan)
+
+    assert plan.strategy == "full"
+    assert [c["strategy"] for c in record.candidates] == ["feature_extraction", "full"]
+    assert record.kept_strategy == "feature_extraction"
+    head, tuned = record.candidates
+    assert f"validation loss {head['val_loss']:.4f}" in record.kept_because()
+    assert f"against {tuned['val_loss']:.4f}" in record.kept_because()
 
 
 def test_training_report_holds_history_curves_and_effective_config(weights_file, tmp_path):
     settings = config(weights_file, strategy="feature_extraction")
     model = build_model(settings, num_classes=2)
     plan = transfer.choose_strategy(settings, 16, 2)
-    record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
+    record = training.train(model, tiny_data(spec=AugmentationSpec(zoom=0.0)), settings, plan)
 
-    training_report.write(
-        str(tmp_path), record, settings, plan, model, AugmentationSpec(zoom=0.0), 16
-    )
+    training_report.write(str(tmp_path), record, settings, plan, model, 16)
 
     history = json.loads((tmp_path / training_report.HISTORY_FILE).read_text())
-    assert history["epochs_run"] == 2
+    assert history["epochs_run"] == record.epochs_run
     assert set(history["history"]) >= {"loss", "val_loss", "accuracy", "val_accuracy"}
     effective = json.loads((tmp_path / training_report.EFFECTIVE_CONFIG_FILE).read_text())
-    assert effective["strategy"] == "feature_extraction"
+    assert effective["strategy"] == effective["kept"] == "feature_extraction"
+    assert effective["candidates"] == record.candidates
     assert effective["settings"] == settings.to_dict()
-    assert effective["regularizers"]["augmentation"] == {
-        "flip": True,
-        "rotation_degrees": 20.0,
-        "shift": 0.2,
-        "noise_stddev": 0.05,
-    }
+    checks = effective["augmentation_checks"]
+    for group in ("flip", "geometry"):
+        assert checks[group]["kept"] == (
+            checks[group]["val_loss_with"] <= checks["val_loss_without"]
+        )
+    # Transform's spec as applied: zoom was off, each checked group on only if it was kept.
+    expected = {"noise_stddev": 0.05}
+    if checks["flip"]["kept"]:
+        expected["flip"] = True
+    if checks["geometry"]["kept"]:
+        expected.update(rotation_degrees=20.0, shift=0.2)
+    assert effective["regularizers"]["augmentation"] == expected
     assert effective["parameters"]["trainable_at_end"] < effective["parameters"]["total"]
     png = tf.io.decode_png((tmp_path / training_report.CURVES_FILE).read_bytes())
     assert png.shape[0] > 100 and png.shape[1] > 100
@@ -154,9 +237,7 @@ def test_l2_sp_joins_the_loss_only_in_fine_tuning(weights_file):
     model = build_model(settings, num_classes=2)
     losses_before = len(model.losses)
 
-    training.train(
-        model, tiny_data(0), tiny_data(1), settings, transfer.choose_strategy(settings, 16, 2)
-    )
+    training.train(model, tiny_data(), settings, transfer.choose_strategy(settings, 16, 2))
 
     assert len(model.losses) == losses_before + 1
 
@@ -190,12 +271,13 @@ def test_differential_rates_let_the_backbone_learn_slower_than_the_head(
     settings = config(weights_file)
     model = build_model(settings, num_classes=2)
     backbone = backbone_of(model)
-    transfer.unfreeze_top(backbone, 1.0)
+    # BatchNorm frozen: its moving statistics would change whatever the rate.
+    transfer.unfreeze_top(backbone, 1.0, train_batch_norm=False)
     compile_model(model, settings, 1e-2, epochs=1, backbone_learning_rate=backbone_rate)
     before = snapshot(backbone.layers)
     head_before = model.get_layer("head_softmax").get_weights()[0].copy()
 
-    model.fit(tiny_data(0), epochs=1, verbose=0)
+    model.fit(tiny_data().fit_batches(), epochs=1, verbose=0)
 
     assert bool(changed(before, snapshot(backbone.layers))) == backbone_moves
     assert not np.array_equal(head_before, model.get_layer("head_softmax").get_weights()[0])
@@ -206,7 +288,7 @@ def test_exported_model_is_plain_keras_with_the_same_weights(weights_file):
     exported = plain_model(model)
     assert type(model).__name__ == "TransferModel"
     assert type(exported).__name__ == "Functional"
-    images = next(iter(tiny_data(0)))[0]
+    images = next(iter(tiny_data().fit_batches()))[0]
     np.testing.assert_array_equal(model(images).numpy(), exported(images).numpy())
 
 
@@ -225,17 +307,18 @@ def test_early_stopping_is_a_setting_that_picks_the_kept_epoch(weights_file, ear
     model = build_model(settings, num_classes=2)
     plan = transfer.choose_strategy(settings, 16, 2)
 
-    record = training.train(model, tiny_data(0), tiny_data(1), settings, plan)
+    data = tiny_data()
+    record = training.train(model, data, settings, plan)
 
-    val_loss = model.evaluate(tiny_data(1), verbose=0)[0]
+    val_loss = model.evaluate(data.validation_batches(), verbose=0)[0]
     losses = record.history["val_loss"]
     if early_stopping:
         assert val_loss == pytest.approx(min(losses), rel=1e-4)
         assert record.best_epoch() == 1 + losses.index(min(losses))
     else:
-        assert record.epochs_run == 4
+        assert record.epochs_run == training.HEAD_EPOCHS
         assert val_loss == pytest.approx(losses[-1], rel=1e-4)
-        assert record.best_epoch() == 4
+        assert record.best_epoch() == training.HEAD_EPOCHS
 
 
 def test_plateau_cuts_the_backbone_rate_with_the_heads(weights_file):
@@ -290,3 +373,43 @@ def test_examples_are_decoded_once_when_cached_and_every_epoch_when_not(cache, r
     for _ in range(2):  # two epochs, each seeing every example once
         assert sorted(np.concatenate(list(data.as_numpy_iterator()))) == list(range(6))
     assert dict(reads) == {index: reads_per_example for index in range(6)}
+
+
+SCRATCH_SIZE = 64  # at 32 px MobileNetV2 ends on 1x1 maps: 16 values per BatchNorm batch
+
+
+def coloured(count: int, seed: int, size: int = SCRATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Noise images whose class is which colour is stronger, red or blue."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    images = rng.normal(size=(count, size, size, 3)).astype("float32")
+    images[labels == 0, ..., 0] += 1.0
+    images[labels == 1, ..., 2] += 1.0
+    return images, labels
+
+
+def test_scratch_learns_and_its_batch_norm_statistics_follow_the_data():
+    """From scratch the model is scored in inference mode, as serving runs it: on the moving
+    statistics, which must have left their initial 0 and 1 (they do not in a few dozen steps
+    at keras.applications' momentum of 0.999, and the model then answers noise)."""
+    settings = TrainingConfig(
+        image_size=SCRATCH_SIZE, weights="none", epochs=10, batch_size=16, seed=1
+    )
+    images, labels = coloured(96, seed=0)
+    examples = tf.data.Dataset.from_tensor_slices((images, labels))
+    data = training.TrainingData.from_training_split(examples, 96, 16, cache=False)
+    model = build_model(settings, num_classes=2, steps_per_epoch=data.steps_per_epoch)
+
+    record = training.train(model, data, settings, transfer.choose_strategy(settings, 60, 2))
+
+    assert record.kept_strategy == transfer.SCRATCH
+    unseen, unseen_labels = coloured(40, seed=1)
+    accuracy = model.evaluate(unseen, unseen_labels, verbose=0)[1]
+    assert accuracy >= 0.7  # chance is 0.5: P(28 of 40 right by chance) < 0.01
+    norms = [
+        layer
+        for layer in backbone_of(model).layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    variances = np.concatenate([layer.moving_variance.numpy() for layer in norms])
+    assert np.median(np.abs(np.log(variances))) > 0.5  # far from the initial 1

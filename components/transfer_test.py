@@ -1,4 +1,4 @@
-"""Strategy choice follows the seeds' table; unfreezing keeps BatchNorm frozen."""
+"""What auto tries, and what unfreezing opens: BatchNorm only where batches allow."""
 
 import pytest
 import tf_keras as keras
@@ -15,18 +15,20 @@ PRETRAINED = "/weights/backbone.weights.h5"  # choose_strategy only looks at the
 @pytest.mark.parametrize(
     ("per_class", "domain", "expected"),
     [
-        (100, "similar", "feature_extraction"),
-        (100, "different", "partial"),
+        (100, "similar", "partial"),
+        (100, "different", "full"),
         (2000, "similar", "partial"),
         (2000, "different", "full"),
     ],
 )
-def test_auto_follows_the_size_and_similarity_table(per_class, domain, expected):
+def test_auto_always_tries_fine_tuning_as_deep_as_the_domain_suggests(per_class, domain, expected):
     config = TrainingConfig(weights=PRETRAINED, strategy="auto", domain=domain)
     plan = transfer.choose_strategy(config, train_examples=per_class * 4, num_classes=4)
     assert plan.strategy == expected
+    assert plan.unfreeze_fraction > 0  # measured against the head alone, never skipped
     assert f"{per_class} training images per class" in plan.reason
     assert domain in plan.reason
+    assert "lower validation loss is kept" in plan.reason
 
 
 def test_unfreeze_fraction_follows_the_strategy():
@@ -46,19 +48,24 @@ def test_random_weights_train_whole_whatever_the_strategy():
     assert plan.unfreeze_fraction == 0.0
 
 
-def test_unfreeze_top_opens_the_top_layers_but_never_batchnorm():
+@pytest.mark.parametrize("train_batch_norm", [True, False])
+def test_unfreeze_top_opens_the_top_layers_batchnorm_only_when_asked(train_batch_norm):
     backbone = build_backbone(TrainingConfig(image_size=32))
     backbone.trainable = False
 
-    count = transfer.unfreeze_top(backbone, 0.25)
+    count, batch_norms = transfer.unfreeze_top(backbone, 0.25, train_batch_norm)
 
     layers = backbone.layers
     first_open = len(layers) - round(0.25 * len(layers))
     assert count > 0
     for index, layer in enumerate(layers):
         is_norm = isinstance(layer, keras.layers.BatchNormalization)
-        assert layer.trainable == (index >= first_open and not is_norm), layer.name
+        assert layer.trainable == (index >= first_open and (train_batch_norm or not is_norm))
     assert count == sum(1 for layer in layers if layer.trainable and layer.weights)
+    norms_opened = sum(
+        1 for layer in layers[first_open:] if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    assert batch_norms == (norms_opened if train_batch_norm else 0)
 
 
 def test_unknown_strategy_or_domain_is_rejected():

@@ -5,9 +5,10 @@ values found (see hyperparameters.py for the four knobs). Each trial is a whole 
 training run (head, then fine-tuning), because unfreeze depth only shows its effect in phase 2,
 so a trial is as honest as the real thing and costs as much.
 
-Trials are scored by validation loss on every HOLDOUT_EVERY-th example of the *training* split,
-not on the eval split: the Evaluator blesses on the eval split, and a search that had already
-picked the values that look best there would make that blessing optimistic.
+Trials are scored by validation loss on the validation part of the *training* split, the
+Trainer's own (training.split_validation), not on the eval split: the Evaluator blesses on the
+eval split, and a search that had already picked the values that look best there would make
+that blessing optimistic.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import math
 from typing import Any
 
 import keras_tuner
-import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
@@ -37,7 +37,6 @@ from components.model import build_model
 from components.training_config import TrainingConfig
 
 MAX_TRIALS_KEY = "max_trials"  # in the Tuner's custom_config, beside the training settings
-HOLDOUT_EVERY = 5
 OBJECTIVE = keras_tuner.Objective("val_loss", direction="min")
 
 
@@ -66,41 +65,19 @@ class TransferTuner(base_tuner.BaseTuner):
         self.train_examples = train_examples
 
     def run_trial(
-        self,
-        trial: keras_tuner.engine.trial.Trial,
-        train_data: tf.data.Dataset,
-        validation_data: tf.data.Dataset,
-        steps_per_epoch: int,
+        self, trial: keras_tuner.engine.trial.Trial, data: training.TrainingData
     ) -> dict[str, float]:
         """Trains with the trial's values; scores the weights training kept."""
         keras.backend.clear_session()  # each trial's graphs and variables go with it
         config = hyperparameters.apply(self.config, trial.hyperparameters.values)
         plan = transfer.choose_strategy(config, self.train_examples, self.num_classes)
         with devices.distribution_strategy().scope():
-            model = build_model(config, self.num_classes, steps_per_epoch)
-            record = training.train(
-                model, train_data, validation_data, config, plan, steps_per_epoch=steps_per_epoch
-            )
+            model = build_model(config, self.num_classes, data.steps_per_epoch)
+            record = training.train(model, data, config, plan)
         kept = record.best_epoch()
         if not kept:  # every epoch diverged: the worst possible score, not a NaN to compare
             return {"val_loss": math.inf, "val_accuracy": 0.0}
         return {name: record.history[name][kept - 1] for name in ("val_loss", "val_accuracy")}
-
-
-def split_for_tuning(examples: tf.data.Dataset) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """(fit, held out): every HOLDOUT_EVERY-th example held out, deterministically."""
-
-    def keep(held_out: bool):
-        return lambda index, _example: tf.equal(index % HOLDOUT_EVERY == 0, held_out)
-
-    def drop_index(_index, example):
-        return example
-
-    indexed = examples.enumerate()
-    return (
-        indexed.filter(keep(False)).map(drop_index),
-        indexed.filter(keep(True)).map(drop_index),
-    )
 
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
@@ -113,33 +90,20 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         features.examples_dir_of_split_pattern(fn_args.train_files[0])
     )
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    total = training.count_examples(fn_args.train_files)
-    held_out_count = math.ceil(total / HOLDOUT_EVERY)
-    fit_count = total - held_out_count
-    if fit_count < len(class_names) or held_out_count < 1:
-        raise ValueError(
-            f"Too few training examples to tune on: {total} (each trial holds out 1 in "
-            f"{HOLDOUT_EVERY} of them to score on)"
-        )
     batch_size = devices.global_batch_size(config.batch_size, devices.distribution_strategy())
-    fit, held_out = split_for_tuning(training.transformed_examples(fn_args.train_files, tft_output))
-    augmenter = augmentation.build_augmenter(
-        augmentation.read_spec(fn_args.transform_graph_path), config.seed
-    )
-    cache = training.cache_in_memory(total, config.image_size)
+    spec = augmentation.read_spec(fn_args.transform_graph_path)
+    data = training.training_data(fn_args, tft_output, config, batch_size, spec)
+    if data.fit_count < len(class_names) or data.validation_count < 1:
+        raise ValueError(
+            f"Too few training examples to tune on: {data.fit_count + data.validation_count} "
+            f"(each trial holds out 1 in {training.HOLDOUT_EVERY} of them to score on)"
+        )
     logging.info(
         "Tuning %s over %d trials: %d images to fit, %d held out to score (eval split unused)",
         ", ".join(hyperparameters.TUNED),
         max_trials,
-        fit_count,
-        held_out_count,
+        data.fit_count,
+        data.validation_count,
     )
-    tuner = TransferTuner(config, len(class_names), fit_count, max_trials, fn_args.working_dir)
-    return TunerFnResult(
-        tuner=tuner,
-        fit_kwargs={
-            "train_data": training.batches(fit, batch_size, config.seed, augmenter, cache),
-            "validation_data": training.batches(held_out, batch_size, cache=cache),
-            "steps_per_epoch": math.ceil(fit_count / batch_size),
-        },
-    )
+    tuner = TransferTuner(config, len(class_names), data.fit_count, max_trials, fn_args.working_dir)
+    return TunerFnResult(tuner=tuner, fit_kwargs={"data": data})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import hyperparameters, tuning
+from components import hyperparameters, training, tuning
 from components.model import build_backbone
 from components.training_config import TrainingConfig
 
@@ -46,18 +46,20 @@ def test_no_tuner_means_no_change():
 
 def test_the_held_out_slice_is_every_fifth_example_and_disjoint_from_the_rest():
     examples = tf.data.Dataset.from_tensor_slices((tf.range(12), tf.range(12) * 10))
-    fit, held_out = tuning.split_for_tuning(examples)
+    fit, held_out = training.split_validation(examples)
     fit_ids = [int(image) for image, _ in fit]
     held_ids = [int(image) for image, _ in held_out]
     assert held_ids == [0, 5, 10]
     assert sorted(fit_ids + held_ids) == list(range(12))
     assert [int(label) for _, label in held_out] == [0, 50, 100]
+    assert training.validation_count(12) == 3
 
 
-def tiny_batches(seed: int) -> tf.data.Dataset:
+def tiny_data(seed: int) -> training.TrainingData:
     rng = np.random.default_rng(seed)
-    images = rng.normal(size=(16, SIZE, SIZE, 3)).astype("float32")
-    return tf.data.Dataset.from_tensor_slices((images, np.arange(16) % 2)).batch(8)
+    images = rng.normal(size=(20, SIZE, SIZE, 3)).astype("float32")
+    examples = tf.data.Dataset.from_tensor_slices((images, np.arange(20) % 2))
+    return training.TrainingData.from_training_split(examples, 20, 8, cache=False)
 
 
 def test_a_search_trains_each_trial_and_hands_the_trainer_the_lowest_loss(tmp_path):
@@ -68,7 +70,7 @@ def test_a_search_trains_each_trial_and_hands_the_trainer_the_lowest_loss(tmp_pa
         config, num_classes=2, train_examples=16, max_trials=2, directory=str(tmp_path / "t")
     )
 
-    tuner.search(train_data=tiny_batches(0), validation_data=tiny_batches(1), steps_per_epoch=2)
+    tuner.search(data=tiny_data(0))
 
     trials = list(tuner.oracle.trials.values())
     assert [t.status for t in trials] == ["COMPLETED", "COMPLETED"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import statistics
 import sys
@@ -30,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from components import augmentation, plots, tracing, training, transfer
+from components import plots, tracing, training, transfer
 from components.augmentation import AugmentationSpec
 from components.model import build_model
 from components.preprocessing import decode_and_resize
@@ -121,18 +120,22 @@ def run_variant(name: str, data: Dataset, base: TrainingConfig, seed: int) -> di
     tracing.leave_keras_unconverted()
     config = variant_config(base, name, seed)
     keras.utils.set_random_seed(seed)
-    steps_per_epoch = math.ceil(len(data.y_train) / config.batch_size)
-    train_data = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-    train_data = train_data.shuffle(len(data.y_train), seed=seed, reshuffle_each_iteration=True)
-    augmenter = augmentation.build_augmenter(variant_augmentation(name), config.seed)
-    train_data = augmentation.augment(train_data.batch(config.batch_size), augmenter)
+    examples = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+    training_data = training.TrainingData.from_training_split(
+        examples,
+        len(data.y_train),
+        config.batch_size,
+        variant_augmentation(name),
+        seed,
+        cache=False,
+    )
     eval_data = tf.data.Dataset.from_tensor_slices((data.x_eval, data.y_eval)).batch(256)
-    clean_train = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train)).batch(256)
+    clean_train = examples.batch(256)
 
     started = time.monotonic()
-    model = build_model(config, len(data.class_names), steps_per_epoch)
+    model = build_model(config, len(data.class_names), training_data.steps_per_epoch)
     plan = transfer.choose_strategy(config, len(data.y_train), len(data.class_names))
-    record = training.train(model, train_data, eval_data, config, plan, None, steps_per_epoch)
+    record = training.train(model, training_data, config, plan)
     seconds = time.monotonic() - started
     _, train_accuracy = model.evaluate(clean_train, verbose=0)
     val_loss, val_accuracy = model.evaluate(eval_data, verbose=0)

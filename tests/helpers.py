@@ -79,9 +79,6 @@ def random_backbone_weights(path: str, images_root: str, image_size: int) -> str
     feature-extraction phase learns an easy task in seconds: a stand-in for `make pretrain`'s
     backbone, which takes minutes to build.
     """
-    from components.model import build_backbone
-    from components.training_config import TrainingConfig
-
     pixels = [
         np.asarray(
             Image.open(os.path.join(folder, name)).convert("RGB").resize((image_size,) * 2),
@@ -93,7 +90,16 @@ def random_backbone_weights(path: str, images_root: str, image_size: int) -> str
     ]
     images = np.stack(pixels)
     images = (images - images.mean(axis=(0, 1, 2))) / images.std(axis=(0, 1, 2))
-    backbone = build_backbone(TrainingConfig(image_size=image_size))
+    return calibrated_backbone_weights(path, images)
+
+
+def calibrated_backbone_weights(path: str, images: np.ndarray) -> str:
+    """An untrained backbone for `images` (normalized, [n, size, size, 3]) with each BatchNorm's
+    statistics set to what it sees on them (see random_backbone_weights), saved to `path`."""
+    from components.model import build_backbone
+    from components.training_config import TrainingConfig
+
+    backbone = build_backbone(TrainingConfig(image_size=images.shape[1]))
     for layer in backbone.layers:
         if hasattr(layer, "moving_mean"):
             layer.momentum = 0.0
