@@ -566,7 +566,7 @@ def run_fn(fn_args: FnArgs) -> None:
         model = build_model(config, len(class_names), data.steps_per_epoch)
         record = train(model, data, config, plan, fn_args.model_run_dir)
     record.tuned_hyperparameters = tuned
-    training_report.write(fn_args.model_run_dir, record, config, plan, model, spec, train_examples)
+    training_report.write(fn_args.model_run_dir, record, config, plan, model, train_examples)
     export.export_serving_model(
         plain_model(model), tft_output, class_names, fn_args.serving_model_dir
     )
