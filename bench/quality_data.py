@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -134,23 +132,7 @@ DATASETS: dict[str, tuple[str, Callable[[], Iterator[tuple[str, str, bytes]]]]] 
 
 def write(name: str, out_dir: str) -> dict[str, int]:
     """Writes data set `name` as `out_dir/<class>/<file>`, all or nothing; files per class."""
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}-", dir=parent)
-    counts: dict[str, int] = {}
-    try:
-        for class_name, file_name, encoded in DATASETS[name][1]():
-            os.makedirs(os.path.join(staging, class_name), exist_ok=True)
-            with open(os.path.join(staging, class_name, file_name), "wb") as f:
-                f.write(encoded)
-            counts[class_name] = counts.get(class_name, 0) + 1
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.rename(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return counts
+    return demo_data.write_image_folder(out_dir, DATASETS[name][1]())
 
 
 def main(argv: list[str] | None = None) -> None:

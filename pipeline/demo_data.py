@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -168,28 +169,43 @@ def render(shape: str, class_index: int, n: int, seed: int) -> tuple[str, bytes]
     return f"{shape}_{n:04d}.png", buffer.getvalue()
 
 
-def generate(
-    out_dir: str, per_class: int = 300, seed: int = 0, classes: tuple[str, ...] = CLASSES
+def write_image_folder(
+    out_dir: str, files: Iterable[tuple[str, str, bytes]], marker: str | None = None
 ) -> dict[str, int]:
-    """Writes `out_dir/<class>/<name>.png|jpg`, all or nothing; returns the count per class."""
+    """Writes (class, file name, bytes) as `out_dir/<class>/<file>`, all or nothing: into a
+    hidden folder beside it, renamed into place once complete (with `marker` in it, if
+    given). Replaces `out_dir`; returns the count per class."""
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".demo-", dir=parent)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}-", dir=parent)
+    counts: dict[str, int] = {}
     try:
-        for class_index, shape in enumerate(classes):
-            class_dir = os.path.join(staging, shape)
-            os.makedirs(class_dir)
-            for n in range(per_class):
-                name, encoded = render(shape, class_index, n, seed)
-                with open(os.path.join(class_dir, name), "wb") as f:
-                    f.write(encoded)
-        open(os.path.join(staging, COMPLETE_MARKER), "w").close()
+        for class_name, file_name, encoded in files:
+            os.makedirs(os.path.join(staging, class_name), exist_ok=True)
+            with open(os.path.join(staging, class_name, file_name), "wb") as f:
+                f.write(encoded)
+            counts[class_name] = counts.get(class_name, 0) + 1
+        if marker:
+            open(os.path.join(staging, marker), "w").close()
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.rename(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return counts
+
+
+def generate(
+    out_dir: str, per_class: int = 300, seed: int = 0, classes: tuple[str, ...] = CLASSES
+) -> dict[str, int]:
+    """Writes `out_dir/<class>/<name>.png|jpg`, all or nothing; returns the count per class."""
+    files = (
+        (shape, *render(shape, class_index, n, seed))
+        for class_index, shape in enumerate(classes)
+        for n in range(per_class)
+    )
+    write_image_folder(out_dir, files, COMPLETE_MARKER)
     return dict.fromkeys(classes, per_class)
 
 
