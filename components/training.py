@@ -352,14 +352,6 @@ def _fit_head(
     )
 
 
-def _best(history: keras.callbacks.History, selects_best: bool) -> tuple[int, float, float]:
-    """(epoch index kept, its validation loss, its validation accuracy)."""
-    losses = history.history["val_loss"]
-    best = training_report.lowest_finite(losses)
-    kept = losses.index(best) if selects_best and math.isfinite(best) else -1
-    return kept % len(losses), losses[kept], history.history["val_accuracy"][kept]
-
-
 def fit_head_on_features(
     model: keras.Model, data: TrainingData, config: TrainingConfig, log_dir: str | None
 ) -> tuple[keras.callbacks.History, TrainingData, dict[str, Any]]:
@@ -378,21 +370,27 @@ def fit_head_on_features(
     augmentation kept, the checks' scores).
     """
     backbone = backbone_of(model)
-    checked = {
-        name: only
+    augmenters = {
+        name: (only, augmentation.build_augmenter(only, data.seed))
         for name, only in augmentation.checks(data.augmentation).items()
-        if augmentation.build_augmenter(only, data.seed) is not None
     }
+    checked = {name: only for name, (only, augmenter) in augmenters.items() if augmenter}
     parts = [data.fit.batch(data.batch_size), data.validation.batch(data.batch_size)]
-    for only in checked.values():
-        augmenter = augmentation.build_augmenter(only, data.seed)
-        parts.append(augmentation.augment(data.fit.batch(data.batch_size), augmenter))
+    for name in checked:
+        augmented_batches = augmentation.augment(
+            data.fit.batch(data.batch_size), augmenters[name][1]
+        )
+        parts.append(augmented_batches)
     started = time.monotonic()
     (fit_x, fit_y), validation, *augmented = frozen_features(backbone, parts)
     head = head_model(model)
     initial = head.get_weights()
     history = _fit_head(head, (fit_x, fit_y), validation, config, log_dir)
-    best = (_best(history, config.early_stopping), history, head.get_weights())
+    best = (
+        training_report.kept_scores(history, config.early_stopping),
+        history,
+        head.get_weights(),
+    )
     scores: dict[str, Any] = {"val_loss_without": round(best[0][1], 4)}
     spec = data.augmentation
     for (name, only), (x, y) in zip(checked.items(), augmented, strict=True):
@@ -400,7 +398,7 @@ def fit_head_on_features(
         trial = _fit_head(
             head, (np.concatenate([fit_x, x]), np.concatenate([fit_y, y])), validation, config, None
         )
-        score = _best(trial, config.early_stopping)
+        score = training_report.kept_scores(trial, config.early_stopping)
         keeps = score[1] <= scores["val_loss_without"]
         scores[name] = {"kept": keeps, "val_loss_with": round(score[1], 4)}
         logging.info(

@@ -34,6 +34,15 @@ def lowest_finite(losses: list[float]) -> float:
     return min((loss for loss in losses if math.isfinite(loss)), default=math.inf)
 
 
+def kept_scores(history: keras.callbacks.History, selects_best: bool) -> tuple[int, float, float]:
+    """(index of the epoch whose weights a phase keeps, its validation loss and accuracy): the
+    lowest finite validation loss with early stopping (as Keras restores), else the last."""
+    losses = [float(v) for v in history.history["val_loss"]]
+    best = lowest_finite(losses)
+    kept = losses.index(best) if selects_best and math.isfinite(best) else len(losses) - 1
+    return kept, losses[kept], float(history.history["val_accuracy"][kept])
+
+
 @dataclass
 class TrainingRecord:
     """Per-epoch metrics of both phases and where phase 2 began (None: there was none)."""
@@ -61,15 +70,13 @@ class TrainingRecord:
 
     def tried(self, strategy: str, history: keras.callbacks.History, selects_best: bool) -> None:
         """Records what a phase reached: its best epoch's scores, or its last's."""
-        losses = [float(v) for v in history.history["val_loss"]]
-        best = lowest_finite(losses)
-        kept = losses.index(best) if selects_best and math.isfinite(best) else -1
+        _, loss, accuracy = kept_scores(history, selects_best)
         self.candidates.append(
             {
                 "strategy": strategy,
-                "epochs": len(losses),
-                "val_loss": round(losses[kept], 4),
-                "val_accuracy": round(float(history.history["val_accuracy"][kept]), 4),
+                "epochs": len(history.history["val_loss"]),
+                "val_loss": round(loss, 4),
+                "val_accuracy": round(accuracy, 4),
             }
         )
 

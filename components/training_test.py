@@ -98,15 +98,15 @@ def test_the_head_learns_on_features_computed_once_until_validation_stops_improv
     model = build_model(settings, num_classes=2)
     backbone = backbone_of(model)
     rng = np.random.default_rng(3)
-    images = rng.normal(size=(60, SIZE, SIZE, 3)).astype("float32")
+    images = rng.normal(size=(400, SIZE, SIZE, 3)).astype("float32")
     features_ = backbone(images, training=False).numpy()
     # Labels a linear model on these features can fit exactly: which side of a hyperplane.
     projection = features_ @ rng.normal(size=features_.shape[1])
     labels = (projection > np.median(projection)).astype(np.int64)
     examples = tf.data.Dataset.from_tensor_slices((images, labels))
-    data = training.TrainingData.from_training_split(examples, 60, 8, cache=False)
+    data = training.TrainingData.from_training_split(examples, 400, 32, cache=False)
 
-    record = training.train(model, data, settings, transfer.choose_strategy(settings, 60, 2))
+    record = training.train(model, data, settings, transfer.choose_strategy(settings, 400, 2))
 
     assert record.epochs_run > settings.epochs  # not cut at the image epochs' budget
     fit_images = np.stack([x for x, _ in data.fit.as_numpy_iterator()])
