@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from components.model import WeightsUnavailableError, build_model
+from components import model as model_lib
+from components.model import WeightsUnavailableError, build_backbone, build_model
 from components.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
@@ -78,3 +79,31 @@ def test_label_smoothing_penalizes_overconfidence_only_when_on():
 
     assert mean_loss(0.0, confident) < mean_loss(0.0, hedged)
     assert mean_loss(0.2, confident) > mean_loss(0.2, hedged)
+
+
+@pytest.mark.parametrize("backbone", sorted(model_lib.BACKBONES))
+def test_every_feature_layer_candidate_cuts_its_backbone_shallower(backbone):
+    whole = model_lib.full_backbone(TrainingConfig(image_size=32, backbone=backbone))
+    sizes = []
+    for name in model_lib.feature_layer_candidates(backbone):
+        cut = model_lib.cut_at(whole, name)
+        assert len(cut.output_shape) == 2  # pooled: (batch, channels)
+        sizes.append(len(cut.layers))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)  # shallow to deep
+    assert sizes[-1] == len(whole.layers)  # the output last
+
+
+def test_a_cut_backbone_serves_the_layers_below_the_cut_only():
+    config = TrainingConfig(image_size=32, feature_layer="block_6_expand_relu")
+    model = build_model(config, num_classes=3)
+    backbone = model_lib.backbone_of(model)
+    names = {layer.name for layer in backbone.layers}
+
+    assert "block_6_expand_relu" in names and "block_7_expand" not in names
+    assert backbone.output_shape == (None, 96)  # block_6's expanded channels at width 0.35
+    assert model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 3)
+
+
+def test_an_unknown_feature_layer_is_a_clear_error():
+    with pytest.raises(ValueError, match="feature_layer 'block_99'.*'auto'"):
+        build_backbone(TrainingConfig(image_size=32, feature_layer="block_99"))

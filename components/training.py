@@ -25,6 +25,7 @@ from components import (
     training_report,
     transfer,
 )
+from components import model as model_lib
 from components.augmentation import AugmentationSpec
 from components.model import backbone_of, build_model, compile_model, head_model, plain_model
 from components.training_config import TrainingConfig
@@ -320,16 +321,80 @@ def frozen_features(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, labels) of every example of each part, (image, label) batches: the frozen
     backbone's output in inference mode, computed once, as serving will compute it."""
-    image_spec = tf.TensorSpec([None, *backbone.input_shape[1:]], tf.float32)
-    embed = tf.function(lambda images: backbone(images, training=False), [image_spec])
+    return [(outputs[0], labels) for outputs, labels in _frozen_outputs(backbone, parts)]
+
+
+def _frozen_outputs(
+    extractor: keras.Model, parts: list[tf.data.Dataset]
+) -> list[tuple[list[np.ndarray], np.ndarray]]:
+    """([each output's features], labels) of every example of each part, in inference mode."""
+    image_spec = tf.TensorSpec([None, *extractor.input_shape[1:]], tf.float32)
+    embed = tf.function(lambda images: extractor(images, training=False), [image_spec])
     results = []
     for batches_ in parts:
-        features_, labels = [], []
+        outputs, labels = [], []
         for images, batch_labels in batches_.prefetch(tf.data.AUTOTUNE):
-            features_.append(embed(tf.cast(images, tf.float32)).numpy())
+            found = embed(tf.cast(images, tf.float32))
+            found = found if isinstance(found, list | tuple) else [found]
+            outputs.append([output.numpy() for output in found])
             labels.append(batch_labels.numpy())
-        results.append((np.concatenate(features_), np.concatenate(labels)))
+        results.append(
+            ([np.concatenate(each) for each in zip(*outputs, strict=True)], np.concatenate(labels))
+        )
     return results
+
+
+def resolve_feature_layer(
+    config: TrainingConfig, data: TrainingData, num_classes: int
+) -> tuple[TrainingConfig, dict[str, dict[str, float]]]:
+    """Where the head reads the backbone: `config` with `feature_layer` settled, and what each
+    measured depth scored on the validation part (empty when nothing was measured).
+
+    With `auto` and a pretrained backbone, a head learns from the fit part's pooled
+    activations at each of model.feature_layer_candidates (the start of each deeper stage,
+    and the output; one pass of the frozen backbone gives them all), and the depth whose head
+    reaches the lowest validation loss is kept. The backbone is then cut there: fine-tuning
+    and serving run only the layers below it. The deeper a layer, the more it answers the
+    source task: on data unlike it, earlier layers can be far better (model.FEATURE_LAYERS).
+    A backbone from scratch learns at every depth and is used whole.
+    """
+    if not model_lib.is_pretrained(config):
+        return dataclasses.replace(config, feature_layer=model_lib.TOP_LAYER), {}
+    if config.feature_layer != model_lib.AUTO_LAYER:
+        return config, {}
+    candidates = model_lib.feature_layer_candidates(config.backbone)
+    started = time.monotonic()
+    extractor = model_lib.features_at(model_lib.full_backbone(config), candidates)
+    (fit_x, fit_y), (validation_x, validation_y) = _frozen_outputs(
+        extractor, [data.fit.batch(data.batch_size), data.validation.batch(data.batch_size)]
+    )
+    scores: dict[str, dict[str, float]] = {}
+    for name, fit_features, validation_features in zip(
+        candidates, fit_x, validation_x, strict=True
+    ):
+        head = model_lib.new_head(config, num_classes, fit_features.shape[1])
+        model_lib.standardize_head(head, fit_features)
+        history = _fit_head(
+            head, (fit_features, fit_y), (validation_features, validation_y), config, None
+        )
+        _, loss, accuracy = training_report.kept_scores(history, config.early_stopping)
+        scores[name] = {"val_loss": round(loss, 4), "val_accuracy": round(accuracy, 4)}
+    kept = min(scores, key=lambda name: _finite_or_inf(scores[name]["val_loss"]))
+    logging.info(
+        "Feature layer: %s kept (a head on each depth's features, validation loss, accuracy: "
+        "%s; %.1f s)",
+        kept,
+        ", ".join(
+            f"{name} {score['val_loss']:.4f} {score['val_accuracy']:.3f}"
+            for name, score in scores.items()
+        ),
+        time.monotonic() - started,
+    )
+    return dataclasses.replace(config, feature_layer=kept), scores
+
+
+def _finite_or_inf(value: float) -> float:
+    return value if math.isfinite(value) else math.inf
 
 
 def _fit_head(
@@ -384,6 +449,7 @@ def fit_head_on_features(
     started = time.monotonic()
     (fit_x, fit_y), validation, *augmented = frozen_features(backbone, parts)
     head = head_model(model)
+    model_lib.standardize_head(head, fit_x)
     initial = head.get_weights()
     history = _fit_head(head, (fit_x, fit_y), validation, config, log_dir)
     best = (
@@ -546,6 +612,7 @@ def run_fn(fn_args: FnArgs) -> None:
     data = training_data(fn_args, tft_output, config, batch_size, spec)
     train_examples = data.fit_count + data.validation_count
     plan = transfer.choose_strategy(config, train_examples, len(class_names))
+    config, feature_layer_scores = resolve_feature_layer(config, data, len(class_names))
     logging.info(
         "Training %s on %d images of %d classes %s (%d to fit, the rest to validate; the eval "
         "split stays unseen); strategy %s: %s",
@@ -564,6 +631,7 @@ def run_fn(fn_args: FnArgs) -> None:
         model = build_model(config, len(class_names), data.steps_per_epoch)
         record = train(model, data, config, plan, fn_args.model_run_dir)
     record.tuned_hyperparameters = tuned
+    record.feature_layer_scores = feature_layer_scores
     training_report.write(fn_args.model_run_dir, record, config, plan, model, train_examples)
     export.export_serving_model(
         plain_model(model), tft_output, class_names, fn_args.serving_model_dir

@@ -76,6 +76,9 @@ class TrainingConfig(Settings):
     # How the data relates to the backbone's pretraining data: how deep `auto` fine-tunes
     # (partial for similar, full for different) before measuring it against the head alone.
     domain: str = "different"
+    # Where the head reads the backbone: "auto" (each of model.FEATURE_LAYERS and the top,
+    # measured by a head on the validation part), "top" (the whole backbone) or a layer name.
+    feature_layer: str = "auto"
     # `partial` unfreezes this top fraction of the backbone's layers.
     fine_tune_fraction: float = 0.3
     # Phase 2 (fine-tuning), at a learning rate much lower than phase 1's.
@@ -119,6 +122,7 @@ class TrainingConfig(Settings):
             "backbone_alpha": self.backbone_alpha > 0,
             "strategy": self.strategy in STRATEGIES,
             "domain": self.domain in DOMAINS,
+            "feature_layer": bool(self.feature_layer),
             "fine_tune_fraction": 0 < self.fine_tune_fraction <= 1,
             "fine_tune_epochs": self.fine_tune_epochs >= 0,
             "fine_tune_learning_rate": self.fine_tune_learning_rate > 0,

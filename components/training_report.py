@@ -61,6 +61,8 @@ class TrainingRecord:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     # The augmentation training applied (Transform's spec, less what the flip check removed).
     augmentation: AugmentationSpec = field(default_factory=AugmentationSpec.off)
+    # What a head on each depth of the backbone reached (training.resolve_feature_layer).
+    feature_layer_scores: dict[str, Any] = field(default_factory=dict)
     # What the head measured of each augmentation group (training.fit_head_on_features).
     augmentation_checks: dict[str, Any] = field(default_factory=dict)
 
@@ -158,6 +160,8 @@ def effective_config(
         "kept": record.kept_strategy,
         "kept_because": record.kept_because(),
         "candidates": record.candidates,
+        "feature_layer": config.feature_layer,
+        "feature_layer_scores": record.feature_layer_scores,
         "train_examples": train_examples,
         "fine_tuned_backbone_layers": record.trainable_backbone_layers,
         "fine_tuned_batch_norm_layers": record.trainable_batch_norms,

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+from components import model as model_lib
 from components import tracing, training, training_report, transfer
 from components.augmentation import AugmentationSpec
 from components.model import (
@@ -113,6 +114,12 @@ def test_the_head_learns_on_features_computed_once_until_validation_stops_improv
     fit_labels = np.array([y for _, y in data.fit.as_numpy_iterator()])
     predicted = model.predict(fit_images, verbose=0).argmax(axis=1)
     assert (predicted == fit_labels).mean() >= 0.85  # linearly separable: a converged head fits it
+    # The head standardizes by the fit part's statistics, inside the model that is served.
+    standardization = model.get_layer(model_lib.HEAD_STANDARDIZATION)
+    fit_features = backbone(fit_images, training=False).numpy()
+    mean = standardization.get_weights()[0]
+    np.testing.assert_allclose(mean, fit_features.mean(axis=0), rtol=1e-4, atol=1e-6)
+    assert not standardization.trainable
 
 
 @pytest.mark.parametrize("train_batch_norm", [True, False])
@@ -413,3 +420,49 @@ def test_scratch_learns_and_its_batch_norm_statistics_follow_the_data():
     ]
     variances = np.concatenate([layer.moving_variance.numpy() for layer in norms])
     assert np.median(np.abs(np.log(variances))) > 0.5  # far from the initial 1
+
+
+def backbone_without_a_top(weights_file: str, path: str) -> str:
+    """The fixture's backbone with its last convolution zeroed: its output is the same for
+    every image, while the layers below still see colours."""
+    backbone = model_lib.full_backbone(TrainingConfig(image_size=SIZE, weights=weights_file))
+    kernel = backbone.get_layer("Conv_1").kernel
+    kernel.assign(tf.zeros_like(kernel))
+    backbone.save_weights(path)
+    return path
+
+
+def test_auto_feature_layer_keeps_the_depth_that_validates_best(weights_file, tmp_path):
+    """A head on the output of a backbone whose top carries nothing cannot beat chance; auto
+    measures every depth and cuts the backbone where a head learns."""
+    weights = backbone_without_a_top(weights_file, str(tmp_path / "no-top.weights.h5"))
+    settings = config(weights, strategy="feature_extraction")
+    examples = tf.data.Dataset.from_tensor_slices(coloured(40, seed=2, size=SIZE))
+    data = training.TrainingData.from_training_split(examples, 40, 8, cache=False)
+
+    resolved, scores = training.resolve_feature_layer(settings, data, num_classes=2)
+
+    assert list(scores) == list(model_lib.feature_layer_candidates(settings.backbone))
+    assert resolved.feature_layer != model_lib.TOP_LAYER
+    assert scores[resolved.feature_layer]["val_loss"] == min(s["val_loss"] for s in scores.values())
+    assert scores[model_lib.TOP_LAYER]["val_accuracy"] <= 0.625  # 5 of 8: chance
+    model = build_model(resolved, num_classes=2)
+    assert backbone_of(model).layers[-2].name == resolved.feature_layer  # then the pooling
+
+
+@pytest.mark.parametrize(
+    "asked, pretrained, expected",
+    [
+        ("top", True, "top"),
+        ("block_3_expand_relu", True, "block_3_expand_relu"),
+        ("auto", False, "top"),  # from scratch the whole network learns
+    ],
+)
+def test_a_feature_layer_not_left_to_auto_is_not_measured(
+    weights_file, asked, pretrained, expected
+):
+    settings = dataclasses.replace(
+        config(weights_file if pretrained else "none"), feature_layer=asked
+    )
+    resolved, scores = training.resolve_feature_layer(settings, tiny_data(), num_classes=2)
+    assert (resolved.feature_layer, scores) == (expected, {})

@@ -71,6 +71,7 @@ class TransferTuner(base_tuner.BaseTuner):
         keras.backend.clear_session()  # each trial's graphs and variables go with it
         config = hyperparameters.apply(self.config, trial.hyperparameters.values)
         plan = transfer.choose_strategy(config, self.train_examples, self.num_classes)
+        config, _ = training.resolve_feature_layer(config, data, self.num_classes)
         with devices.distribution_strategy().scope():
             model = build_model(config, self.num_classes, data.steps_per_epoch)
             record = training.train(model, data, config, plan)

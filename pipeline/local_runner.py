@@ -112,6 +112,12 @@ TRAINING_SETTINGS = {
     "domain": Setting(
         "--domain", "DOMAIN", str, "similar or different to the pretraining data (for auto)"
     ),
+    "feature_layer": Setting(
+        "--feature-layer",
+        "FEATURE_LAYER",
+        str,
+        "where the head reads the backbone: auto (measured), top, or a layer name",
+    ),
     "fine_tune_fraction": Setting(
         "--fine-tune-fraction", "FINE_TUNE_FRACTION", float, "top share of layers partial opens"
     ),
