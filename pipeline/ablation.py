@@ -133,8 +133,9 @@ def run_variant(name: str, data: Dataset, base: TrainingConfig, seed: int) -> di
     clean_train = examples.batch(256)
 
     started = time.monotonic()
-    model = build_model(config, len(data.class_names), training_data.steps_per_epoch)
     plan = transfer.choose_strategy(config, len(data.y_train), len(data.class_names))
+    config, _ = training.resolve_feature_layer(config, training_data, len(data.class_names))
+    model = build_model(config, len(data.class_names), training_data.steps_per_epoch)
     record = training.train(model, training_data, config, plan)
     seconds = time.monotonic() - started
     _, train_accuracy = model.evaluate(clean_train, verbose=0)
