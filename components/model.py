@@ -23,9 +23,10 @@ BATCH_NORM_MOMENTUM = 0.9
 HEAD_STANDARDIZATION = "head_standardization"
 HEAD_DROPOUT = "head_dropout"
 HEAD_SOFTMAX = "head_softmax"
-# A pooled feature that never varies on the fit part is scaled as if its variance were this,
-# not blown up by 1/sqrt(epsilon) if it ever varies in serving.
-MIN_FEATURE_VARIANCE = 1e-4
+# Added to each feature's variance by the head's standardization: a feature that never varies
+# on the fit part is scaled by at most 1/sqrt(this) if it varies in serving (and its weight,
+# never pulled by the data, is decayed toward zero meanwhile). BatchNormalization's default.
+STANDARDIZATION_EPSILON = 1e-3
 
 BACKBONES = {
     "mobilenet_v2": keras.applications.MobileNetV2,
@@ -190,7 +191,8 @@ def plain_model(model: keras.Model) -> keras.Model:
 def build_model(
     config: TrainingConfig, num_classes: int, steps_per_epoch: int | None = None
 ) -> keras.Model:
-    """Backbone + dropout + a regularized softmax layer, compiled for sparse labels.
+    """Backbone (cut at `config.feature_layer`) + the head (_head: standardization, dropout, a
+    regularized softmax layer), compiled for sparse labels.
 
     A pretrained backbone starts frozen (phase 1 trains the head; see transfer.py for phase 2);
     a randomly initialised one trains with the head, since frozen random features would be
@@ -219,9 +221,15 @@ def _head(config: TrainingConfig, num_classes: int, features_: tf.Tensor) -> tf.
     improving after 300 epochs (digits, block_10: validation loss 0.78; standardized, 0.22
     in 98 epochs). The standardization is a frozen BatchNormalization, set to the fit part's
     statistics of the features (standardize_head) and left there: plain Keras in serving.
+    From scratch nothing sets it: it stays the identity (mean 0, variance 1), and the
+    backbone's own BatchNorm layers, which train, scale what reaches it.
     """
     x = keras.layers.BatchNormalization(
-        trainable=False, center=False, scale=False, name=HEAD_STANDARDIZATION
+        epsilon=STANDARDIZATION_EPSILON,
+        trainable=False,
+        center=False,
+        scale=False,
+        name=HEAD_STANDARDIZATION,
     )(features_)
     x = keras.layers.Dropout(config.dropout, name=HEAD_DROPOUT)(x)
     return keras.layers.Dense(
@@ -259,8 +267,8 @@ def head_model(model: keras.Model) -> keras.Model:
 def standardize_head(model: keras.Model, features_: np.ndarray) -> None:
     """Sets the head's standardization (in a model from build_model, head_model or new_head)
     to the mean and variance of `features_`, [examples, features] of the fit part."""
-    variance = np.maximum(features_.var(axis=0), MIN_FEATURE_VARIANCE)
-    model.get_layer(HEAD_STANDARDIZATION).set_weights([features_.mean(axis=0), variance])
+    statistics = [features_.mean(axis=0), features_.var(axis=0)]
+    model.get_layer(HEAD_STANDARDIZATION).set_weights(statistics)
 
 
 def head_regularizer(config: TrainingConfig) -> keras.regularizers.Regularizer | None:

@@ -23,12 +23,20 @@ def test_model_maps_images_to_class_probabilities():
     assert model.get_layer("head_dropout").rate == SMALL.dropout
 
 
+def head_kernel_of_ones(model):
+    """The head's kernel starts at zero (no penalty yet): ones make the penalty countable."""
+    kernel = model.get_layer("head_softmax").kernel
+    kernel.assign(np.ones(kernel.shape, "float32"))
+    return int(np.prod(kernel.shape))
+
+
 def test_weight_decay_adds_a_regularization_loss_only_when_on():
     with_decay = build_model(SMALL, num_classes=2)
     without = build_model(TrainingConfig(image_size=32, weight_decay=0.0), num_classes=2)
+    weights = head_kernel_of_ones(with_decay)
 
     assert len(with_decay.losses) == 1
-    assert float(with_decay.losses[0]) > 0
+    assert float(with_decay.losses[0]) == pytest.approx(SMALL.weight_decay * weights)
     assert without.losses == []
 
 
@@ -64,8 +72,10 @@ def test_decoupled_weight_decay_uses_adamw_instead_of_a_penalty():
 def test_l1_adds_a_penalty_on_the_head():
     plain = build_model(TrainingConfig(image_size=32, weight_decay=0.0), 2)
     with_l1 = build_model(TrainingConfig(image_size=32, weight_decay=0.0, l1=0.01), 2)
+    weights = head_kernel_of_ones(with_l1)
     assert plain.losses == []
-    assert len(with_l1.losses) == 1 and float(with_l1.losses[0]) > 0
+    assert len(with_l1.losses) == 1
+    assert float(with_l1.losses[0]) == pytest.approx(0.01 * weights)
 
 
 def test_label_smoothing_penalizes_overconfidence_only_when_on():

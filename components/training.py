@@ -359,6 +359,11 @@ def resolve_feature_layer(
     A backbone from scratch learns at every depth and is used whole.
     """
     if not model_lib.is_pretrained(config):
+        if config.feature_layer not in (model_lib.AUTO_LAYER, model_lib.TOP_LAYER):
+            logging.warning(
+                "feature_layer %s ignored: from scratch the whole network trains",
+                config.feature_layer,
+            )
         return dataclasses.replace(config, feature_layer=model_lib.TOP_LAYER), {}
     if config.feature_layer != model_lib.AUTO_LAYER:
         return config, {}
@@ -380,6 +385,8 @@ def resolve_feature_layer(
         _, loss, accuracy = training_report.kept_scores(history, config.early_stopping)
         scores[name] = {"val_loss": round(loss, 4), "val_accuracy": round(accuracy, 4)}
     kept = min(scores, key=lambda name: _finite_or_inf(scores[name]["val_loss"]))
+    if not math.isfinite(scores[kept]["val_loss"]):  # no head learnt anywhere: as if top
+        kept = model_lib.TOP_LAYER
     logging.info(
         "Feature layer: %s kept (a head on each depth's features, validation loss, accuracy: "
         "%s; %.1f s)",
