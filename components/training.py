@@ -384,9 +384,12 @@ def resolve_feature_layer(
         )
         _, loss, accuracy = training_report.kept_scores(history, config.early_stopping)
         scores[name] = {"val_loss": round(loss, 4), "val_accuracy": round(accuracy, 4)}
-    kept = min(scores, key=lambda name: _finite_or_inf(scores[name]["val_loss"]))
-    if not math.isfinite(scores[kept]["val_loss"]):  # no head learnt anywhere: as if top
-        kept = model_lib.TOP_LAYER
+    best = training_report.lowest_finite([score["val_loss"] for score in scores.values()])
+    # The shallowest depth reaching it; if no head learnt anywhere, the backbone whole.
+    kept = next(
+        (name for name, score in scores.items() if score["val_loss"] == best),
+        model_lib.TOP_LAYER,
+    )
     logging.info(
         "Feature layer: %s kept (a head on each depth's features, validation loss, accuracy: "
         "%s; %.1f s)",
@@ -398,10 +401,6 @@ def resolve_feature_layer(
         time.monotonic() - started,
     )
     return dataclasses.replace(config, feature_layer=kept), scores
-
-
-def _finite_or_inf(value: float) -> float:
-    return value if math.isfinite(value) else math.inf
 
 
 def _fit_head(
