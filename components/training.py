@@ -20,6 +20,7 @@ from components import (
     devices,
     export,
     features,
+    head_fit,
     hyperparameters,
     tracing,
     training_report,
@@ -412,14 +413,14 @@ def _fit_head(
 ) -> keras.callbacks.History:
     steps = math.ceil(len(fit[1]) / config.batch_size)
     compile_model(head, config, config.learning_rate, HEAD_EPOCHS, steps)
-    return head.fit(
-        *fit,
-        batch_size=config.batch_size,
+    return head_fit.fit_on_features(
+        head,
+        fit,
+        validation,
         epochs=HEAD_EPOCHS,
-        validation_data=validation,
+        batch_size=config.batch_size,
         callbacks=_callbacks(config, log_dir, head_on_features=True),
-        shuffle=True,
-        verbose=0,
+        seed=config.seed,
     )
 
 
