@@ -9,7 +9,8 @@ same examples; each variant pushes to a registry of its own, so no run is judged
 another. Then, on the examples that ingestion wrote (the pipeline's own hash split), the plain
 baselines, a few lines each: logistic regression and an SVM on the pixels, a small Keras CNN,
 and a linear probe (logistic regression on the frozen features of the backbone the default run
-starts from). Accuracy is on the eval split, which neither side trains or selects on.
+starts from, at the depth that cross-validates best on the training split). Accuracy is on
+the eval split, which neither side trains or selects on.
 
 Writes bench/quality.json, docs/quality.md (tables, the targets' verdicts, what is noise) and
 docs/quality.png.
@@ -54,11 +55,13 @@ BASELINES = {
     "pixels_logistic": "logistic regression on the pixels (32 px)",
     "pixels_svm": "an RBF SVM on the pixels (32 px)",
     "small_cnn": "a 3-layer Keras CNN, 15 epochs",
-    "linear_probe": "logistic regression on the frozen backbone's output",
+    "linear_probe": "logistic regression on the frozen backbone's features, at the depth that "
+    "cross-validates best on the training split",
 }
 PIXEL_SIZE = 32
 VERDICTS = {True: "yes", False: "no", None: "not measured"}
 CNN_EPOCHS = 15
+PROBE_FOLDS = 3
 # The targets of issue 21, in accuracy points on the eval split.
 DEFAULT_WITHIN_BEST_PLAIN = 0.02
 AUTO_WITHIN_BEST_STRATEGY = 0.01
@@ -199,14 +202,27 @@ def small_cnn(split: Split, seed: int, weights: str) -> float:
 
 
 def linear_probe(split: Split, seed: int, weights: str) -> float:
-    from components.model import build_backbone
+    """Logistic regression on the frozen backbone's pooled features, at the depth (of those the
+    Trainer measures) that cross-validates best on the training split: the same features a
+    head may read, chosen the plain way."""
+    from sklearn.model_selection import cross_val_score
 
-    backbone = build_backbone(TrainingConfig(image_size=split.x_train.shape[1], weights=weights))
-    train = backbone.predict(split.x_train, batch_size=64, verbose=0)
-    model = _logistic().fit(train, split.y_train)
-    return float(
-        model.score(backbone.predict(split.x_eval, batch_size=64, verbose=0), split.y_eval)
-    )
+    from components import model as model_lib
+
+    config = TrainingConfig(image_size=split.x_train.shape[1], weights=weights)
+    depths = model_lib.feature_layer_candidates(config.backbone)
+    extractor = model_lib.features_at(model_lib.full_backbone(config), depths)
+    train = extractor.predict(split.x_train, batch_size=64, verbose=0)
+    folds = min(PROBE_FOLDS, int(np.bincount(split.y_train).min()))
+    scores = [
+        cross_val_score(_logistic(), features_, split.y_train, cv=folds).mean()
+        for features_ in train
+    ]
+    best = int(np.argmax(scores))
+    print(f"  linear probe reads {depths[best]} (cross-validated {scores[best]:.3f})", flush=True)
+    model = _logistic().fit(train[best], split.y_train)
+    evaluated = extractor.predict(split.x_eval, batch_size=64, verbose=0)[best]
+    return float(model.score(evaluated, split.y_eval))
 
 
 BASELINE_FUNCTIONS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -43,6 +44,7 @@ def preflight(config: PipelineConfig, reserve_bytes: int = RESERVE_BYTES) -> Non
     else:
         class_names = ingest.read_tfrecord_class_names(config.data_root)
         print(f"Data: TFRecord files with {len(class_names)} classes under {config.data_root}")
+    _check_feature_layer(config.training)
     _check_weights(config.training)
     for folder in (config.pipeline_root, config.serving_dir, os.path.dirname(config.metadata_path)):
         try:
@@ -75,6 +77,18 @@ def _check_free_space(config: PipelineConfig, reserve_bytes: int) -> None:
                 f"{needed / 2**20:,.0f} MB (twice the data, plus {reserve_bytes / 2**20:,.0f} MB "
                 "for models and logs). Free some space or point it elsewhere."
             )
+
+
+def _check_feature_layer(training: TrainingConfig) -> None:
+    """A FEATURE_LAYER that names no layer of the backbone fails here (an untrained backbone,
+    built in a second), not in the Trainer after ingestion and Transform have run."""
+    if training.feature_layer in (model.AUTO_LAYER, model.TOP_LAYER):
+        return
+    untrained = model.full_backbone(dataclasses.replace(training, weights="none"))
+    try:
+        model.cut_at(untrained, training.feature_layer)
+    except ValueError as e:
+        raise PreflightError(str(e)) from e
 
 
 def _check_weights(training: TrainingConfig) -> None:

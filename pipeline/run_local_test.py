@@ -56,6 +56,14 @@ def test_weights_of_another_architecture_fail_at_start(tmp_path, image_folder):
     assert not (tmp_path / "outputs").exists()
 
 
+def test_a_feature_layer_the_backbone_lacks_is_named_at_start(tmp_path, image_folder):
+    config = _config(tmp_path, image_folder, feature_layer="block_99_expand_relu")
+
+    with pytest.raises(PreflightError, match=r"'block_99_expand_relu' is not a layer of"):
+        preflight(config)
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_unwritable_output_folder_is_named(tmp_path, image_folder):
     blocker = tmp_path / "outputs"
     blocker.write_text("a file where the outputs folder should be")
