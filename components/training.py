@@ -431,7 +431,7 @@ def _fit_head(
 
 def example_losses(head: keras.Model, features_: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each example's cross-entropy under `head` (no penalty, no smoothing: what it predicts)."""
-    probabilities = head.predict(features_, batch_size=_PARSE_BATCH, verbose=0)
+    probabilities = head.predict(features_, verbose=0)
     return keras.losses.sparse_categorical_crossentropy(labels, probabilities).numpy()
 
 
