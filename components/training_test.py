@@ -154,8 +154,13 @@ def test_fine_tuning_changes_only_the_unfrozen_top_batchnorm_when_batches_allow(
 
 def test_two_phases_are_recorded_and_a_worse_phase_two_is_undone(weights_file):
     # An absurd fine-tuning rate wrecks the backbone: phase 2 cannot beat phase 1.
+    # Cut shallow, where the untrained backbone's pooled features still hold the colours.
     settings = config(
-        weights_file, strategy="full", fine_tune_epochs=2, fine_tune_learning_rate=1e6
+        weights_file,
+        strategy="full",
+        fine_tune_epochs=2,
+        fine_tune_learning_rate=1e6,
+        feature_layer="block_3_expand_relu",
     )
     model = build_model(settings, num_classes=2)
     plan = transfer.choose_strategy(settings, 80, 2)
