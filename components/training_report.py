@@ -65,6 +65,9 @@ class TrainingRecord:
     feature_layer_scores: dict[str, Any] = field(default_factory=dict)
     # What the head measured of each augmentation group (training.fit_head_on_features).
     augmentation_checks: dict[str, Any] = field(default_factory=dict)
+    # The head's dropout rate training kept (None: as set), and what its check measured.
+    dropout: float | None = None
+    dropout_check: dict[str, Any] = field(default_factory=dict)
 
     def extend(self, history: keras.callbacks.History) -> None:
         for key, values in history.history.items():
@@ -126,11 +129,14 @@ def _write_json(directory: str, name: str, content: dict[str, Any]) -> None:
         json.dump(content, f, indent=2)
 
 
-def regularizers(config: TrainingConfig, augmentation: AugmentationSpec) -> dict[str, Any]:
-    """Every regularizer and whether (and how strongly) it was on."""
+def regularizers(
+    config: TrainingConfig, augmentation: AugmentationSpec, dropout: float | None = None
+) -> dict[str, Any]:
+    """Every regularizer and whether (and how strongly) it was on; `dropout` the rate the
+    dropout check kept, when it ran."""
     decoupled = config.weight_decay_mode == "decoupled"
     return {
-        "dropout": config.dropout,
+        "dropout": config.dropout if dropout is None else dropout,
         "l2_on_head": 0.0 if decoupled else config.weight_decay,
         "decoupled_weight_decay": config.weight_decay if decoupled else 0.0,
         "l1_on_head": config.l1,
@@ -166,7 +172,8 @@ def effective_config(
         "fine_tuned_backbone_layers": record.trainable_backbone_layers,
         "fine_tuned_batch_norm_layers": record.trainable_batch_norms,
         "parameters": {"trainable_at_end": trainable, "total": total},
-        "regularizers": regularizers(config, record.augmentation),
+        "regularizers": regularizers(config, record.augmentation, record.dropout),
+        "dropout_check": record.dropout_check,
         "augmentation_checks": record.augmentation_checks,
         "epochs_run": record.epochs_run,
         "best_epoch": record.best_epoch(),

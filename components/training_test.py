@@ -95,7 +95,14 @@ def test_the_head_learns_on_features_computed_once_until_validation_stops_improv
 ):
     """Phase 1 fits the head on the frozen features, as long as validation loss improves: a
     head that can separate the classes ends where a linear model on those features does."""
-    settings = config(weights_file, strategy="feature_extraction", dropout=0.0)
+    # Cut shallow: 48 features, where 320 images pin a hyperplane down (at the top's 1280
+    # they fit any labels, and validation stops the head within a few epochs).
+    settings = config(
+        weights_file,
+        strategy="feature_extraction",
+        dropout=0.0,
+        feature_layer="block_3_expand_relu",
+    )
     model = build_model(settings, num_classes=2)
     backbone = backbone_of(model)
     rng = np.random.default_rng(3)
@@ -113,7 +120,7 @@ def test_the_head_learns_on_features_computed_once_until_validation_stops_improv
     fit_images = np.stack([x for x, _ in data.fit.as_numpy_iterator()])
     fit_labels = np.array([y for _, y in data.fit.as_numpy_iterator()])
     predicted = model.predict(fit_images, verbose=0).argmax(axis=1)
-    assert (predicted == fit_labels).mean() >= 0.85  # linearly separable: a converged head fits it
+    assert (predicted == fit_labels).mean() >= 0.9  # linearly separable: a converged head fits it
     # The head standardizes by the fit part's statistics, inside the model that is served.
     standardization = model.get_layer(model_lib.HEAD_STANDARDIZATION)
     fit_features = backbone(fit_images, training=False).numpy()
@@ -185,7 +192,13 @@ def test_two_phases_are_recorded_and_a_worse_phase_two_is_undone(weights_file):
 def test_auto_keeps_what_it_measures_not_what_the_domain_suggests(weights_file):
     """DOMAIN=different suggests fine-tuning the whole backbone; when that does worse on the
     validation part (here an absurd rate wrecks it), auto keeps the head alone, and says why."""
-    settings = config(weights_file, domain="different", fine_tune_learning_rate=1e6)
+    # Cut at block_3, where the untrained backbone's pooled features hold the colours.
+    settings = config(
+        weights_file,
+        domain="different",
+        fine_tune_learning_rate=1e6,
+        feature_layer="block_3_expand_relu",
+    )
     plan = transfer.choose_strategy(settings, 80, 2)
     model = build_model(settings, num_classes=2)
     # 16 images to validate on: with 8, a head's validation loss ranged 0.41-0.63 over runs.
@@ -231,12 +244,52 @@ def test_the_flip_check_drops_a_flip_that_changes_the_class_and_keeps_one_that_d
     examples = stripes(400, seed=3, mirrored_classes=mirrored_classes)
     data = training.TrainingData.from_training_split(examples, 400, 16, spec, cache=False)
 
-    _, kept, checks = training.fit_head_on_features(model, data, settings, None)
+    head = training.fit_head_on_features(model, data, settings, None)
 
+    checks, kept = head.augmentation_checks, head.data
     assert checks["flip"]["kept"] is not mirrored_classes
     assert kept.augmentation.flip is not mirrored_classes
     if mirrored_classes:  # flipped copies with swapped meanings: far past the noise
         assert checks["flip"]["worse_by"] > 3 * checks["flip"]["noise"]
+
+
+@pytest.mark.parametrize("labels_from_two_features", [True, False])
+def test_dropout_goes_only_where_the_head_predicts_clearly_better_without_it(
+    weights_file, labels_from_two_features
+):
+    """Labels that two of the features decide: a head that loses either of them most of the
+    time learns hedged answers, far past the noise; labels unrelated to the images: no head
+    predicts them better, and the dropout set stays."""
+    # Cut shallow: a few dozen features, which 320 images can pin a boundary in.
+    settings = config(
+        weights_file,
+        strategy="feature_extraction",
+        dropout=0.7,
+        feature_layer="block_3_expand_relu",
+    )
+    model = build_model(settings, num_classes=2)
+    rng = np.random.default_rng(5)
+    images = rng.normal(size=(1000, SIZE, SIZE, 3)).astype("float32")
+    if labels_from_two_features:
+        features_ = backbone_of(model)(images, training=False).numpy()
+        a, b = np.argsort(features_.std(axis=0))[-2:]
+        standardized = (features_ - features_.mean(axis=0)) / features_.std(axis=0)
+        labels = (standardized[:, a] > standardized[:, b]).astype(np.int64)
+    else:
+        labels = rng.integers(0, 2, size=1000)
+    examples = tf.data.Dataset.from_tensor_slices((images, labels))
+    data = training.TrainingData.from_training_split(
+        examples, 1000, 32, AugmentationSpec.off(), cache=False
+    )
+
+    head = training.fit_head_on_features(model, data, settings, None)
+
+    check = head.dropout_check
+    assert check["kept"] is not labels_from_two_features
+    assert head.dropout == (0.0 if labels_from_two_features else 0.7)
+    assert model.get_layer(model_lib.HEAD_DROPOUT).rate == head.dropout  # fine-tuning's too
+    if labels_from_two_features:  # far past the noise
+        assert check["better_without_by"] > 3 * check["noise"]
 
 
 def test_a_paired_difference_within_its_noise_is_not_called_worse():
@@ -265,6 +318,9 @@ def test_training_report_holds_history_curves_and_effective_config(weights_file,
     assert effective["strategy"] == effective["kept"] == "feature_extraction"
     assert effective["candidates"] == record.candidates
     assert effective["settings"] == settings.to_dict()
+    dropout = effective["dropout_check"]
+    kept_dropout = settings.dropout if dropout["kept"] else 0.0
+    assert effective["regularizers"]["dropout"] == kept_dropout
     checks = effective["augmentation_checks"]
     for group in ("flip", "geometry"):
         assert checks[group]["kept"] == (checks[group]["worse_by"] <= checks[group]["noise"])
