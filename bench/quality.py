@@ -108,9 +108,21 @@ def run_variant(data: str, work: str, variant: str, seed: int, pretrained_dir: s
         "trainer_seconds": summary["components"]["Trainer"]["seconds"],
         "run_seconds": round(time.perf_counter() - started, 1),
         "strategy": effective.get("kept") or effective.get("strategy"),
+        "feature_layer": effective.get("feature_layer"),
+        "dropout": effective.get("regularizers", {}).get("dropout"),
         "why": effective.get("strategy_reason"),
         "blessed": summary["blessed"],
     }
+
+
+def what_was_kept(run: dict[str, Any]) -> str:
+    """The strategy a run kept, where its head read the backbone, and its dropout."""
+    kept = str(run["strategy"])
+    if run.get("feature_layer") is not None:
+        kept += f" at {run['feature_layer']}"
+    if run.get("dropout") is not None:
+        kept += f", dropout {run['dropout']:g}"
+    return kept
 
 
 @dataclass(frozen=True)
@@ -270,7 +282,7 @@ def summarize(dataset: dict[str, Any]) -> dict[str, Any]:
                 r["trainer_seconds"] for r in dataset["runs"] if r["variant"] == name
             ),
             "strategies": sorted(
-                {str(r["strategy"]) for r in dataset["runs"] if r["variant"] == name}
+                {what_was_kept(r) for r in dataset["runs"] if r["variant"] == name}
             ),
         }
         for name in VARIANTS
@@ -386,7 +398,7 @@ def markdown(saved: dict[str, Any]) -> str:
             f"eval image is {100 * one_image:.1f} points; chance, the largest class's share, "
             f"{dataset['majority_share']:.3f}).",
             "",
-            "| run | what | accuracy (median) | range over seeds | Trainer s | strategy |",
+            "| run | what | accuracy (median) | range over seeds | Trainer s | kept |",
             "|---|---|---:|---:|---:|---|",
         ]
         for name, row in summary["variants"].items():

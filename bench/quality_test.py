@@ -89,6 +89,15 @@ def test_each_target_is_judged_against_what_the_issue_names():
     assert targets["feature extraction at least a linear probe"]["met"]
 
 
+def test_each_variant_says_what_it_kept_where_it_read_the_backbone_and_its_dropout():
+    runs = dataset({"default": 0.9}, {})
+    runs["runs"][0].update(strategy="full", feature_layer="block_3_expand_relu", dropout=0.0)
+
+    variants = quality.summarize(runs)["variants"]
+
+    assert variants["default"]["strategies"] == ["full at block_3_expand_relu, dropout 0"]
+
+
 def test_auto_against_the_strategies_is_not_measured_until_each_has_run():
     summary = quality.summarize(dataset({"default": 0.90, "feature_extraction": 0.90}, {}))
     verdict = summary["targets"]["auto within 1 point of the best single strategy"]

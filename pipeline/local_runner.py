@@ -87,8 +87,15 @@ TRAINING_SETTINGS = {
     ),
     "epochs": Setting("--epochs", "EPOCHS", int, "maximum epochs (early stopping may stop sooner)"),
     "batch_size": Setting("--batch-size", "BATCH_SIZE", int, "training batch size"),
-    "learning_rate": Setting("--learning-rate", "LEARNING_RATE", float, "Adam learning rate"),
-    "dropout": Setting("--dropout", "DROPOUT", float, "dropout rate in the head"),
+    "learning_rate": Setting(
+        "--learning-rate",
+        "LEARNING_RATE",
+        float,
+        "Adam learning rate of the head (10x on frozen features; everything from scratch)",
+    ),
+    "dropout": Setting(
+        "--dropout", "DROPOUT", float, "dropout rate in the head (checked on frozen features)"
+    ),
     "weight_decay": Setting("--weight-decay", "WEIGHT_DECAY", float, "L2 factor on the head"),
     "weight_decay_mode": Setting(
         "--weight-decay-mode", "WEIGHT_DECAY_MODE", str, "l2 (head penalty) or decoupled (AdamW)"
