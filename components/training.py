@@ -468,18 +468,21 @@ def _check_dropout(
     validation: tuple[np.ndarray, np.ndarray],
     config: TrainingConfig,
     losses_with: np.ndarray,
-) -> tuple[bool, keras.callbacks.History, dict[str, Any]]:
-    """Trains `head` again from `initial` without dropout: (whether dropout stays, the history
-    of the head without it, the scores). It goes only when the head without it predicts the
-    validation images better beyond the noise (paired_difference); `head` is left trained
-    without it, its dropout layer at rate 0, for the caller to keep or undo."""
+) -> tuple[bool, tuple[Any, ...], np.ndarray, dict[str, Any]]:
+    """Trains `head` again from `initial` without dropout: (whether dropout stays; the head
+    without it as (kept scores, history, weights); its per-image validation losses; the
+    check's scores). Dropout goes only when the head without it predicts the validation
+    images better beyond the noise (paired_difference); `head` is left trained without it,
+    its dropout layer at rate 0, for the caller to keep or undo."""
     dropout = head.get_layer(model_lib.HEAD_DROPOUT)
     dropout.rate = 0.0  # read when the training step is traced, which _fit_head does anew
     head.set_weights(initial)
     trial = _fit_head(head, fit, validation, config, None)
-    better, margin = paired_difference(losses_with, example_losses(head, *validation))
+    losses_without = example_losses(head, *validation)
+    better, margin = paired_difference(losses_with, losses_without)
     keeps = better <= margin
-    _, loss, _ = training_report.kept_scores(trial, config.early_stopping)
+    kept_scores = training_report.kept_scores(trial, config.early_stopping)
+    loss = kept_scores[1]
     scores = {
         "kept": keeps,
         "rate": config.dropout,
@@ -496,7 +499,7 @@ def _check_dropout(
         margin,
         "kept" if keeps else "these features generalize better without it; training goes without",
     )
-    return keeps, trial, scores
+    return keeps, (kept_scores, trial, head.get_weights()), losses_without, scores
 
 
 def fit_head_on_features(
@@ -547,16 +550,13 @@ def fit_head_on_features(
     losses_without = example_losses(head, *validation)
     dropout, dropout_check = config.dropout, {}
     if config.dropout:
-        keeps, trial, dropout_check = _check_dropout(
+        keeps, without, losses_without_dropout, dropout_check = _check_dropout(
             head, initial, (fit_x, fit_y), validation, config, losses_without
         )
         if keeps:
             head.get_layer(model_lib.HEAD_DROPOUT).rate = config.dropout
         else:
-            dropout = 0.0
-            kept_scores = training_report.kept_scores(trial, config.early_stopping)
-            best = (kept_scores, trial, head.get_weights())
-            losses_without = example_losses(head, *validation)
+            dropout, best, losses_without = 0.0, without, losses_without_dropout
     scores: dict[str, Any] = {"val_loss_without": round(best[0][1], 4)}
     spec = data.augmentation
     for (name, only), (x, y) in zip(checked.items(), augmented, strict=True):
