@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import os
 import statistics
 import sys
@@ -273,6 +274,19 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
+def difference_noise(first: float, second: float, images: int) -> float:
+    """One standard error of the difference between two accuracies on the same `images` eval
+    images, taken as independent binomial draws (an upper bound: paired predictions on the
+    same images vary less): how far apart two runs of equal skill land by chance."""
+    return math.sqrt((first * (1 - first) + second * (1 - second)) / images)
+
+
+def _gap(first: float, second: float, images: int, against: str = "") -> str:
+    """A gap in accuracy, what it is against, and its noise, for a target's detail."""
+    noise = difference_noise(first, second, images)
+    return f"{first - second:+.3f}{' against ' + against if against else ''} (noise {noise:.3f})"
+
+
 def summarize(dataset: dict[str, Any]) -> dict[str, Any]:
     """Medians over seeds per variant and baseline, and each target's verdict."""
     variants = {
@@ -308,7 +322,9 @@ def summarize(dataset: dict[str, Any]) -> dict[str, Any]:
         gap = default["accuracy"] - best_plain[1]["accuracy"]
         targets["default within 2 points of the best plain baseline"] = {
             "met": gap >= -DEFAULT_WITHIN_BEST_PLAIN,
-            "detail": f"{gap:+.3f} against {best_plain[0]}",
+            "detail": _gap(
+                default["accuracy"], best_plain[1]["accuracy"], eval_images, best_plain[0]
+            ),
         }
     if default and best_strategy:
         gap = default["accuracy"] - best_strategy[1]["accuracy"]
@@ -316,7 +332,9 @@ def summarize(dataset: dict[str, Any]) -> dict[str, Any]:
         targets["auto within 1 point of the best single strategy"] = {
             # Unmeasured until every strategy has run: None, "not measured" in the table.
             "met": None if not_run else gap >= -AUTO_WITHIN_BEST_STRATEGY,
-            "detail": f"{gap:+.3f} against {best_strategy[0]}"
+            "detail": _gap(
+                default["accuracy"], best_strategy[1]["accuracy"], eval_images, best_strategy[0]
+            )
             + (f" ({', '.join(not_run)} not run)" if not_run else ""),
         }
     if "scratch" in variants:
@@ -328,10 +346,13 @@ def summarize(dataset: dict[str, Any]) -> dict[str, Any]:
             "detail": f"{scratch:.3f} against chance {chance:.3f}",
         }
     if "feature_extraction" in variants and "linear_probe" in baselines:
-        gap = variants["feature_extraction"]["accuracy"] - baselines["linear_probe"]["accuracy"]
+        head, probe = (
+            variants["feature_extraction"]["accuracy"],
+            baselines["linear_probe"]["accuracy"],
+        )
         targets["feature extraction at least a linear probe"] = {
-            "met": gap >= -one_image,
-            "detail": f"{gap:+.3f}",
+            "met": head - probe >= -one_image,
+            "detail": _gap(head, probe, eval_images),
         }
     return {"variants": variants, "baselines": baselines, "targets": targets}
 
