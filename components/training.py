@@ -449,6 +449,23 @@ def paired_difference(losses: np.ndarray, baseline: np.ndarray) -> tuple[float, 
     return float(differences.mean()), float(NOISE_STANDARD_ERRORS * error)
 
 
+def validation_losses(model: keras.Model, data: TrainingData) -> np.ndarray:
+    """Each validation image's cross-entropy under the whole `model`, in inference mode."""
+    labels = np.concatenate([labels.numpy() for _, labels in data.validation_batches()])
+    probabilities = model.predict(data.validation_batches(), verbose=0)
+    return keras.losses.sparse_categorical_crossentropy(labels, probabilities).numpy()
+
+
+def fine_tuning_check(head_losses: np.ndarray, tuned_losses: np.ndarray) -> dict[str, Any]:
+    """Whether fine-tuning is kept, from the per-image validation losses of phase 1's model
+    and phase 2's: only if phase 2 predicts these images better beyond the noise of the
+    paired difference (paired_difference), as the dropout and augmentation checks decide.
+    Within the noise the head alone stays: phase 2 kept the best of its epochs on these same
+    images, which flatters it, and it fitted the whole backbone to them, not a head."""
+    better, noise = paired_difference(head_losses, tuned_losses)
+    return {"kept": better > noise, "better_by": round(better, 4), "noise": round(noise, 4)}
+
+
 @dataclass(frozen=True)
 class HeadOnFeatures:
     """What phase 1 on features settled: the kept head's history, the data with the
@@ -616,9 +633,10 @@ def train(
 
     Phase 1 trains the head on the frozen backbone's features (a pretrained backbone), or the
     whole network on images (from scratch). Each phase stops early on the validation part's
-    loss and restores its best weights; if fine-tuning never beats phase 1's best, phase 1's
-    weights are put back, so a fine-tuning that does not help costs time, not accuracy. With
-    early stopping off, nothing is chosen by validation loss: all epochs run, the last stay.
+    loss and restores its best weights; unless fine-tuning predicts the validation images
+    better than phase 1 beyond the noise (fine_tuning_check), phase 1's weights are put back,
+    so a fine-tuning that does not clearly help costs time, not accuracy. With early stopping
+    off, nothing is chosen by validation loss: all epochs run, the last stay.
     """
     record = training_report.TrainingRecord(selects_best=config.early_stopping)
     if plan.strategy == transfer.SCRATCH:
@@ -644,6 +662,7 @@ def train(
         return record
 
     phase1_weights = model.get_weights()
+    phase1_losses = validation_losses(model, data)
     backbone = backbone_of(model)
     record.trainable_backbone_layers, record.trainable_batch_norms = transfer.unfreeze_top(
         backbone, plan.unfreeze_fraction, train_batch_norm=config.batch_size >= MIN_BATCH_NORM_BATCH
@@ -679,7 +698,9 @@ def train(
     )
     record.extend(phase2)
     record.tried(plan.strategy, phase2, config.early_stopping)
-    if not config.early_stopping or record.fine_tuning_helped():
+    if config.early_stopping:
+        record.fine_tune_check = fine_tuning_check(phase1_losses, validation_losses(model, data))
+    if not config.early_stopping or record.fine_tune_check["kept"]:
         record.kept_phase = 2
     else:
         model.set_weights(phase1_weights)
