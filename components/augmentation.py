@@ -126,10 +126,12 @@ def build_augmenter(spec: AugmentationSpec, seed: int) -> keras.Sequential | Non
 
 
 def augment(dataset: tf.data.Dataset, augmenter: keras.Sequential | None) -> tf.data.Dataset:
-    """Applies `augmenter` to the images of (image, label) batches, anew on every pass."""
+    """Applies `augmenter` to the images of (image, label) batches, anew on every pass.
+
+    One batch at a time: the random layers draw from one stream each, and batches augmented
+    in parallel take their draws in whichever order the threads run, so the same seed gave
+    other images, checks and models from run to run. The caller's prefetch still overlaps
+    augmenting the next batch with training on this one."""
     if augmenter is None:
         return dataset
-    return dataset.map(
-        lambda images, labels: (augmenter(images, training=True), labels),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    return dataset.map(lambda images, labels: (augmenter(images, training=True), labels))

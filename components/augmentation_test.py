@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 
 from components import augmentation
 from components.augmentation import AugmentationSpec, AugmentationSpecError
@@ -35,6 +36,23 @@ def test_training_batches_change_and_differ_every_pass(images):
     assert not any(np.allclose(a, b) for a, b in zip(first, second, strict=True))
     labels = [labels.numpy() for _, labels in augmented]
     np.testing.assert_array_equal(np.concatenate(labels), np.arange(8))
+
+
+def test_the_same_seed_augments_the_same_images_in_the_same_batches():
+    """Many batches, as a training epoch has: augmented in parallel, they took the random
+    draws in the order the threads ran, and a seed no longer fixed the images."""
+    rng = np.random.default_rng(0)
+    many = tf.data.Dataset.from_tensor_slices(rng.normal(size=(256, 16, 16, 3)).astype("float32"))
+    many = tf.data.Dataset.zip((many, tf.data.Dataset.range(256))).batch(8)
+
+    def one_run():
+        keras.utils.set_random_seed(1)
+        return batches(
+            augmentation.augment(many, augmentation.build_augmenter(AugmentationSpec(), 1))
+        )
+
+    for first, second in zip(one_run(), one_run(), strict=True):
+        np.testing.assert_array_equal(first, second)
 
 
 def test_without_augmenter_batches_pass_unchanged(images):
