@@ -40,8 +40,8 @@ STRATEGIES = {
     "feature_extraction": "frozen backbone, only the new head trains",
     "partial": "head first, then the top `fine_tune_fraction` of the backbone at a low rate",
     "full": "head first, then the whole backbone at a low rate",
-    "auto": "the head, then fine-tuning (as deep as the domain suggests), whichever validates "
-    "better (see transfer.py)",
+    "auto": "the head, then fine-tuning (as deep as the domain suggests), kept only if it "
+    "validates clearly better (see transfer.py)",
 }
 DOMAINS = ("similar", "different")
 WEIGHT_DECAY_MODES = ("l2", "decoupled")

@@ -68,14 +68,8 @@ class TrainingRecord:
     # The head's dropout rate training kept (None: as set), and what its check measured.
     dropout: float | None = None
     dropout_check: dict[str, Any] = field(default_factory=dict)
-    # Phase 2 against phase 1, image by image on the validation part (training.fine_tuning_gain).
-    fine_tune_gain: dict[str, float] = field(default_factory=dict)
-
-    def fine_tuning_helped(self) -> bool:
-        """Whether phase 2's best validation loss beat phase 1's."""
-        return len(self.candidates) == 2 and (
-            self.candidates[1]["val_loss"] < self.candidates[0]["val_loss"]
-        )
+    # Phase 2 against phase 1, image by image on the validation part (training.fine_tuning_check).
+    fine_tune_check: dict[str, Any] = field(default_factory=dict)
 
     def extend(self, history: keras.callbacks.History) -> None:
         for key, values in history.history.items():
@@ -106,12 +100,13 @@ class TrainingRecord:
             return "early stopping is off: the last phase's last epoch stays"
         head, tuned = self.candidates
         kept, other = (tuned, head) if self.kept_phase == 2 else (head, tuned)
-        gain = self.fine_tune_gain
+        check = self.fine_tune_check
+        clearly = "beyond" if check["kept"] else "not beyond"
         return (
             f"validation loss {kept['val_loss']:.4f} (accuracy {kept['val_accuracy']:.4f}) "
             f"against {other['val_loss']:.4f} ({other['val_accuracy']:.4f}) of "
-            f"{other['strategy']}; per image, fine-tuning {gain['better_by']:+.4f} better "
-            f"(noise {gain['noise']:.4f})"
+            f"{other['strategy']}; per image, fine-tuning {check['better_by']:+.4f} better, "
+            f"{clearly} the noise {check['noise']:.4f}"
         )
 
     @property
@@ -170,7 +165,7 @@ def effective_config(
         "kept": record.kept_strategy,
         "kept_because": record.kept_because(),
         "candidates": record.candidates,
-        "fine_tune_gain": record.fine_tune_gain,
+        "fine_tune_check": record.fine_tune_check,
         "feature_layer": config.feature_layer,
         "feature_layer_scores": record.feature_layer_scores,
         "train_examples": train_examples,

@@ -184,14 +184,28 @@ def test_two_phases_are_recorded_and_a_worse_phase_two_is_undone(weights_file):
     assert record.epochs_run == head_epochs + 2
     assert record.kept_phase == 1
     assert record.kept_strategy == "feature_extraction"
-    gain = record.fine_tune_gain
-    assert gain["better_by"] < 0 < gain["noise"]  # per image, the wrecked model is worse
+    assert record.fine_tune_check["better_by"] < 0  # per image, the wrecked model is worse
+    assert not record.fine_tune_check["kept"]
     assert "of full" in record.kept_because()
-    assert f"fine-tuning {gain['better_by']:+.4f} better (noise {gain['noise']:.4f})" in (
-        record.kept_because()
-    )
+    assert "not beyond the noise" in record.kept_because()
     val_loss = model.evaluate(data.validation_batches(), verbose=0)[0]
     assert val_loss == pytest.approx(min(record.history["val_loss"][:head_epochs]), rel=1e-4)
+
+
+def test_fine_tuning_is_kept_only_when_it_predicts_better_beyond_the_noise():
+    rng = np.random.default_rng(0)
+    head = rng.uniform(0.2, 1.0, size=200)
+    # Lower on average, but by a little against a large spread: one outcome of the noise.
+    noisy = head - 0.02 + rng.normal(0.0, 0.5, size=200)
+    # Lower on nearly every image.
+    steady = head - 0.05 + rng.normal(0.0, 0.01, size=200)
+
+    within = training.fine_tuning_check(head, noisy)
+    beyond = training.fine_tuning_check(head, steady)
+
+    assert noisy.mean() < head.mean() and not within["kept"]
+    assert 0 < within["better_by"] < within["noise"]
+    assert beyond["kept"] and beyond["better_by"] > beyond["noise"] > 0
 
 
 def test_auto_keeps_what_it_measures_not_what_the_domain_suggests(weights_file):

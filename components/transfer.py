@@ -11,10 +11,11 @@ The table is a guess about the data; `auto` measures instead. It always trains t
 frozen backbone first (phase 1, feature extraction), then fine-tunes (phase 2: the top
 `fine_tune_fraction` of the backbone for `DOMAIN=similar`, all of it for `different`, the
 default: the offline backbone learnt generated shapes, unlike anyone's photos or scans), and
-keeps whichever reaches the lower loss on the validation part of the training split.
+keeps the fine-tuning only if it predicts the validation part of the training split better
+than the head alone beyond the noise (training.fine_tuning_check); otherwise the head.
 So `DOMAIN` only picks how deep the fine-tuning it tries goes; it cannot sink a run below what
 the head alone reaches. An explicit strategy is kept to in the same way: a fine-tuning that
-does not beat its own phase 1 is undone.
+does not clearly beat its own phase 1 is undone.
 
 Fine-tuning runs at a lower learning rate than the head. BatchNorm layers in the opened part
 train when batches allow (see training.MIN_BATCH_NORM_BATCH): their statistics then follow the
@@ -61,8 +62,8 @@ def choose_strategy(config: TrainingConfig, train_examples: int, num_classes: in
         depth = "the top of the backbone" if strategy == "partial" else "the whole backbone"
         reason = (
             f"auto: the head on the frozen backbone, then fine-tuning {depth} (the domain is "
-            f"{config.domain}; {per_class:.0f} training images per class); whichever reaches "
-            "the lower validation loss is kept"
+            f"{config.domain}; {per_class:.0f} training images per class); fine-tuning is kept "
+            "only if it predicts the validation images better than the head beyond the noise"
         )
     fraction = {"feature_extraction": 0.0, "partial": config.fine_tune_fraction, "full": 1.0}
     unfreeze = fraction[strategy] if config.fine_tune_epochs > 0 else 0.0
