@@ -96,6 +96,18 @@ def test_a_gap_comes_with_the_noise_of_two_accuracies_on_that_many_images():
     assert quality.difference_noise(1.0, 0.0, 100) == 0.0
 
 
+def test_one_image_under_the_probe_is_at_least_the_probe_after_rounding():
+    # 85 and 86 of 98 eval images, as recorded: 0.8673 and 0.8776, 0.0103 apart.
+    summary = quality.summarize(
+        dataset({"feature_extraction": 0.8673}, {"linear_probe": 0.8776}, eval_images=98)
+    )
+    assert summary["targets"]["feature extraction at least a linear probe"]["met"]
+    two_under = dataset({"feature_extraction": 0.8571}, {"linear_probe": 0.8776}, eval_images=98)
+    assert not quality.summarize(two_under)["targets"][
+        "feature extraction at least a linear probe"
+    ]["met"]
+
+
 def test_each_variant_says_what_it_kept_where_it_read_the_backbone_and_its_dropout():
     runs = dataset({"default": 0.9}, {})
     runs["runs"][0].update(strategy="full", feature_layer="block_3_expand_relu", dropout=0.0)
