@@ -664,7 +664,7 @@ def train(
         return record
 
     phase1_weights = model.get_weights()
-    phase1_losses = validation_losses(model, data)
+    phase1_losses = validation_losses(model, data) if config.early_stopping else None
     backbone = backbone_of(model)
     record.trainable_backbone_layers, record.trainable_batch_norms = transfer.unfreeze_top(
         backbone, plan.unfreeze_fraction, train_batch_norm=config.batch_size >= MIN_BATCH_NORM_BATCH

@@ -88,7 +88,7 @@ class TrainingConfig(Settings):
     fine_tune_epochs: int = 15
     # 1e-4 left a backbone fine-tuned on data unlike its source far from converged in 5
     # epochs (a real grayscale set: 0.906 against 0.978 at 1e-3); a measured fine-tuning that
-    # does worse than the head is undone, so the rate can afford to be brisk.
+    # is not clearly better than the head is undone, so the rate can afford to be brisk.
     fine_tune_learning_rate: float = 3e-4
     dropout: float = 0.2
     # "l2": an L2 penalty on the head's kernel; "decoupled": AdamW's decay of every weight.
@@ -101,7 +101,8 @@ class TrainingConfig(Settings):
     # Targets of 1 - label_smoothing for the true class, the rest spread over the others.
     label_smoothing: float = 0.0
     # Early stopping on validation loss, restoring the best epoch's weights; off, every phase
-    # runs all its epochs and the last weights are kept (the ablation's control).
+    # runs all its epochs and the last weights are kept, phase 2's unchecked against the head's
+    # (the ablation's control).
     early_stopping: bool = True
     early_stopping_patience: int = 3
     # float16 compute on GPUs (ignored on a CPU); the batch size is per GPU replica.

@@ -248,10 +248,14 @@ def test_the_same_seed_trains_the_same_model(weights_file):
             examples, 64, 16, AugmentationSpec(), seed=3, cache=False
         )
         model = build_model(settings, num_classes=2, steps_per_epoch=data.steps_per_epoch)
-        training.train(model, data, settings, transfer.choose_strategy(settings, 64, 2))
-        return model.get_weights()
+        record = training.train(model, data, settings, transfer.choose_strategy(settings, 64, 2))
+        return model.get_weights(), record.history
 
-    for first, second in zip(one_run(), one_run(), strict=True):
+    (weights, history), (weights_again, history_again) = one_run(), one_run()
+
+    assert history["val_loss"] == history_again["val_loss"]  # phase 2's too, kept or not
+    assert len(history["val_loss"]) == len(history["loss"]) > 1
+    for first, second in zip(weights, weights_again, strict=True):
         np.testing.assert_array_equal(first, second)
 
 

@@ -8,7 +8,7 @@ docs/ablation.json and a chart to docs/ablation.png.
 
 Not a TFX run: the images are decoded and standardized in memory as Transform does (same
 decode-and-resize, per-channel statistics of the training split), so the runs differ only in
-what is being compared, and eight variants take minutes instead of eight pipeline runs.
+what is being compared, and seven variants take minutes instead of seven pipeline runs.
 
     python -m pipeline.ablation [--seeds 1,2] [--variants scratch,fine-tuning] [--out docs]
 """
@@ -57,7 +57,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "fine-tuning - dropout": ("no dropout before the classifier", {"dropout": 0.0}),
     "fine-tuning - weight decay": ("no L2 penalty on the head", {"weight_decay": 0.0}),
     "fine-tuning - early stopping": (
-        "every epoch runs, the last weights stay",
+        "every epoch runs, the last weights stay (phase 2's unchecked against the head's)",
         {"early_stopping": False},
     ),
 }

@@ -48,6 +48,12 @@ def test_each_variant_removes_exactly_one_thing_from_fine_tuning(variant, change
     assert ablation.variant_augmentation(variant) == expected
 
 
+def test_the_reference_is_the_trainer_with_every_default():
+    base = TrainingConfig(weights="backbone.weights.h5")
+    assert ablation.variant_config(base, "fine-tuning", seed=1) == dataclasses.replace(base, seed=1)
+    assert ablation.variant_augmentation("fine-tuning") == AugmentationSpec()
+
+
 def test_scratch_gets_both_phases_epochs():
     base = TrainingConfig(weights="w.h5", epochs=10, fine_tune_epochs=5)
     assert ablation.variant_config(base, "scratch", seed=1).epochs == 15
