@@ -29,7 +29,7 @@ from components import (
 from components import model as model_lib
 from components.augmentation import AugmentationSpec
 from components.model import backbone_of, build_model, compile_model, head_model, plain_model
-from components.training_config import TrainingConfig
+from components.training_config import HEAD_RATE_FACTOR, TrainingConfig
 
 _PARSE_BATCH = 256
 # Decoded images are float32 RGB at the training size: 49 KB each at 64 px, 600 KB at 224. Up
@@ -44,12 +44,6 @@ HOLDOUT_EVERY = 5
 # runs until validation loss has not improved for HEAD_PATIENCE epochs, HEAD_EPOCHS at most.
 HEAD_EPOCHS = 300
 HEAD_PATIENCE = 15
-# The head on features is a linear softmax on standardized inputs from a zero kernel: at the
-# learning rate a head fine-tuning alongside a backbone takes (LEARNING_RATE, 1e-3 by default),
-# its plateau schedule halved the rate before it converged (photos, block_3: training loss
-# 0.59, eval accuracy 0.84 where logistic regression on the same fit part reached 0.93; at
-# 1e-2, 0.90-0.92, in a fifth of the epochs). It trains at this multiple of LEARNING_RATE.
-HEAD_RATE_FACTOR = 10
 # BatchNorm layers opened by fine-tuning learn this data's statistics from each batch; below
 # this many images per replica a batch's statistics are too noisy, and they stay frozen.
 MIN_BATCH_NORM_BATCH = 16

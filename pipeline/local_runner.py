@@ -19,7 +19,7 @@ from components.augmentation import AugmentationSpec
 from components.data_snapshot.snapshots import data_folder
 from components.gate import Gate
 from components.image_example_gen import ingest
-from components.training_config import TrainingConfig
+from components.training_config import HEAD_RATE_FACTOR, TrainingConfig
 from pipeline import pretrain
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
 
@@ -91,7 +91,8 @@ TRAINING_SETTINGS = {
         "--learning-rate",
         "LEARNING_RATE",
         float,
-        "Adam learning rate of the head (10x on frozen features; everything from scratch)",
+        f"Adam learning rate of the head ({HEAD_RATE_FACTOR}x on frozen features; everything"
+        " from scratch)",
     ),
     "dropout": Setting(
         "--dropout", "DROPOUT", float, "dropout rate in the head (checked on frozen features)"
