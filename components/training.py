@@ -665,7 +665,7 @@ def train(
     )
     if config.l2_sp:
         model.add_loss(transfer.L2SP(backbone.trainable_weights, config.l2_sp))
-    # Differential rates: the head carries on at phase 1's rate, the backbone learns slower.
+    # The head at LEARNING_RATE, the backbone at its own FINE_TUNE_LR (a second optimizer).
     compile_model(
         model,
         config,
