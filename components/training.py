@@ -44,6 +44,11 @@ HOLDOUT_EVERY = 5
 # runs until validation loss has not improved for HEAD_PATIENCE epochs, HEAD_EPOCHS at most.
 HEAD_EPOCHS = 300
 HEAD_PATIENCE = 15
+# A network learning from nothing has a long flat start before it takes off (the demo: at
+# chance for 20 epochs, validation loss drifting down by less than its noise). Fine-tuning's
+# patience (3 epochs, the rate halved at each stalled one) stopped it there; from scratch the
+# run waits SCRATCH_PATIENCE stalled epochs, halving the rate after half of them.
+SCRATCH_PATIENCE = 10
 # BatchNorm layers opened by fine-tuning learn this data's statistics from each batch; below
 # this many images per replica a batch's statistics are too noisy, and they stay frozen.
 MIN_BATCH_NORM_BATCH = 16
@@ -289,16 +294,23 @@ def _callbacks(
     log_dir: str | None,
     head_on_features: bool = False,
     data: TrainingData | None = None,
+    from_scratch: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """Early stopping, the plateau schedule and TensorBoard, as the settings ask; with `data`,
     BatchNorm statistics measured again before each validation. The head on features waits
-    longer before stopping or slowing (HEAD_PATIENCE), its epochs costing milliseconds."""
+    longer before stopping or slowing (HEAD_PATIENCE), its epochs costing milliseconds; so does
+    a network from scratch (SCRATCH_PATIENCE), through its flat start."""
     callbacks: list[keras.callbacks.Callback] = []
     if data is not None:
         callbacks.append(
             ReestimateBatchNorm(data.fit_batches(augmented=False).take(REESTIMATE_BATCHES))
         )
-    patience = HEAD_PATIENCE if head_on_features else config.early_stopping_patience
+    patience = config.early_stopping_patience
+    plateau_patience = 1
+    if head_on_features:
+        patience, plateau_patience = HEAD_PATIENCE, max(1, HEAD_PATIENCE // 3)
+    elif from_scratch:
+        patience, plateau_patience = SCRATCH_PATIENCE, max(1, SCRATCH_PATIENCE // 2)
     if config.early_stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -313,7 +325,7 @@ def _callbacks(
             ReduceBothRatesOnPlateau(
                 monitor="val_loss",
                 factor=0.5,
-                patience=max(1, patience // 3) if head_on_features else 1,
+                patience=plateau_patience,
                 verbose=0 if head_on_features else 1,
             )
         )
@@ -640,7 +652,7 @@ def train(
             data.fit_batches(),
             validation_data=data.validation_batches(),
             epochs=config.epochs,
-            callbacks=_callbacks(config, log_dir, data=data),
+            callbacks=_callbacks(config, log_dir, data=data, from_scratch=True),
             verbose=2,
         )
         record.augmentation = data.augmentation

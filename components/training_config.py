@@ -75,8 +75,12 @@ class TrainingConfig(Settings):
     # A digest of the weights file: TFX caches the Trainer by its settings, and the path alone
     # would not change when the file is rebuilt. Set by the runner; the Trainer ignores it.
     weights_digest: str = ""
-    # Phase 1 (the head on a frozen pretrained base, or everything from scratch).
-    epochs: int = 10
+    # Epochs over images from scratch (the head on a pretrained backbone has its own budget,
+    # training.HEAD_EPOCHS); early stopping (training.SCRATCH_PATIENCE) ends it sooner. At 10,
+    # every make quality data set was still improving: from 10 to 40, eval accuracy from
+    # scratch went 0.803 -> 0.986 on digits, 0.663 -> 0.827 on photos, 0.197 -> 0.409 on many
+    # classes, 0.279 (chance) -> 0.376 on the demo.
+    epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 1e-3
     # How much of a pretrained backbone to fine-tune after phase 1: see STRATEGIES.

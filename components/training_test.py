@@ -578,6 +578,27 @@ def test_scratch_learns_and_its_batch_norm_statistics_follow_the_data():
     assert np.median(np.abs(np.log(variances))) > 0.5  # far from the initial 1
 
 
+def test_scratch_waits_through_a_flat_start_before_slowing_or_stopping():
+    """Labels with no signal: validation loss stalls from the start, as it does for the first
+    epochs of a network learning from nothing. Scratch keeps its rate for half of
+    SCRATCH_PATIENCE stalled epochs and stops only after all of them, where fine-tuning's
+    patience (3, halving at each stalled epoch) would have ended it at chance."""
+    settings = TrainingConfig(
+        image_size=SCRATCH_SIZE, weights="none", epochs=40, batch_size=16, seed=1
+    )
+    images, _ = coloured(48, seed=3)
+    labels = np.random.default_rng(4).integers(0, 2, size=48)
+    examples = tf.data.Dataset.from_tensor_slices((images, labels))
+    data = training.TrainingData.from_training_split(examples, 48, 16, cache=False)
+    model = build_model(settings, num_classes=2, steps_per_epoch=data.steps_per_epoch)
+
+    record = training.train(model, data, settings, transfer.choose_strategy(settings, 30, 2))
+
+    assert record.epochs_run > training.SCRATCH_PATIENCE > settings.early_stopping_patience
+    unchanged = training.SCRATCH_PATIENCE // 2
+    assert record.history["lr"][:unchanged] == [pytest.approx(settings.learning_rate)] * unchanged
+
+
 def backbone_without_a_top(weights_file: str, path: str) -> str:
     """The fixture's backbone with its last convolution zeroed: its output is the same for
     every image, while the layers below still see colours."""

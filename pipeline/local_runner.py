@@ -110,7 +110,9 @@ TRAINING_SETTINGS = {
     "label_smoothing": Setting(
         "--label-smoothing", "LABEL_SMOOTHING", float, "soften one-hot targets (0: off)"
     ),
-    "early_stopping_patience": Setting("--patience", "PATIENCE", int, "early stopping patience"),
+    "early_stopping_patience": Setting(
+        "--patience", "PATIENCE", int, "early stopping patience of fine-tuning"
+    ),
     "mixed_precision": Setting(
         "--mixed-precision", "MIXED_PRECISION", parse_bool, "float16 compute on GPU"
     ),
