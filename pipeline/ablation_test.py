@@ -36,7 +36,7 @@ def _differences(a: TrainingConfig, b: TrainingConfig) -> set[str]:
         ("fine-tuning - early stopping", {"early_stopping"}),
         ("fine-tuning - augmentation", set()),
         ("feature extraction", {"strategy"}),
-        ("scratch", {"weights", "epochs"}),
+        ("scratch", {"weights"}),  # with the Trainer's epoch budget from scratch
     ],
 )
 def test_each_variant_removes_exactly_one_thing_from_fine_tuning(variant, changed):
@@ -52,11 +52,6 @@ def test_the_reference_is_the_trainer_with_every_default():
     base = TrainingConfig(weights="backbone.weights.h5")
     assert ablation.variant_config(base, "fine-tuning", seed=1) == dataclasses.replace(base, seed=1)
     assert ablation.variant_augmentation("fine-tuning") == AugmentationSpec()
-
-
-def test_scratch_gets_both_phases_epochs():
-    base = TrainingConfig(weights="w.h5", epochs=10, fine_tune_epochs=5)
-    assert ablation.variant_config(base, "scratch", seed=1).epochs == 15
 
 
 def test_ablation_writes_the_table_the_numbers_and_the_chart(tmp_path):
