@@ -99,9 +99,10 @@ class TrainingConfig(Settings):
     # 0.083 over its last three epochs; many classes: 1.81, 1.58, 1.53).
     fine_tune_epochs: int = 15
     # A backbone fine-tuned on data unlike its source must move far from its pretrained
-    # weights: on digits' scans (make quality, two seeds) 1e-3 scored 0.988 and 0.986 on the
-    # eval split against 0.977 and 0.971 at 3e-4, and 1e-4 left it far from converged. On the
-    # demo, photos and many classes 1e-3 was within one eval image of 3e-4 either way. A
+    # weights: on make quality's digits scans, 1e-3 scored 0.968-0.988 on the eval split over
+    # five runs of seeds 1-3 (0.988 and 0.986 on seeds 1 and 2) against 0.977 and 0.971 at
+    # 3e-4 on those seeds, and 1e-4 left it far from converged. On the demo, photos and many
+    # classes 1e-3 was within one eval image of 3e-4 either way. A
     # fine-tuning that is not clearly better than the head is undone, so the rate can afford
     # to be brisk.
     fine_tune_learning_rate: float = 1e-3
