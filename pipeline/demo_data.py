@@ -30,7 +30,7 @@ def _random_colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> t
     return tuple(int(c) for c in rng.integers(low, high, size=3))
 
 
-def _background(rng: np.random.Generator, size: int) -> Image.Image:
+def textured_background(rng: np.random.Generator, size: int) -> Image.Image:
     """One of four textures in random colours, so the background carries no class signal."""
     kind = rng.integers(4)
     # Two nearby colours: texture strong enough to distract, too weak to hide the shape.
@@ -141,7 +141,7 @@ def _draw_shape(draw, shape: str, cx: float, cy: float, radius: float, colour, r
 def draw_example(shape: str, rng: np.random.Generator) -> Image.Image:
     """One image of `shape`, every nuisance factor drawn from `rng`."""
     size = int(rng.integers(64, 129))
-    image = _background(rng, size)
+    image = textured_background(rng, size)
     draw = ImageDraw.Draw(image)
     for _ in range(rng.integers(0, 4)):  # clutter: thin lines that belong to no class
         x0, y0, x1, y1 = (float(v) for v in rng.uniform(0, size, 4))
