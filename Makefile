@@ -30,10 +30,10 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench quality test test-fast lint format lock demo-data clean
+.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench quality backbone-sources test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Create .venv (Python 3.10) with the pinned stack.
 
@@ -71,6 +71,10 @@ bench: $(STAMP) ## Pipeline vs plain TensorFlow, by data size: bench/results.jso
 # DATASETS (demo, photos, digits, many_classes), SEEDS and VARIANTS, each comma-separated.
 quality: pretrain ## The pipeline against plain baselines on 4 data sets of different character: docs/quality.md.
 	$(PY) -m bench.quality $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(VARIANTS),--variants $(VARIANTS)) --pretrained-dir $(PRETRAINED_DIR)
+
+# SOURCES (shapes, fractals, shapes_and_fractals, random), comma-separated; weights kept and reused.
+backbone-sources: $(STAMP) ## Which generated pretraining source transfers to real images: docs/backbone_sources.md.
+	$(PY) -m bench.backbone_sources $(if $(SOURCES),--sources $(SOURCES))
 
 ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regularizer removed: docs/ablation.md.
 	$(PY) -m pipeline.ablation --pretrained-dir $(PRETRAINED_DIR) --seeds $(ABLATION_SEEDS)
