@@ -154,11 +154,11 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
     }
 
 
-def backbone_weights(name: str, work: str, epochs: int) -> tuple[str, dict[str, Any]]:
-    """(weights for TrainingConfig.weights, how they were made): pretrained once per source
-    and kept under `work`, with a record beside them."""
+def backbone_weights(name: str, work: str, epochs: int) -> tuple[str, dict[str, Any], bool]:
+    """(weights for TrainingConfig.weights, how they were made, whether an earlier run made
+    them): pretrained once per source and kept under `work`, with a record beside them."""
     if not SOURCES[name].shapes_per_class and not SOURCES[name].fractal_classes:
-        return "none", {}
+        return "none", {}, False
     path = os.path.join(work, f"{name}.weights.h5")
     record_path = path + ".json"
     if os.path.exists(record_path):
@@ -166,11 +166,11 @@ def backbone_weights(name: str, work: str, epochs: int) -> tuple[str, dict[str, 
             record = json.load(f)
         if record.get("epochs") == epochs:
             print(f"  reusing {path}")
-            return path, record
+            return path, record, True
     record = pretrain(SOURCES[name], path, epochs)
     with open(record_path, "w") as f:
         json.dump(record, f, indent=2)
-    return path, record
+    return path, record, False
 
 
 def load_images(name: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -194,11 +194,13 @@ def load_images(name: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def probe(weights: str, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict]:
     """Per data set, the cross-validated accuracy of a linear probe at each candidate depth."""
+    import tf_keras as keras
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     from components import model as model_lib
     from components.training_config import TrainingConfig
 
+    keras.utils.set_random_seed(SEED)  # the random control's weights: one draw, repeatable
     config = TrainingConfig(weights=weights)
     depths = model_lib.feature_layer_candidates(config.backbone)
     extractor = model_lib.features_at(model_lib.full_backbone(config), depths)
@@ -246,10 +248,17 @@ def markdown(saved: dict[str, Any]) -> str:
         seconds = record.get("train_seconds", 0) + record.get("generate_seconds", 0)
         lines.append(
             f"| {row['source']} | {SOURCES[row['source']].what} | "
-            f"{'' if held is None else f'{held:.3f}'} | {seconds or '':} | "
+            f"{'' if held is None else f'{held:.3f}'} | {f'{seconds:.0f}' if seconds else ''} | "
             + " | ".join(cells)
             + " |"
         )
+    reused = [row["source"] for row in rows if row.get("reused")]
+    if reused:
+        lines += [
+            "",
+            f"Weights of {', '.join(reused)} were pretrained by an earlier run and reused (kept "
+            "under `--work`); the minutes above leave their pretraining out, the table gives it.",
+        ]
     lines += ["", "Best source per data set against `make pretrain`'s shapes:", ""]
     shapes = next((r for r in rows if r["source"] == "shapes"), None)
     for d in datasets:
@@ -290,8 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in sources:
         print(f"{name}: {SOURCES[name].what}", flush=True)
-        weights, record = backbone_weights(name, os.path.abspath(args.work), args.epochs)
-        rows.append({"source": name, "record": record, "probe": probe(weights, data)})
+        weights, record, reused = backbone_weights(name, os.path.abspath(args.work), args.epochs)
+        rows.append(
+            {"source": name, "record": record, "reused": reused, "probe": probe(weights, data)}
+        )
     saved = {
         "facts": {
             "command": "make backbone-sources"

@@ -22,7 +22,11 @@ def test_a_mixed_source_numbers_fractal_categories_after_the_shapes():
 
 
 def test_the_random_control_is_not_pretrained(tmp_path):
-    assert backbone_sources.backbone_weights("random", str(tmp_path), epochs=1) == ("none", {})
+    assert backbone_sources.backbone_weights("random", str(tmp_path), epochs=1) == (
+        "none",
+        {},
+        False,
+    )
     assert not list(tmp_path.iterdir())
 
 
@@ -48,7 +52,7 @@ def test_the_report_names_the_best_source_per_data_set_and_whether_it_beats_the_
         "images": {"photos": 400, "digits": 1800},
         "sources": [
             _row("shapes", {"photos": 0.80, "digits": 0.90}),
-            _row("fractals", {"photos": 0.90, "digits": 0.915}),
+            {**_row("fractals", {"photos": 0.90, "digits": 0.915}), "reused": True},
         ],
     }
 
@@ -58,8 +62,19 @@ def test_the_report_names_the_best_source_per_data_set_and_whether_it_beats_the_
         "| fractals | 64 fractal categories, 100 images each | 0.500 | 11 | **0.900 (top)** |"
         in text
     )
+    assert "Weights of fractals were pretrained by an earlier run and reused" in text
     assert "- photos: fractals 0.900 against shapes 0.800, +0.100 (noise 0.025: real)" in text
     assert (
         "- digits: fractals 0.915 against shapes 0.900, +0.015 (noise 0.010: within the noise)"
         in text
     )
+
+
+def test_weights_made_with_the_same_epochs_are_reused_and_said_to_be(tmp_path):
+    (tmp_path / "fractals.weights.h5").write_bytes(b"weights")
+    (tmp_path / "fractals.weights.h5.json").write_text('{"epochs": 3, "train_seconds": 5}')
+
+    path, record, reused = backbone_sources.backbone_weights("fractals", str(tmp_path), epochs=3)
+
+    assert path == str(tmp_path / "fractals.weights.h5")
+    assert record == {"epochs": 3, "train_seconds": 5} and reused
