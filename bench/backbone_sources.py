@@ -26,7 +26,6 @@ under `--work` (default data/backbone_sources) and reused on the next run.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
 import os
@@ -49,6 +48,11 @@ class Source:
     shapes_per_class: int = 0
     fractal_classes: int = 0
     fractal_per_class: int = 0
+
+    @property
+    def pretrained(self) -> bool:
+        """False for the control: no source images, random weights."""
+        return bool(self.shapes_per_class or self.fractal_classes)
 
 
 SOURCES = {
@@ -92,7 +96,7 @@ def _fractal_class(job: tuple[int, int, int]) -> list[np.ndarray]:
 
 def fractal_images(classes: int, per_class: int, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """`per_class` images of each of `classes` fractal categories, drawn on two processes."""
-    with multiprocessing.Pool(2) as pool:
+    with multiprocessing.Pool(os.cpu_count()) as pool:
         drawn = pool.map(_fractal_class, [(c, per_class, image_size) for c in range(classes)])
     return np.stack([image for category in drawn for image in category]), np.repeat(
         np.arange(classes), per_class
@@ -157,7 +161,7 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
 def backbone_weights(name: str, work: str, epochs: int) -> tuple[str, dict[str, Any], bool]:
     """(weights for TrainingConfig.weights, how they were made, whether an earlier run made
     them): pretrained once per source and kept under `work`, with a record beside them."""
-    if not SOURCES[name].shapes_per_class and not SOURCES[name].fractal_classes:
+    if not SOURCES[name].pretrained:
         return "none", {}, False
     path = os.path.join(work, f"{name}.weights.h5")
     record_path = path + ".json"
@@ -174,21 +178,18 @@ def backbone_weights(name: str, work: str, epochs: int) -> tuple[str, dict[str, 
 
 
 def load_images(name: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A `make quality` data set in memory: decoded, resized as Transform does, standardized
-    per channel; files that do not decode are skipped, as ingestion skips them."""
-    import tensorflow as tf
-    from PIL import Image
+    """A `make quality` data set in memory: decoded and resized by the pipeline's own decoder,
+    standardized per channel; files that do not decode are skipped, as ingestion skips them."""
+    from components.image_example_gen.ingest import why_undecodable
+    from pipeline import ablation
 
-    images, labels, classes = [], [], {}
-    for class_name, _, encoded in quality_data.DATASETS[name][1]():
-        try:
-            image = Image.open(io.BytesIO(encoded)).convert("RGB")
-        except OSError:
+    encoded, labels, classes = [], [], {}
+    for class_name, _, data in quality_data.DATASETS[name][1]():
+        if why_undecodable(data) is not None:
             continue
-        resized = tf.image.resize(np.asarray(image), [image_size, image_size], antialias=True)
-        images.append(resized.numpy())
+        encoded.append(data)
         labels.append(classes.setdefault(class_name, len(classes)))
-    pixels = np.stack(images)
+    pixels = ablation.decode_images(encoded, image_size)
     return (pixels - pixels.mean((0, 1, 2))) / pixels.std((0, 1, 2)), np.array(labels)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench import backbone_sources
+from bench import backbone_sources, quality_data
 from pipeline import demo_data
 
 pytestmark = pytest.mark.unit
@@ -28,6 +28,19 @@ def test_the_random_control_is_not_pretrained(tmp_path):
         False,
     )
     assert not list(tmp_path.iterdir())
+
+
+def test_a_data_set_loads_as_ingestion_takes_it_broken_files_skipped_channels_standardized():
+    files = list(quality_data.DATASETS["digits"][1]())
+
+    images, labels = backbone_sources.load_images("digits", image_size=32)
+
+    assert len(images) == len(labels) == len(files) - quality_data.BROKEN_DIGITS
+    assert images.shape[1:] == (32, 32, 3)
+    moments = images.astype(np.float64)  # its float32 moments drift by ~1e-3 here
+    assert moments.mean((0, 1, 2)) == pytest.approx([0, 0, 0], abs=1e-3)
+    assert moments.std((0, 1, 2)) == pytest.approx([1, 1, 1], abs=1e-3)
+    assert sorted(set(labels.tolist())) == list(range(10))
 
 
 def _row(source, scores, held=0.5):
