@@ -57,7 +57,8 @@ class AugmentationSpec(Settings):
 
     @classmethod
     def off(cls) -> AugmentationSpec:
-        return cls(flip=False, rotation_degrees=0.0, shift=0.0, zoom=0.0, noise_stddev=0.0)
+        """Every transform off: each field at its type's zero (False, 0.0), so a new one is too."""
+        return cls(**{field.name: type(field.default)() for field in dataclasses.fields(cls)})
 
 
 # Groups of transforms the Trainer checks on each data set's validation part, each of which

@@ -38,6 +38,12 @@ def test_training_batches_change_and_differ_every_pass(images):
     np.testing.assert_array_equal(np.concatenate(labels), np.arange(8))
 
 
+def test_off_turns_every_transform_off():
+    off = AugmentationSpec.off()
+
+    assert not any(getattr(off, field.name) for field in dataclasses.fields(off))
+
+
 def test_the_same_seed_augments_the_same_images_in_the_same_batches():
     """Many batches, as a training epoch has: augmented in parallel, they took the random
     draws in the order the threads ran, and a seed no longer fixed the images."""

@@ -8,7 +8,6 @@ import tensorflow_model_analysis as tfma
 from components import features, tfma_metrics
 from components.gate import GATE_METRICS, Gate
 
-LOSS_METRIC = "sparse_categorical_crossentropy"
 AUC_METRIC = "auc"
 
 

@@ -46,7 +46,7 @@ class DeploySettings:
     # The Kubernetes service account the run's pods use ("": KFP's default, pipeline-runner);
     # bind object-store access to it (workload identity), never put keys in the spec.
     service_account: str = ""
-    # The runs' artifact root ("": the cluster's default, deploy/kfp-launcher.yaml).
+    # The runs' artifact root ("": the cluster's default, deploy/cluster/kfp-launcher.yaml).
     pipeline_root: str = ""
     # Run parameters as a JSON object ("": the compiled defaults).
     run_params: str = ""

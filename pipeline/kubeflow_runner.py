@@ -7,12 +7,12 @@ PipelineSpec as YAML (what `kfp.Client().upload_pipeline` takes), e.g.
         --data gs://bucket/images --serving-dir gs://bucket/serving
 
 What is Kubeflow-specific beyond TFX's compiler: the pipeline starts with DataSnapshot and
-declares run parameters (data root, training settings; see pipeline.data_steps); nodes in
-pipeline.ALWAYS_RUN get KFP's cache switched off, as LocalDagRunner's is (compile_ir), since KFP
-would otherwise reuse their first output forever (their inputs never change); only the Trainer
-asks for GPUs; and the Trainer's node selector and tolerations, which TFX cannot express,
-follow the PipelineSpec as a second YAML document: the Kubernetes platform spec KFP reads
-(kfp-kubernetes' format).
+declares run parameters (data root, training settings; see pipeline.pipeline.data_steps);
+nodes in pipeline.pipeline.ALWAYS_RUN get KFP's cache switched off, as LocalDagRunner's is
+(compile_ir), since KFP would otherwise reuse their first output forever (their inputs never
+change); only the Trainer asks for GPUs; and the Trainer's node selector and tolerations,
+which TFX cannot express, follow the PipelineSpec as a second YAML document: the Kubernetes
+platform spec KFP reads (kfp-kubernetes' format).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 import pytest
 
 from components.model_registry import registry
-from components.model_registry.registry_test import save_tiny_model
 from pipeline import models
+from tests.helpers import save_tiny_model
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,6 @@
-"""Helpers the tests share: small real image files, a tamper check for folders, and models
-that read their answers from their input, for TFMA on tiny data with nothing trained."""
+"""Helpers the tests share: small real image files, a tamper check for folders, tiny SavedModels
+for the registry, and models that read their answers from their input, for TFMA on tiny data
+with nothing trained."""
 
 import hashlib
 import io
@@ -174,3 +175,14 @@ def save_answer_reader(path: str, index: int) -> str:
     model = AnswerReader(index)
     tf.saved_model.save(model, path, signatures={features.SERVING_SIGNATURE: model.serve})
     return path
+
+
+def save_tiny_model(path, scale: float) -> str:
+    """A SavedModel that multiplies by `scale`: different scales, different models."""
+    module = tf.Module()
+    module.scale = tf.Variable(scale)
+    module.serve = tf.function(
+        lambda x: x * module.scale, input_signature=[tf.TensorSpec([None], tf.float32)]
+    )
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return str(path)

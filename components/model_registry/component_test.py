@@ -17,7 +17,7 @@ from components.model_registry.component import (
     RegistryPusher,
     baseline_version,
 )
-from components.model_registry.registry_test import save_tiny_model
+from tests.helpers import save_tiny_model
 
 pytestmark = pytest.mark.component
 

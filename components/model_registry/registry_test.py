@@ -7,19 +7,9 @@ import pytest
 import tensorflow as tf
 
 from components.model_registry import registry
+from tests.helpers import save_tiny_model
 
 pytestmark = pytest.mark.unit
-
-
-def save_tiny_model(path, scale: float) -> str:
-    """A SavedModel that multiplies by `scale`: different scales, different models."""
-    module = tf.Module()
-    module.scale = tf.Variable(scale)
-    module.serve = tf.function(
-        lambda x: x * module.scale, input_signature=[tf.TensorSpec([None], tf.float32)]
-    )
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
-    return str(path)
 
 
 @pytest.fixture(scope="module")
