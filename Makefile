@@ -66,7 +66,7 @@ pretrain: $(STAMP) ## Pretrain the backbone on generated source shapes (once; mi
 ABLATION_SEEDS ?= 1,2
 # SIZES (images per data set, comma-separated) and REPEATS (runs per size, medians reported).
 bench: $(STAMP) ## Pipeline vs plain TensorFlow, by data size: bench/results.json, docs/benchmarks.md.
-	$(PY) -m pipeline.bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEATS),--repeats $(REPEATS))
+	$(PY) -m bench.speed $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEATS),--repeats $(REPEATS))
 
 # DATASETS (demo, photos, digits, many_classes), SEEDS and VARIANTS, each comma-separated.
 quality: pretrain ## The pipeline against plain baselines on 4 data sets of different character: docs/quality.md.
@@ -77,7 +77,7 @@ backbone-sources: $(STAMP) ## Which generated pretraining source transfers to re
 	$(PY) -m bench.backbone_sources $(if $(SOURCES),--sources $(SOURCES))
 
 ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regularizer removed: docs/ablation.md.
-	$(PY) -m pipeline.ablation --pretrained-dir $(PRETRAINED_DIR) --seeds $(ABLATION_SEEDS)
+	$(PY) -m bench.ablation --pretrained-dir $(PRETRAINED_DIR) --seeds $(ABLATION_SEEDS)
 
 # DATA, IMAGE_SIZE, BACKBONE, WEIGHTS, EPOCHS, BATCH_SIZE, PIPELINE_ROOT, ... reach the runner
 # through the environment (make exports command-line variables); see README.

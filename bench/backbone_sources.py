@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import fractals, quality, quality_data
-from pipeline import bench, demo_data
+from bench import common, fractals, quality, quality_data
+from pipeline import demo_data
 
 
 @dataclass(frozen=True)
@@ -180,8 +180,8 @@ def backbone_weights(name: str, work: str, epochs: int) -> tuple[str, dict[str, 
 def load_images(name: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """A `make quality` data set in memory: decoded and resized by the pipeline's own decoder,
     standardized per channel; files that do not decode are skipped, as ingestion skips them."""
+    from bench import ablation
     from components.image_example_gen.ingest import why_undecodable
-    from pipeline import ablation
 
     encoded, labels, classes = [], [], {}
     for class_name, _, data in quality_data.DATASETS[name][1]():
@@ -306,10 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     saved = {
         "facts": {
-            "command": "make backbone-sources"
-            if os.environ.get("MAKELEVEL")
-            else " ".join(sys.argv),
-            "machine": bench.machine(),
+            "command": common.command("backbone-sources"),
+            "machine": common.machine(),
             "date": time.strftime("%Y-%m-%d"),
             "minutes": (time.monotonic() - started) / 60,
             "epochs": args.epochs,

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from bench import quality_data
+from bench import common, quality_data
 from components import features, plots
 from components.training_config import TrainingConfig
-from pipeline import bench, pretrain
+from pipeline import pretrain
 from pipeline.local_runner import TRAINING_SETTINGS
 
 # name -> (what it is, the runner's flags for it)
@@ -96,7 +96,7 @@ def run_variant(data: str, work: str, variant: str, seed: int, pretrained_dir: s
     outputs = run_dir(work, variant, seed)
     os.makedirs(outputs, exist_ok=True)
     started = time.perf_counter()
-    bench.run_module("pipeline.local_runner", flags, outputs + ".log", f"The {variant} run")
+    common.run_module("pipeline.local_runner", flags, outputs + ".log", f"The {variant} run")
     with open(os.path.join(outputs, "last_run.json")) as f:
         summary = json.load(f)
     with open(summary["training"]["effective_config"]) as f:
@@ -148,14 +148,14 @@ def examples_dir(pipeline_root: str) -> str:
 
 
 def load_split(examples: str, image_size: int) -> Split:
-    from pipeline import bench_plain
+    from bench import plain
 
-    train_files = bench_plain.split_files(examples, features.TRAIN_SPLIT)
-    eval_files = bench_plain.split_files(examples, features.EVAL_SPLIT)
-    _, norm = bench_plain.transform(train_files, image_size)
+    train_files = plain.split_files(examples, features.TRAIN_SPLIT)
+    eval_files = plain.split_files(examples, features.EVAL_SPLIT)
+    _, norm = plain.transform(train_files, image_size)
 
     def arrays(files):
-        pairs = list(bench_plain.normalized(files, image_size, norm).as_numpy_iterator())
+        pairs = list(plain.normalized(files, image_size, norm).as_numpy_iterator())
         return np.stack([x for x, _ in pairs]), np.array([y for _, y in pairs])
 
     x_train, y_train = arrays(train_files)
@@ -517,8 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in datasets:
         saved["datasets"].append(measure_dataset(name, work, seeds, variants, pretrained_dir))
         saved["facts"] = {
-            "command": "make quality" if os.environ.get("MAKELEVEL") else " ".join(sys.argv),
-            "machine": bench.machine(),
+            "command": common.command("quality"),
+            "machine": common.machine(),
             "date": time.strftime("%Y-%m-%d"),
             "minutes": (time.monotonic() - started) / 60,
             "seeds": seeds,

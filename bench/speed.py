@@ -4,14 +4,14 @@ For each size of a ladder of generated demo images (default 500, 2,000, 8,000 an
 each repeat, it runs the whole local pipeline in a fresh process (`python -m pipeline.local_runner`
 on a new outputs folder: nothing cached), takes each component's wall time from the run's
 summary and the process's peak memory, then does Transform's, the Trainer's and the
-Evaluator's work in plain TensorFlow (pipeline/bench_plain.py), in a fresh process too, on the
+Evaluator's work in plain TensorFlow (bench/plain.py), in a fresh process too, on the
 examples that run wrote.
 Ratios are taken within a repeat and reported as medians over repeats, as are the times; the
 share of CPU time the hypervisor gave to other machines (steal) is recorded beside each repeat,
 so a noisy one shows. Writes bench/results.json, docs/benchmarks.md and docs/benchmarks.png,
 again after each size, so a long ladder stopped at its largest size keeps the smaller ones.
 
-    python -m pipeline.bench [--sizes 500,2000,8000,32000] [--repeats 3] [--work DIR]
+    python -m bench.speed [--sizes 500,2000,8000,32000] [--repeats 3] [--work DIR]
 """
 
 from __future__ import annotations
@@ -22,16 +22,15 @@ import glob
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import common
 from components import plots
 from components.training_config import TrainingConfig
 from pipeline import demo_data
@@ -53,7 +52,7 @@ BENCH_TRAINING = {
 DEFAULT_SIZES = (500, 2000, 8000, 32000)
 # Each compared stage: the pipeline component, and what its images are.
 STAGES = {"transform": "Transform", "trainer": "Trainer", "evaluator": "Evaluator"}
-# Targets of issue 7 at the largest size: pipeline seconds / plain seconds.
+# Targets at the largest size: pipeline seconds / plain seconds.
 TARGET_RATIOS = {"transform": 2.0, "trainer": 1.3, "evaluator": 3.0}
 
 
@@ -106,17 +105,6 @@ def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None)
     return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
 
 
-def run_module(module: str, flags: list[str], log_path: str, what: str) -> None:
-    """Runs `python -m module flags` in a fresh process, its output to `log_path`; raises
-    naming `what` failed and the log when it exits non-zero."""
-    command = [sys.executable, "-m", module, *flags]
-    environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    with open(log_path, "w") as log:
-        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-    if process.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {process.returncode}); see {log_path}")
-
-
 def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, dict[str, Any]]:
     """Runs `make local`'s runner in a fresh process; (wall seconds, peak RSS in MB, summary).
 
@@ -126,7 +114,7 @@ def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, 
     """
     flags = ["--data", data, "--outputs", outputs, *runner_flags()]
     started = time.perf_counter()
-    run_module("pipeline.local_runner", flags, log_path, "The pipeline run")
+    common.run_module("pipeline.local_runner", flags, log_path, "The pipeline run")
     seconds = time.perf_counter() - started
     with open(os.path.join(outputs, "last_run.json")) as f:
         summary = json.load(f)
@@ -148,10 +136,10 @@ def examples_dir(outputs: str) -> str:
 
 
 def run_plain(examples: str, out_path: str, log_path: str) -> dict[str, Any]:
-    """The plain TensorFlow side (pipeline/bench_plain.py) on a run's examples, in a fresh
+    """The plain TensorFlow side (bench/plain.py) on a run's examples, in a fresh
     process as the pipeline runs: its result (seconds per stage, images, metrics)."""
     flags = ["--examples", examples, "--out", out_path]
-    run_module("pipeline.bench_plain", flags, log_path, "The plain TensorFlow side")
+    common.run_module("bench.plain", flags, log_path, "The plain TensorFlow side")
     with open(out_path) as f:
         return json.load(f)
 
@@ -320,19 +308,6 @@ def _cost_label(fit: tuple[float, float] | None) -> str:
     return f"{fit[0]:.1f} s + {fit[1] * 1000:.2f} ms/image" if fit else "-"
 
 
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        model = names[0] if names else model
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    python = platform.python_version()
-    return f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB RAM, no GPU used, Python {python}"
-
-
 def _by(entries: list[dict[str, Any]], name: str, size: int) -> dict[str, Any]:
     return next(e for e in entries if e["name"] == name and e["size"] == size)
 
@@ -403,7 +378,7 @@ def markdown(saved: dict[str, Any]) -> str:
         f"(`pipeline/demo_data.py`: PNG and JPEG, 4 classes), 80/20 split; MobileNetV2 (alpha "
         f"{TrainingConfig.backbone_alpha}) at {BENCH_TRAINING['image_size']} px from scratch, "
         f"{BENCH_TRAINING['epochs']} epochs, batch {BENCH_TRAINING['batch_size']}, the default "
-        "augmentation. The plain side is `pipeline/bench_plain.py`: decode, resize and "
+        "augmentation. The plain side is `bench/plain.py`: decode, resize and "
         "per-channel statistics with `tf.data`; Keras `fit` on the same model and data; "
         "`predict` and the gate's metrics with numpy and scikit-learn.",
         "",
@@ -525,7 +500,7 @@ def results_file(
     return {
         "date": datetime.date.today().isoformat(),
         "note": note,
-        "machine": machine(),
+        "machine": common.machine(),
         "command": command,
         "repeats": repeats,
         "settings": BENCH_TRAINING,
@@ -594,7 +569,7 @@ def parse_sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.speed", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--sizes",
@@ -633,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
-    command = "python -m pipeline.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench.speed " + " ".join(argv if argv is not None else sys.argv[1:])
     work = args.work or tempfile.mkdtemp(prefix="bench-")
     repeats = []
     started = time.monotonic()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline import bench
+from bench import speed as bench
 
 
 def repeat(size: int, scale: float, plain_scale: float) -> bench.Repeat:

@@ -18,7 +18,7 @@ Each returns its wall seconds; the first two also what the next one needs.
 `make bench` runs all three in a fresh process per repeat, as it runs the pipeline, so neither
 side inherits what earlier repeats left in a long-lived process:
 
-    python -m pipeline.bench_plain --examples <Examples artifact dir> --out <result.json>
+    python -m bench.plain --examples <Examples artifact dir> --out <result.json>
 """
 
 from __future__ import annotations
@@ -195,10 +195,10 @@ def measure(examples_dir: str, config: TrainingConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.bench import training_config  # the benchmark's settings, one place
+    from bench.speed import training_config  # the benchmark's settings, one place
 
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.bench_plain", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.plain", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--examples", required=True, help="an Examples artifact's folder")
     parser.add_argument("--out", required=True, help="where to write the result, as JSON")

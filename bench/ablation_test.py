@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from bench import ablation
 from components.augmentation import AugmentationSpec
 from components.model import build_backbone
 from components.training_config import TrainingConfig
-from pipeline import ablation
 
 pytestmark = pytest.mark.unit
 

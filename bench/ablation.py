@@ -10,7 +10,7 @@ Not a TFX run: the images are decoded and standardized in memory as Transform do
 decode-and-resize, per-channel statistics of the training split), so the runs differ only in
 what is being compared, and seven variants take minutes instead of seven pipeline runs.
 
-    python -m pipeline.ablation [--seeds 1,2] [--variants scratch,fine-tuning] [--out docs]
+    python -m bench.ablation [--seeds 1,2] [--variants scratch,fine-tuning] [--out docs]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from bench import common
 from components import plots, tracing, training, transfer
 from components.augmentation import AugmentationSpec
 from components.model import build_model
@@ -291,21 +292,16 @@ def write_report(
             "augmentation or dropout, so the gap compares like with like. One held-out image "
             f"is {100 / facts['eval_images']:.1f} accuracy points.\n\n"
             "## What it shows\n\n"
-            "Computed from the table by `pipeline/ablation.py`; a difference counts only if it "
+            "Computed from the table by `bench/ablation.py`; a difference counts only if it "
             "exceeds two held-out images or the variants' spread over seeds:\n\n"
             + "".join(f"- {line}\n" for line in findings(rows, facts["eval_images"]))
         )
     return path
 
 
-def _machine() -> str:
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    return f"{os.cpu_count()} CPU cores, " + (f"{gpus} GPU(s)" if gpus else "no GPU")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.ablation", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.ablation", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--pretrained-dir", default=pretrain.DEFAULT_OUT, help="where `make pretrain` wrote"
@@ -353,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     rows = summarize(runs)
     facts = {
-        "command": "make ablation" if os.environ.get("MAKELEVEL") else " ".join(sys.argv),
-        "machine": _machine(),
+        "command": common.command("ablation"),
+        "machine": common.machine(len(tf.config.list_physical_devices("GPU"))),
         "minutes": (time.monotonic() - started) / 60,
         "date": time.strftime("%Y-%m-%d"),
         "classes": list(data.class_names),

@@ -1,0 +1,42 @@
+"""What every experiment shares: running a module in a fresh process, and naming the machine
+and the command a result came from."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+
+def run_module(module: str, flags: list[str], log_path: str, what: str) -> None:
+    """Runs `python -m module flags` in a fresh process, its output to `log_path`; raises
+    naming `what` failed and the log when it exits non-zero."""
+    command = [sys.executable, "-m", module, *flags]
+    environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(log_path, "w") as log:
+        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    if process.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {process.returncode}); see {log_path}")
+
+
+def machine(gpus: int = 0) -> str:
+    """Cores, CPU model, memory, the GPUs the experiment used and Python, in one line."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    used = f"{gpus} GPU(s) used" if gpus else "no GPU used"
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB RAM, {used}, Python {python}"
+
+
+def command(make_target: str, argv: list[str] | None = None) -> str:
+    """How the experiment was started, for its report: the make target when make ran it."""
+    if os.environ.get("MAKELEVEL"):
+        return f"make {make_target}"
+    return " ".join(sys.argv if argv is None else argv)
