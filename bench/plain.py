@@ -173,7 +173,7 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def measure(examples_dir: str, config: TrainingConfig) -> dict:
     """All three stages on one Examples artifact: their seconds, the images each split holds,
     the metrics (to show the work was done) and this process's peak memory."""
-    from pipeline.process_memory import peak_rss_mb
+    from pipeline.run.memory import peak_rss_mb
 
     train_files = split_files(examples_dir, features.TRAIN_SPLIT)
     eval_files = split_files(examples_dir, features.EVAL_SPLIT)

@@ -108,7 +108,7 @@ def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None)
 def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, dict[str, Any]]:
     """Runs `make local`'s runner in a fresh process; (wall seconds, peak RSS in MB, summary).
 
-    The peak is the one the run records for its own process (pipeline/process_memory.py):
+    The peak is the one the run records for its own process (pipeline/run/memory.py):
     what the kernel reports for a child also counts this process's memory at the fork, and
     this process has held earlier repeats' data.
     """

@@ -1,7 +1,7 @@
 """The pretraining Trainer's run_fn: learn a backbone on the large source task, keep its weights.
 
 The seeds' recipe: pre-train on a large, related problem, then fine-tune on the small one. The
-pretraining pipeline (pipeline/pipeline.py: create_pretrain_pipeline) feeds this Trainer the
+pretraining pipeline (pipeline/dag.py: create_pretrain_pipeline) feeds this Trainer the
 generated source shapes through the same ImageExampleGen and Transform as the main pipeline, so
 the backbone learns on images prepared exactly as the target's will be. What it leaves is not a
 serving model but the backbone's weights, `BACKBONE_WEIGHTS_FILE` in the model folder, with

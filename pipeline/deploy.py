@@ -92,7 +92,7 @@ def merged_training_settings(compiled: str, change: Any) -> str:
 
 def run_parameters(package: str, given: str) -> dict[str, str]:
     """RUN_PARAMS checked against the package: known names, string values, valid settings."""
-    from pipeline.pipeline import TRAINING_PARAMETER
+    from pipeline.dag import TRAINING_PARAMETER
 
     if not given:
         return {}

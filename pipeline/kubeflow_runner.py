@@ -7,8 +7,8 @@ PipelineSpec as YAML (what `kfp.Client().upload_pipeline` takes), e.g.
         --data gs://bucket/images --serving-dir gs://bucket/serving
 
 What is Kubeflow-specific beyond TFX's compiler: the pipeline starts with DataSnapshot and
-declares run parameters (data root, training settings; see pipeline.pipeline.data_steps);
-nodes in pipeline.pipeline.ALWAYS_RUN get KFP's cache switched off, as LocalDagRunner's is
+declares run parameters (data root, training settings; see pipeline.dag.data_steps);
+nodes in pipeline.dag.ALWAYS_RUN get KFP's cache switched off, as LocalDagRunner's is
 (compile_ir), since KFP would otherwise reuse their first output forever (their inputs never
 change); only the Trainer asks for GPUs; and the Trainer's node selector and tolerations,
 which TFX cannot express, follow the PipelineSpec as a second YAML document: the Kubernetes
@@ -212,7 +212,7 @@ def compile_job(
     """
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kubeflow_v2
 
-    from pipeline.pipeline import ALWAYS_RUN
+    from pipeline.dag import ALWAYS_RUN
 
     runner = kubeflow_v2.KubeflowV2DagRunner(
         config=kubeflow_v2.KubeflowV2DagRunnerConfig(
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from pipeline.pipeline import create_pipeline, run_parameter_defaults
+    from pipeline.dag import create_pipeline, run_parameter_defaults
 
     job = compile_job(create_pipeline(config), image, run_parameter_defaults(config))
     write_pipeline_spec(job, placement, args.output)

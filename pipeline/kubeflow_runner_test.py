@@ -11,7 +11,7 @@ from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import kubeflow_runner
-from pipeline.pipeline import create_components
+from pipeline.dag import create_components
 from tests.helpers import KUBEFLOW_COMPILE_FLAGS as REQUIRED_FLAGS
 from tests.helpers import KUBEFLOW_IMAGE as IMAGE
 

@@ -293,9 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
     warnings.filterwarnings("ignore", "You are using a non-supported Python", FutureWarning)
     warnings.filterwarnings("ignore", "Support for google-cloud-storage", FutureWarning)
-    from pipeline import run_local
+    from pipeline.run import execute
 
-    return run_local.run(config, outputs_dir=os.path.abspath(args.outputs))
+    return execute.run(config, outputs_dir=os.path.abspath(args.outputs))
 
 
 if __name__ == "__main__":

@@ -76,13 +76,14 @@ def run_pipeline(config: PretrainPipelineConfig, log_path: str) -> str:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from components import pretraining
-    from pipeline import run_local, run_summary
-    from pipeline.pipeline import create_pretrain_pipeline
+    from pipeline.dag import create_pretrain_pipeline
+    from pipeline.run import execute
+    from pipeline.run import summary as run_summary
 
     pipeline = create_pretrain_pipeline(config)
     os.makedirs(config.pipeline_root, exist_ok=True)
     started_ms = int(time.time() * 1000)
-    with run_local.run_logging(log_path, total=len(pipeline.components)):
+    with execute.run_logging(log_path, total=len(pipeline.components)):
         try:
             LocalDagRunner().run(pipeline)
         except Exception as e:

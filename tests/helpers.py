@@ -113,9 +113,9 @@ def run_and_read_summary(config, outputs) -> tuple[int, dict]:
     """Run the pipeline locally as `make local` does; its exit code and last_run.json."""
     import json
 
-    from pipeline import run_local
+    from pipeline.run import execute
 
-    code = run_local.run(config, outputs_dir=str(outputs))
+    code = execute.run(config, outputs_dir=str(outputs))
     with open(os.path.join(str(outputs), "last_run.json")) as f:
         return code, json.load(f)
 

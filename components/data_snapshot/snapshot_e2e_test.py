@@ -17,7 +17,7 @@ from components.image_example_gen.component import ImageExampleGenFromSnapshot
 from components.image_example_gen.executor import INGESTION_REPORT_FILE
 from pipeline import demo_data
 from pipeline.config import LOCAL_BEAM_ARGS
-from pipeline.pipeline import compile_ir, sqlite_metadata
+from pipeline.dag import compile_ir, sqlite_metadata
 
 pytestmark = pytest.mark.e2e
 

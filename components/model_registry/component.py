@@ -6,7 +6,7 @@ blessed, not what is served. So the baseline is read where serving reads: the re
 push destination (registry.py). The same two components run locally and on Kubeflow.
 
 BaselineModel must run every time (the served version changes between runs while its inputs do
-not): the runners turn caching off for it (see pipeline.pipeline.ALWAYS_RUN).
+not): the runners turn caching off for it (see pipeline.dag.ALWAYS_RUN).
 """
 
 import json

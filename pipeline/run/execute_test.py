@@ -6,7 +6,7 @@ import tf_keras
 from components.image_example_gen.ingest import DataError
 from components.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
-from pipeline.run_local import PreflightError, preflight
+from pipeline.run.execute import PreflightError, preflight
 from tests.helpers import encode_image
 
 pytestmark = pytest.mark.unit

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from components import model
 from components.image_example_gen import ingest
 from components.training_config import TrainingConfig
-from pipeline import process_memory, run_summary
 from pipeline.config import PipelineConfig
-from pipeline.run_lock import RunLockedError, exclusive_run
+from pipeline.run import memory
+from pipeline.run import summary as run_summary
+from pipeline.run.lock import RunLockedError, exclusive_run
 
 _STARTED = "Component %s is running."
 _FINISHED = "Component %s is finished."
@@ -216,7 +217,7 @@ def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
 
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipeline.pipeline import compile_ir, create_pipeline
+    from pipeline.dag import compile_ir, create_pipeline
 
     pipeline = create_pipeline(config)
     log_dir = os.path.join(outputs_dir, "logs")
@@ -240,7 +241,7 @@ def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
         since_ms=started_ms,
         error=error,
         log_path=log_path,
-        peak_memory_mb=process_memory.peak_rss_mb(),
+        peak_memory_mb=memory.peak_rss_mb(),
     )
     run_summary.write_json(summary, os.path.join(outputs_dir, "last_run.json"))
     print(run_summary.format_table(summary))

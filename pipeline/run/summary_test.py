@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline import run_summary
+from pipeline.run import summary as run_summary
 
 pytestmark = pytest.mark.unit
 

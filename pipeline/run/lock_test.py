@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from components.training_config import TrainingConfig
-from pipeline import run_local
 from pipeline.config import PipelineConfig
-from pipeline.run_lock import RunLockedError, exclusive_run
+from pipeline.run import execute
+from pipeline.run.lock import RunLockedError, exclusive_run
 from tests.helpers import tree_digest
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def hold_lock(pipeline_root, metadata_path) -> subprocess.Popen:
@@ -24,7 +24,7 @@ def hold_lock(pipeline_root, metadata_path) -> subprocess.Popen:
     code = textwrap.dedent(
         f"""
         import time
-        from pipeline.run_lock import exclusive_run
+        from pipeline.run.lock import exclusive_run
         with exclusive_run({str(pipeline_root)!r}, {str(metadata_path)!r}):
             print("locked", flush=True)
             time.sleep(600)
@@ -78,7 +78,7 @@ def test_make_local_against_a_busy_root_stops_before_running(tmp_path, image_fol
     holder = hold_lock(config.pipeline_root, config.metadata_path)
     before = tree_digest(str(outputs))
     try:
-        code = run_local.run(config, outputs_dir=str(outputs))
+        code = execute.run(config, outputs_dir=str(outputs))
     finally:
         holder.kill()
         holder.wait()

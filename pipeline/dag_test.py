@@ -7,7 +7,7 @@ import pytest
 from components import preprocessing, training, tuning
 from components.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline, import_path
+from pipeline.dag import create_pipeline, import_path
 
 pytestmark = pytest.mark.pipeline
 
@@ -94,7 +94,7 @@ def test_pusher_is_gated_by_the_evaluator_blessing(config):
 
 
 def test_only_the_baseline_lookup_skips_the_cache(config):
-    from pipeline.pipeline import compile_ir
+    from pipeline.dag import compile_ir
 
     ir = compile_ir(create_pipeline(config))
 
@@ -131,7 +131,7 @@ def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augment
     from components.augmentation import AugmentationSpec
     from components.augmenting_transform import executor
     from pipeline import pretrain
-    from pipeline.pipeline import create_pretrain_pipeline
+    from pipeline.dag import create_pretrain_pipeline
 
     config = pretrain.pipeline_config(pretrain.PretrainConfig(image_size=48), str(tmp_path))
     components = create_pretrain_pipeline(config).components

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pipeline import process_memory
+from pipeline.run import memory
 
 pytestmark = pytest.mark.unit
 
@@ -13,20 +13,20 @@ MB = 1024 * 1024
 
 
 def test_the_peak_rises_with_what_this_process_touches():
-    before = process_memory.peak_rss_mb()
+    before = memory.peak_rss_mb()
     block = bytearray(400 * MB)
     block[::4096] = b"\x01" * len(block[::4096])  # touch every page, so it is resident
 
-    assert process_memory.peak_rss_mb() >= before + 350
+    assert memory.peak_rss_mb() >= before + 350
     del block
 
 
 def test_a_child_started_by_a_big_process_reports_its_own_peak():
     held = bytearray(600 * MB)
     held[::4096] = b"\x01" * len(held[::4096])
-    assert process_memory.peak_rss_mb() > 600
+    assert memory.peak_rss_mb() > 600
 
-    child = "from pipeline import process_memory; print(process_memory.peak_rss_mb())"
+    child = "from pipeline.run import memory; print(memory.peak_rss_mb())"
     output = subprocess.run(
         [sys.executable, "-c", child], capture_output=True, text=True, check=True
     ).stdout
