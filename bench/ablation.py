@@ -35,7 +35,8 @@ from components.augmentation import AugmentationSpec
 from components.model import build_model
 from components.preprocessing import decode_and_resize
 from components.training_config import TrainingConfig
-from pipeline import demo_data, pretrain
+from pipeline import demo_data
+from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
 
 # Augmentation is Transform's (not a training setting): a variant may replace its spec.
 AUGMENTATION = "augmentation"
@@ -304,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.ablation", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "--pretrained-dir", default=pretrain.DEFAULT_OUT, help="where `make pretrain` wrote"
+        "--pretrained-dir",
+        default=DEFAULT_PRETRAINED_DIR,
+        help="where `make pretrain` wrote",
     )
     parser.add_argument("--weights", help="a weights file (default: the pretrained backbone)")
     parser.add_argument("--out", default="docs", help="folder for ablation.md/.json/.png")
@@ -321,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     defaults = TrainingConfig()
     weights = args.weights or os.path.join(
-        args.pretrained_dir, pretrain.weights_filename(defaults.backbone, defaults.backbone_alpha)
+        args.pretrained_dir, weights_filename(defaults.backbone, defaults.backbone_alpha)
     )
     if not os.path.exists(weights):
         parser.error(f"weights file {weights!r} does not exist (run `make pretrain`)")

@@ -37,8 +37,8 @@ import numpy as np
 from bench import common, quality_data
 from components import features, plots
 from components.training_config import TrainingConfig
-from pipeline import pretrain
-from pipeline.local_runner import TRAINING_SETTINGS
+from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
+from pipeline.settings import TRAINING_SETTINGS
 
 # name -> (what it is, the runner's flags for it)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -377,7 +377,7 @@ def measure_dataset(
             )
     defaults = TrainingConfig()
     weights = os.path.join(
-        pretrained_dir, pretrain.weights_filename(defaults.backbone, defaults.backbone_alpha)
+        pretrained_dir, weights_filename(defaults.backbone, defaults.backbone_alpha)
     )
     split = load_split(examples_dir(os.path.join(dataset_work, "pipeline")), defaults.image_size)
     plain = [row for seed in seeds for row in run_baselines(split, seed, weights)]
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(quality_data.DATASETS))
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seeds", default="1", help="comma-separated training seeds")
-    parser.add_argument("--pretrained-dir", default=pretrain.DEFAULT_OUT)
+    parser.add_argument("--pretrained-dir", default=DEFAULT_PRETRAINED_DIR)
     parser.add_argument("--work", help="where data and runs go (default: a temporary folder)")
     parser.add_argument("--results", default="bench/quality.json")
     parser.add_argument("--docs", default="docs")

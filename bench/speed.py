@@ -34,7 +34,7 @@ from bench import common
 from components import plots
 from components.training_config import TrainingConfig
 from pipeline import demo_data
-from pipeline.local_runner import TRAINING_SETTINGS
+from pipeline.settings import TRAINING_SETTINGS
 
 # The fixed work every size is measured with: a small backbone trained from scratch (no
 # pretrained weights to build first), no early stopping or plateau schedule, so the pipeline

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +13,12 @@ from components.image_example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.training_config import PretrainConfig, TrainingConfig
 
 DEFAULT_PIPELINE_NAME = "image-classifier"
+# Where `make local` writes (pipeline root, metadata, pushed models, logs) unless told otherwise.
+DEFAULT_OUTPUTS = "outputs"
+# The compiled Kubeflow pipeline `make compile` writes and `make deploy` uploads.
+DEFAULT_PACKAGE = os.path.join("build", "pipeline.yaml")
+# Where `make pretrain` leaves backbone weights, one file per architecture (weights_filename).
+DEFAULT_PRETRAINED_DIR = "data/pretrained"
 # The curated schema every local pipeline validates against (the demo's and the pretraining's).
 CURATED_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "schema.pbtxt"
 # The data steps' Beam pipelines run in this process on Beam's in-memory FnApiRunner (what
@@ -114,3 +122,17 @@ class PretrainPipelineConfig:
     pipeline_name: str = "backbone-pretraining"
     beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
     enable_cache: bool = True
+
+
+def weights_filename(backbone: str, backbone_alpha: float) -> str:
+    """`make pretrain`'s file for an architecture: MobileNetV2's width changes its weights'
+    shapes, so each width has its own."""
+    suffix = f"-alpha{backbone_alpha:g}" if backbone == "mobilenet_v2" else ""
+    return f"{backbone}{suffix}.weights.h5"
+
+
+def file_digest(path: str) -> str:
+    """A short digest of a file's bytes: TFX caches by settings, and a path alone would not
+    change when the file behind it is rebuilt."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]

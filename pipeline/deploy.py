@@ -27,8 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import DEFAULT_PIPELINE_NAME
-from pipeline.kubeflow_runner import DEFAULT_OUTPUT
+from pipeline.config import DEFAULT_PACKAGE, DEFAULT_PIPELINE_NAME
 
 DEFAULT_EXPERIMENT = DEFAULT_PIPELINE_NAME
 DEFAULT_CRON = "0 0 3 * * *"  # 03:00 every day; KFP's cron has seconds first
@@ -38,7 +37,7 @@ SCHEDULE_SUFFIX = "retraining"
 @dataclass(frozen=True)
 class DeploySettings:
     host: str
-    package: str = DEFAULT_OUTPUT
+    package: str = DEFAULT_PACKAGE
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     experiment: str = DEFAULT_EXPERIMENT
     version: str = ""  # default: the code version and the time of upload
@@ -211,7 +210,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline.deploy")
     parser.add_argument("action", choices=("deploy", "schedule", "unschedule"))
     parser.add_argument("--host", default=environ.get("KFP_HOST", ""), help="KFP API (KFP_HOST)")
-    parser.add_argument("--package", default=environ.get("PACKAGE", DEFAULT_OUTPUT))
+    parser.add_argument("--package", default=environ.get("PACKAGE", DEFAULT_PACKAGE))
     parser.add_argument(
         "--pipeline-name", default=environ.get("PIPELINE_NAME", DEFAULT_PIPELINE_NAME)
     )

@@ -27,8 +27,8 @@ from typing import Any
 from components.augmentation import AugmentationSpec
 from components.training_config import TrainingConfig
 from pipeline.beam_runners import BeamSettings, beam_args
-from pipeline.config import PipelineConfig, TrainerResources
-from pipeline.local_runner import (
+from pipeline.config import DEFAULT_PACKAGE, PipelineConfig, TrainerResources
+from pipeline.settings import (
     AUGMENTATION_SETTINGS,
     CHECK_DRIFT,
     GATE_SETTINGS,
@@ -43,7 +43,6 @@ from pipeline.local_runner import (
 # Where deploy/Dockerfile puts the project inside the pipeline image.
 IMAGE_PROJECT_DIR = "/pipeline"
 IMAGE_SCHEMA = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
-DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
 # Transfer learning needs pretrained weights; a cluster's Trainer pod can usually download
 # Keras' ImageNet weights (the local default, `make pretrain`'s file, is not in the image).
 CLUSTER_WEIGHTS = "imagenet"
@@ -151,7 +150,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     add_settings(parser, ALL_SETTINGS, environ)
     parser.add_argument(
-        "--output", default=environ.get("OUTPUT", DEFAULT_OUTPUT), help="where to write the YAML"
+        "--output", default=environ.get("OUTPUT", DEFAULT_PACKAGE), help="where to write the YAML"
     )
     return parser
 

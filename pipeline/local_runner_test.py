@@ -6,7 +6,8 @@ import pytest
 
 from components.augmentation import AugmentationSpec
 from components.image_example_gen import ingest
-from pipeline import local_runner, pretrain
+from pipeline import local_runner
+from pipeline.config import weights_filename
 
 pytestmark = pytest.mark.unit
 
@@ -125,7 +126,7 @@ def test_pretrained_backbone_is_the_default_when_present(image_folder, tmp_path)
     assert config_for(argv).training.weights == "none"
 
     pretrained.mkdir()
-    weights = pretrained / pretrain.weights_filename("mobilenet_v2", 0.35)
+    weights = pretrained / weights_filename("mobilenet_v2", 0.35)
     weights.write_bytes(b"")
     assert config_for(argv).training.weights == str(weights)
     assert config_for([*argv, "--weights", "none"]).training.weights == "none"

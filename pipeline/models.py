@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 
 from components.model_registry import registry
-from pipeline.local_runner import DEFAULT_OUTPUTS
+from pipeline.config import DEFAULT_OUTPUTS
 
 DEFAULT_SERVING_DIR = os.path.join(DEFAULT_OUTPUTS, "serving")
 METRICS_SHOWN = ("accuracy", "loss")

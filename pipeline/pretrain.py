@@ -28,20 +28,18 @@ from dataclasses import asdict
 
 from components.training_config import PretrainConfig
 from pipeline import demo_data
-from pipeline.config import CURATED_SCHEMA, PretrainPipelineConfig
+from pipeline.config import (
+    CURATED_SCHEMA,
+    DEFAULT_PRETRAINED_DIR,
+    PretrainPipelineConfig,
+    weights_filename,
+)
 
-DEFAULT_OUT = "data/pretrained"
 RECORD_SUFFIX = ".json"
 
 
 class PretrainError(RuntimeError):
     """The pretraining pipeline did not leave a backbone; the message says where to look."""
-
-
-def weights_filename(backbone: str, backbone_alpha: float) -> str:
-    """One file per architecture: MobileNetV2's width changes its weights' shapes."""
-    suffix = f"-alpha{backbone_alpha:g}" if backbone == "mobilenet_v2" else ""
-    return f"{backbone}{suffix}.weights.h5"
 
 
 def pipeline_config(
@@ -156,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Pretrain a backbone on generated source shapes (once; cached).",
     )
     environ = os.environ
-    parser.add_argument("--out", default=environ.get("PRETRAINED_DIR", DEFAULT_OUT))
+    parser.add_argument("--out", default=environ.get("PRETRAINED_DIR", DEFAULT_PRETRAINED_DIR))
     parser.add_argument("--backbone", default=environ.get("BACKBONE", defaults.backbone))
     parser.add_argument(
         "--backbone-alpha",

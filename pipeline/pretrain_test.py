@@ -10,6 +10,7 @@ import pytest
 from components.model import backbone_of, build_model
 from components.training_config import PretrainConfig, TrainingConfig
 from pipeline import demo_data, pretrain
+from pipeline.config import weights_filename
 from tests.helpers import tree_digest
 
 TINY = PretrainConfig(image_size=32, per_class=5, epochs=1, batch_size=8, held_out_percent=25)
@@ -31,17 +32,15 @@ def test_source_images_are_written_once_and_are_not_the_demo_classes(tmp_path):
 
 @pytest.mark.unit
 def test_weights_file_name_tells_architectures_apart():
-    assert pretrain.weights_filename("mobilenet_v2", 0.35) != pretrain.weights_filename(
-        "mobilenet_v2", 1.0
-    )
-    assert pretrain.weights_filename("vgg16", 0.35) == "vgg16.weights.h5"
+    assert weights_filename("mobilenet_v2", 0.35) != weights_filename("mobilenet_v2", 1.0)
+    assert weights_filename("vgg16", 0.35) == "vgg16.weights.h5"
 
 
 @pytest.mark.e2e
 def test_the_pretraining_pipeline_leaves_a_backbone_the_trainer_loads_frozen(tmp_path):
     record = pretrain.pretrain(TINY, str(tmp_path))
 
-    path = tmp_path / pretrain.weights_filename(TINY.backbone, TINY.backbone_alpha)
+    path = tmp_path / weights_filename(TINY.backbone, TINY.backbone_alpha)
     assert json.loads((tmp_path / (path.name + pretrain.RECORD_SUFFIX)).read_text()) == record
     assert record["images"] == 5 * len(demo_data.SOURCE_CLASSES)
     assert record["source_classes"] == sorted(demo_data.SOURCE_CLASSES)

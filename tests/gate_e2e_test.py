@@ -22,8 +22,7 @@ from components.augmentation import AugmentationSpec
 from components.gate import Gate
 from components.model_registry import registry
 from components.training_config import TrainingConfig
-from pipeline.config import CURATED_SCHEMA, PipelineConfig
-from pipeline.local_runner import file_digest
+from pipeline.config import CURATED_SCHEMA, PipelineConfig, file_digest
 from tests.helpers import (
     COLOR_CLASSES,
     random_backbone_weights,

@@ -1,0 +1,67 @@
+"""The house rules of the layout, read from the source (every import, deferred ones too):
+components/ runs inside pipeline steps and knows nothing of the pipeline around it or of the
+experiments; pipeline/ does not reach into the experiments; and nothing imports a runner, so
+compiling for Kubeflow or listing models never pulls in the local runner. Tests may import
+anything."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNERS = ("pipeline.local_runner", "pipeline.kubeflow_runner")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, `from a import b` counted as both `a` and `a.b`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def shipped_modules(package: str) -> dict[str, set[str]]:
+    """Module path -> what it imports, for every non-test module of a top-level package."""
+    return {
+        str(path.relative_to(ROOT)): imported_modules(path)
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if not path.name.endswith("_test.py") and path.name != "conftest.py"
+    }
+
+
+def offenders(package: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """The package's modules that import a forbidden module or anything inside one."""
+    inside = tuple(f"{name}." for name in forbidden)
+    bad = {}
+    for module, imports in shipped_modules(package).items():
+        hits = sorted(i for i in imports if i in forbidden or i.startswith(inside))
+        if hits:
+            bad[module] = hits
+    return bad
+
+
+def test_components_import_neither_the_pipeline_nor_the_experiments():
+    assert offenders("components", ("pipeline", "bench")) == {}
+
+
+def test_the_pipeline_does_not_import_the_experiments():
+    assert offenders("pipeline", ("bench",)) == {}
+
+
+@pytest.mark.parametrize("package", ["components", "pipeline", "bench"])
+def test_nothing_imports_a_runner(package):
+    assert offenders(package, RUNNERS) == {}
+
+
+def test_the_scan_sees_deferred_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from pipeline import local_runner\n")
+
+    assert "pipeline.local_runner" in imported_modules(module)
