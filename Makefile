@@ -102,7 +102,7 @@ unschedule: $(STAMP) ## Remove the recurring run: KFP_HOST=...
 image: $(STAMP) ## Build and push the pipeline image (needs Docker): make image IMAGE=registry/name:tag
 	@test -n "$(IMAGE)" || { echo "error: say where to push: make image IMAGE=registry.example/image-classifier:1.0"; exit 2; }
 	docker build -f deploy/Dockerfile -t "$(IMAGE)" \
-	  --build-arg CODE_VERSION="$$($(PY) -c 'from components.model_registry.provenance import code_version; print(code_version())')" .
+	  --build-arg CODE_VERSION="$$($(PY) -c 'from components.registry.provenance import code_version; print(code_version())')" .
 	docker push "$(IMAGE)"
 
 models: $(STAMP) ## List pushed model versions with their metrics (SERVING_DIR=...).

@@ -181,7 +181,7 @@ def load_images(name: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """A `make quality` data set in memory: decoded and resized by the pipeline's own decoder,
     standardized per channel; files that do not decode are skipped, as ingestion skips them."""
     from bench import ablation
-    from components.image_example_gen.ingest import why_undecodable
+    from components.example_gen.ingest import why_undecodable
 
     encoded, labels, classes = [], [], {}
     for class_name, _, data in quality_data.DATASETS[name][1]():

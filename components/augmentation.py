@@ -101,7 +101,7 @@ def read_spec(transform_graph_dir: str) -> AugmentationSpec:
     if not tf.io.gfile.exists(path):
         raise AugmentationSpecError(
             f"No augmentation spec at {path}: the transform graph was not made by this "
-            "pipeline's Transform (components.augmenting_transform), which writes one."
+            "pipeline's Transform (components.transform), which writes one."
         )
     with tf.io.gfile.GFile(path) as f:
         return AugmentationSpec.from_dict(json.load(f))

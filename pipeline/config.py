@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.augmentation import AugmentationSpec
+from components.example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.gate import Gate
-from components.image_example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.training_config import PretrainConfig, TrainingConfig
 
 DEFAULT_PIPELINE_NAME = "image-classifier"
@@ -102,7 +102,7 @@ class PipelineConfig:
         if self.latest_snapshot and not self.kubeflow:
             raise ValueError(
                 "latest_snapshot is resolved at run time on Kubeflow only; a local run passes "
-                "the latest snapshot's folder as data_root (see components/data_snapshot)"
+                "the latest snapshot's folder as data_root (see components/snapshot)"
             )
         if not 0 <= self.max_bad_file_fraction <= 1:
             raise ValueError(

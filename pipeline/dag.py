@@ -30,12 +30,12 @@ from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
 
 from components import evaluation, features, preprocessing, pretraining, training, tuning
 from components.augmentation import AugmentationSpec
-from components.augmenting_transform.component import AugmentingTransform
-from components.data_snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
 from components.evaluator.component import Evaluator
-from components.image_example_gen.component import ImageExampleGen, ImageExampleGenFromSnapshot
-from components.model_registry.component import BASELINE_NODE_ID, BaselineModel, RegistryPusher
-from components.validation_gate.component import ValidationGate
+from components.example_gen.component import ImageExampleGen, ImageExampleGenFromSnapshot
+from components.registry.component import BASELINE_NODE_ID, BaselineModel, RegistryPusher
+from components.snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
+from components.transform.component import AugmentingTransform
+from components.validation.component import ValidationGate
 from pipeline.config import PipelineConfig, PretrainPipelineConfig, TrainerResources
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
@@ -116,7 +116,7 @@ def create_components(config: PipelineConfig) -> list:
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
-    # The served version, read from the push destination (no Resolver: see model_registry).
+    # The served version, read from the push destination (no Resolver: see components/registry).
     # The gate checks drift against its training data; the Evaluator, the candidate against it.
     baseline = BaselineModel(serving_dir=config.serving_dir).with_id(BASELINE_NODE_ID)
     validation_gate = ValidationGate(

@@ -129,7 +129,7 @@ def test_the_tuner_is_off_by_default_and_feeds_the_trainer_when_on(config):
 
 def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augmentation(tmp_path):
     from components.augmentation import AugmentationSpec
-    from components.augmenting_transform import executor
+    from components.transform import executor
     from pipeline import pretrain
     from pipeline.dag import create_pretrain_pipeline
 

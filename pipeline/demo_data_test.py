@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.image_example_gen import ingest
+from components.example_gen import ingest
 from pipeline import demo_data
 from tests.helpers import tree_digest
 

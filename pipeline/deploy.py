@@ -121,7 +121,7 @@ def run_parameters(package: str, given: str) -> dict[str, str]:
 def version_name(settings: DeploySettings) -> str:
     if settings.version:
         return settings.version
-    from components.model_registry.provenance import code_version
+    from components.registry.provenance import code_version
 
     return f"{code_version()} {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}"
 

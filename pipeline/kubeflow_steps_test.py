@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.image_example_gen import executor
+from components.example_gen import executor
 from pipeline import demo_data
 from tests.helpers import KUBEFLOW_COMPILE_FLAGS
 

@@ -13,8 +13,8 @@ import warnings
 from collections.abc import Mapping
 
 from components.augmentation import AugmentationSpec
-from components.data_snapshot.snapshots import data_folder
-from components.image_example_gen import ingest
+from components.example_gen import ingest
+from components.snapshot.snapshots import data_folder
 from components.training_config import TrainingConfig
 from pipeline.config import (
     CURATED_SCHEMA,

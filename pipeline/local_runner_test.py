@@ -5,7 +5,7 @@ import os
 import pytest
 
 from components.augmentation import AugmentationSpec
-from components.image_example_gen import ingest
+from components.example_gen import ingest
 from pipeline import local_runner
 from pipeline.config import weights_filename
 

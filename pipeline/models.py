@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from components.model_registry import registry
+from components.registry import registry
 from pipeline.config import DEFAULT_OUTPUTS
 
 DEFAULT_SERVING_DIR = os.path.join(DEFAULT_OUTPUTS, "serving")

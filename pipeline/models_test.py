@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.model_registry import registry
+from components.registry import registry
 from pipeline import models
 from tests.helpers import save_tiny_model
 

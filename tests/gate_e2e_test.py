@@ -20,7 +20,7 @@ from PIL import Image
 
 from components.augmentation import AugmentationSpec
 from components.gate import Gate
-from components.model_registry import registry
+from components.registry import registry
 from components.training_config import TrainingConfig
 from pipeline.config import CURATED_SCHEMA, PipelineConfig, file_digest
 from tests.helpers import (

@@ -26,7 +26,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components import evaluation, evaluation_report, features, tracing
-from components.model_registry.component import baseline_version
+from components.registry.component import baseline_version
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY

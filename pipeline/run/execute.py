@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Iterator
 
 from components import model
-from components.image_example_gen import ingest
+from components.example_gen import ingest
 from components.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
 from pipeline.run import memory

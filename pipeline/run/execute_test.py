@@ -3,7 +3,7 @@
 import pytest
 import tf_keras
 
-from components.image_example_gen.ingest import DataError
+from components.example_gen.ingest import DataError
 from components.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
 from pipeline.run.execute import PreflightError, preflight

@@ -17,8 +17,8 @@ from tfx.orchestration import metadata
 
 from components import evaluation as evaluation_results
 from components import evaluation_report, training_report
-from components.image_example_gen.executor import INGESTION_REPORT_FILE
-from components.model_registry import component as registry_component
+from components.example_gen.executor import INGESTION_REPORT_FILE
+from components.registry import component as registry_component
 
 # Where TFX's Tuner writes the best values (tfx.components.tuner.executor).
 BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"

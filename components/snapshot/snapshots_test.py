@@ -2,8 +2,8 @@
 
 import pytest
 
-from components.data_snapshot.snapshots import data_folder, latest_snapshot
-from components.image_example_gen.ingest import DataError
+from components.example_gen.ingest import DataError
+from components.snapshot.snapshots import data_folder, latest_snapshot
 
 pytestmark = pytest.mark.unit
 

@@ -10,10 +10,10 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import features
-from components.image_example_gen import ingest
-from components.model_registry import registry
-from components.model_registry.component import BASELINE_VERSION_PROPERTY
-from components.validation_gate.component import (
+from components.example_gen import ingest
+from components.registry import registry
+from components.registry.component import BASELINE_VERSION_PROPERTY
+from components.validation.component import (
     ANOMALIES_FILE,
     DataValidationError,
     ValidationGate,

@@ -5,8 +5,8 @@ from google.protobuf import json_format
 from tfx.proto import example_gen_pb2
 
 from components import features
-from components.image_example_gen import executor
-from components.image_example_gen.component import ImageExampleGen
+from components.example_gen import executor
+from components.example_gen.component import ImageExampleGen
 
 pytestmark = pytest.mark.component
 

@@ -12,7 +12,7 @@ from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.proto import example_gen_pb2
 
 from components import features
-from components.image_example_gen import executor
+from components.example_gen import executor
 
 # Glob patterns, relative to the data folder, that name the input files of each format.
 # TFRecord files must be named *.tfrecord* so that class_names.txt beside them is not read.

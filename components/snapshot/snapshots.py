@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-from components.image_example_gen.ingest import DataError, has_image_extension
+from components.example_gen.ingest import DataError, has_image_extension
 
 
 def _is_snapshot_name(name: str) -> bool:

@@ -22,7 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from components import features
-from components.image_example_gen import ingest
+from components.example_gen import ingest
 
 INGESTION_REPORT_FILE = "ingestion_report.json"
 INPUT_FORMAT_KEY = "input_format"

@@ -6,7 +6,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from components.model_registry import registry
+from components.registry import registry
 from tests.helpers import save_tiny_model
 
 pytestmark = pytest.mark.unit

@@ -28,8 +28,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components import evaluation, features
-from components.image_example_gen.executor import INGESTION_REPORT_FILE
-from components.model_registry import provenance, registry
+from components.example_gen.executor import INGESTION_REPORT_FILE
+from components.registry import provenance, registry
 from components.training_report import EFFECTIVE_CONFIG_FILE
 
 # The node id the pipeline gives BaselineModel; the run summary finds its output by it.

@@ -14,7 +14,7 @@ from tfx.types import Channel
 
 from components import preprocessing
 from components.augmentation import AugmentationSpec
-from components.augmenting_transform import executor
+from components.transform import executor
 
 
 class _AugmentingTransform(Transform):

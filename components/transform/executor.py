@@ -22,7 +22,7 @@ def spec_from_exec_properties(exec_properties: dict[str, Any]) -> augmentation.A
     if not custom_config or AUGMENTATION_KEY not in custom_config:
         raise augmentation.AugmentationSpecError(
             f"Transform's custom_config has no {AUGMENTATION_KEY!r} entry: build the component "
-            "with components.augmenting_transform.component.AugmentingTransform."
+            "with components.transform.component.AugmentingTransform."
         )
     return augmentation.AugmentationSpec.from_dict(custom_config[AUGMENTATION_KEY])
 

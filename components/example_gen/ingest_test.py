@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from components import features
-from components.image_example_gen import ingest
+from components.example_gen import ingest
 from tests.helpers import encode_image, tree_digest
 
 pytestmark = pytest.mark.unit

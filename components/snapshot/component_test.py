@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from components.data_snapshot.component import FINGERPRINT_KEY, DataSnapshot
-from components.image_example_gen import executor
+from components.example_gen import executor
+from components.snapshot.component import FINGERPRINT_KEY, DataSnapshot
 
 pytestmark = pytest.mark.component
 

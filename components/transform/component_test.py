@@ -8,8 +8,8 @@ from tfx.types import Channel, standard_artifacts
 
 from components import preprocessing
 from components.augmentation import AugmentationSpec, AugmentationSpecError
-from components.augmenting_transform import executor
-from components.augmenting_transform.component import AugmentingTransform
+from components.transform import executor
+from components.transform.component import AugmentingTransform
 
 pytestmark = pytest.mark.component
 

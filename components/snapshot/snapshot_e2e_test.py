@@ -12,9 +12,9 @@ import tensorflow as tf
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.pipeline import Pipeline
 
-from components.data_snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
-from components.image_example_gen.component import ImageExampleGenFromSnapshot
-from components.image_example_gen.executor import INGESTION_REPORT_FILE
+from components.example_gen.component import ImageExampleGenFromSnapshot
+from components.example_gen.executor import INGESTION_REPORT_FILE
+from components.snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
 from pipeline import demo_data
 from pipeline.config import LOCAL_BEAM_ARGS
 from pipeline.dag import compile_ir, sqlite_metadata

@@ -9,8 +9,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components.evaluator.executor import BASELINE_KEY, without_empty_baseline
-from components.model_registry import registry
-from components.model_registry.component import (
+from components.registry import registry
+from components.registry.component import (
     ALREADY_PUSHED_PROPERTY,
     PUSHED_PROPERTY,
     BaselineModel,

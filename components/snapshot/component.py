@@ -24,9 +24,9 @@ from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.component.experimental.annotations import Parameter
 from tfx.dsl.component.experimental.decorators import component
 
-from components.data_snapshot.snapshots import data_folder
-from components.image_example_gen import executor
-from components.image_example_gen.component import input_config
+from components.example_gen import executor
+from components.example_gen.component import input_config
+from components.snapshot.snapshots import data_folder
 
 # Node id; its outputs feed ImageExampleGen's parameters.
 DATA_SNAPSHOT_NODE_ID = "DataSnapshot"

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from components import features
-from components.image_example_gen import ingest
+from components.example_gen import ingest
 from components.preprocessing import decode_and_resize
 from tests.helpers import encode_image
 

@@ -22,8 +22,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from components import features
-from components.model_registry import registry
-from components.model_registry.component import baseline_version, training_statistics
+from components.registry import registry
+from components.registry.component import baseline_version, training_statistics
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
