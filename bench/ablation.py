@@ -30,11 +30,12 @@ import tensorflow as tf
 import tf_keras as keras
 
 from bench import common
-from components import plots, tracing, training, transfer
-from components.augmentation import AugmentationSpec
+from components import training, transfer
+from components.common import plots, tracing
 from components.model import build_model
-from components.preprocessing import decode_and_resize
 from components.training_config import TrainingConfig
+from components.transform.augmentation import AugmentationSpec
+from components.transform.preprocessing import decode_and_resize
 from pipeline import demo_data
 from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
 

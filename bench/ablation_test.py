@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from bench import ablation
-from components.augmentation import AugmentationSpec
 from components.model import build_backbone
 from components.training_config import TrainingConfig
+from components.transform.augmentation import AugmentationSpec
 
 pytestmark = pytest.mark.unit
 

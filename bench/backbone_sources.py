@@ -122,7 +122,8 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
     at `weights_path`, returns how it went."""
     import tensorflow as tf
 
-    from components import pretraining, tracing
+    from components import pretraining
+    from components.common import tracing
     from components.training_config import PretrainConfig
 
     config = PretrainConfig(epochs=epochs)
@@ -278,7 +279,7 @@ def markdown(saved: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from components import tracing
+    from components.common import tracing
     from components.training_config import PretrainConfig
 
     parser = argparse.ArgumentParser(

@@ -12,7 +12,7 @@ Each function does what one component must do, on the same examples ImageExample
   AUC) and the confusion matrix, in numpy and scikit-learn.
 
 Keras runs as in the Trainer, with AutoGraph leaving its own code unconverted
-(components/tracing.py), so the ratios compare the same Keras work, not a tracing setting.
+(components/common/tracing.py), so the ratios compare the same Keras work, not a tracing setting.
 Each returns its wall seconds; the first two also what the next one needs.
 
 `make bench` runs all three in a fresh process per repeat, as it runs the pipeline, so neither
@@ -37,11 +37,13 @@ import tensorflow as tf
 import tf_keras as keras
 from sklearn.metrics import roc_auc_score
 
-from components import augmentation, features, tracing, training
-from components.augmentation import AugmentationSpec
+from components import features, training
+from components.common import tracing
 from components.model import build_model
-from components.preprocessing import decode_and_resize
 from components.training_config import TrainingConfig
+from components.transform import augmentation
+from components.transform.augmentation import AugmentationSpec
+from components.transform.preprocessing import decode_and_resize
 
 _RECORD_SPEC = {
     features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),

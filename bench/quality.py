@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from bench import common, quality_data
-from components import features, plots
+from components import features
+from components.common import plots
 from components.training_config import TrainingConfig
 from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
 from pipeline.settings import TRAINING_SETTINGS
@@ -249,7 +250,7 @@ BASELINE_FUNCTIONS = {
 
 
 def run_baselines(split: Split, seed: int, weights: str) -> list[dict[str, Any]]:
-    from components import tracing
+    from components.common import tracing
 
     tracing.leave_keras_unconverted()
     results = []

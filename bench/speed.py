@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import common
-from components import plots
+from components.common import plots
 from components.training_config import TrainingConfig
 from pipeline import demo_data
 from pipeline.settings import TRAINING_SETTINGS

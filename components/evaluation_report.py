@@ -12,7 +12,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from components import evaluation, plots
+from components import evaluation
+from components.common import plots
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"

@@ -18,7 +18,8 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import features, tracing, training
+from components import features, training
+from components.common import tracing
 from components.model import build_backbone
 from components.training_config import PretrainConfig
 

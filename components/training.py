@@ -16,20 +16,20 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import (
-    augmentation,
     devices,
     export,
     features,
     head_fit,
     hyperparameters,
-    tracing,
     training_report,
     transfer,
 )
 from components import model as model_lib
-from components.augmentation import AugmentationSpec
+from components.common import tracing
 from components.model import backbone_of, build_model, compile_model, head_model, plain_model
 from components.training_config import HEAD_RATE_FACTOR, TrainingConfig
+from components.transform import augmentation
+from components.transform.augmentation import AugmentationSpec
 
 _PARSE_BATCH = 256
 # Decoded images are float32 RGB at the training size: 49 KB each at 64 px, 600 KB at 224. Up

@@ -18,10 +18,10 @@ from typing import Any
 import tensorflow as tf
 import tf_keras as keras
 
-from components import plots
-from components.augmentation import AugmentationSpec
+from components.common import plots
 from components.training_config import TrainingConfig
 from components.transfer import FineTunePlan
+from components.transform.augmentation import AugmentationSpec
 
 HISTORY_FILE = "history.json"
 CURVES_FILE = "learning_curves.png"

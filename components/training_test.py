@@ -10,8 +10,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components import model as model_lib
-from components import tracing, training, training_report, transfer
-from components.augmentation import AugmentationSpec
+from components import training, training_report, transfer
+from components.common import tracing
 from components.model import (
     backbone_of,
     build_model,
@@ -19,6 +19,7 @@ from components.model import (
     plain_model,
 )
 from components.training_config import TrainingConfig
+from components.transform.augmentation import AugmentationSpec
 from tests.helpers import calibrated_backbone_weights
 
 pytestmark = pytest.mark.unit

@@ -24,17 +24,11 @@ from keras_tuner.src.engine import base_tuner
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from components import (
-    augmentation,
-    devices,
-    features,
-    hyperparameters,
-    tracing,
-    training,
-    transfer,
-)
+from components import devices, features, hyperparameters, training, transfer
+from components.common import tracing
 from components.model import build_model
 from components.training_config import TrainingConfig
+from components.transform import augmentation
 
 MAX_TRIALS_KEY = "max_trials"  # in the Tuner's custom_config, beside the training settings
 OBJECTIVE = keras_tuner.Objective("val_loss", direction="min")

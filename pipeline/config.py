@@ -7,10 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.augmentation import AugmentationSpec
 from components.example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.gate import Gate
 from components.training_config import PretrainConfig, TrainingConfig
+from components.transform.augmentation import AugmentationSpec
 
 DEFAULT_PIPELINE_NAME = "image-classifier"
 # Where `make local` writes (pipeline root, metadata, pushed models, logs) unless told otherwise.

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from components import preprocessing, training, tuning
+from components import training, tuning
 from components.training_config import TrainingConfig
+from components.transform import preprocessing
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline, import_path
 
@@ -75,7 +76,7 @@ def test_the_gate_checks_drift_against_the_served_versions_training_statistics(c
 def test_user_functions_are_referenced_by_import_path(config):
     components = {c.id: c for c in create_pipeline(config).components}
     assert components["Transform"].exec_properties["preprocessing_fn"] == (
-        "components.preprocessing.preprocessing_fn"
+        "components.transform.preprocessing.preprocessing_fn"
     )
     assert components["Trainer"].exec_properties["run_fn"] == "components.training.run_fn"
     assert import_path(training.run_fn) == "components.training.run_fn"
@@ -128,8 +129,8 @@ def test_the_tuner_is_off_by_default_and_feeds_the_trainer_when_on(config):
 
 
 def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augmentation(tmp_path):
-    from components.augmentation import AugmentationSpec
     from components.transform import executor
+    from components.transform.augmentation import AugmentationSpec
     from pipeline import pretrain
     from pipeline.dag import create_pretrain_pipeline
 

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.augmentation import AugmentationSpec
 from components.training_config import TrainingConfig
+from components.transform.augmentation import AugmentationSpec
 from pipeline.beam_runners import BeamSettings, beam_args
 from pipeline.config import DEFAULT_PACKAGE, PipelineConfig, TrainerResources
 from pipeline.settings import (

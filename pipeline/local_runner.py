@@ -12,10 +12,10 @@ import sys
 import warnings
 from collections.abc import Mapping
 
-from components.augmentation import AugmentationSpec
 from components.example_gen import ingest
 from components.snapshot.snapshots import data_folder
 from components.training_config import TrainingConfig
+from components.transform.augmentation import AugmentationSpec
 from pipeline.config import (
     CURATED_SCHEMA,
     DEFAULT_OUTPUTS,

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from components.augmentation import AugmentationSpec
 from components.example_gen import ingest
+from components.transform.augmentation import AugmentationSpec
 from pipeline import local_runner
 from pipeline.config import weights_filename
 

@@ -130,7 +130,7 @@ TRAINING_SETTINGS = {
     ),
 }
 
-# Owned by Transform (see components/augmentation.py), so kept apart from training's settings.
+# Owned by Transform (components/transform/augmentation.py), apart from training's settings.
 AUGMENTATION_SETTINGS = {
     "flip": Setting("--augment-flip", "AUGMENT_FLIP", parse_bool, "random horizontal flip"),
     "rotation_degrees": Setting(

@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 
 from components import features
-from components.augmentation import AugmentationSpec
 from components.gate import Gate
 from components.training_config import TrainingConfig
+from components.transform.augmentation import AugmentationSpec
 from pipeline import demo_data
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
 from tests.helpers import encode_image, run_and_read_summary, tree_digest

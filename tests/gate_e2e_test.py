@@ -18,10 +18,10 @@ import pathlib
 import pytest
 from PIL import Image
 
-from components.augmentation import AugmentationSpec
 from components.gate import Gate
 from components.registry import registry
 from components.training_config import TrainingConfig
+from components.transform.augmentation import AugmentationSpec
 from pipeline.config import CURATED_SCHEMA, PipelineConfig, file_digest
 from tests.helpers import (
     COLOR_CLASSES,

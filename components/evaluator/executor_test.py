@@ -10,7 +10,8 @@ import pytest
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import channel_utils, standard_artifacts
 
-from components import evaluation, evaluation_report, features, tracing
+from components import evaluation, evaluation_report, features
+from components.common import tracing
 from components.evaluator.component import Evaluator
 from components.evaluator.executor import BLESSED_PROPERTY, Executor
 from components.gate import Gate

@@ -10,7 +10,7 @@ from PIL import Image
 
 from components import features
 from components.example_gen import ingest
-from components.preprocessing import decode_and_resize
+from components.transform.preprocessing import decode_and_resize
 from tests.helpers import encode_image
 
 pytestmark = pytest.mark.unit

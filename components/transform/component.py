@@ -12,9 +12,8 @@ from tfx.components import Transform
 from tfx.dsl.components.base import executor_spec
 from tfx.types import Channel
 
-from components import preprocessing
-from components.augmentation import AugmentationSpec
-from components.transform import executor
+from components.transform import executor, preprocessing
+from components.transform.augmentation import AugmentationSpec
 
 
 class _AugmentingTransform(Transform):

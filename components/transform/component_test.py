@@ -6,9 +6,8 @@ import pytest
 from tfx.components import Transform
 from tfx.types import Channel, standard_artifacts
 
-from components import preprocessing
-from components.augmentation import AugmentationSpec, AugmentationSpecError
-from components.transform import executor
+from components.transform import executor, preprocessing
+from components.transform.augmentation import AugmentationSpec, AugmentationSpecError
 from components.transform.component import AugmentingTransform
 
 pytestmark = pytest.mark.component
@@ -18,7 +17,7 @@ def build(spec: AugmentationSpec) -> Transform:
     return AugmentingTransform(
         examples=Channel(type=standard_artifacts.Examples),
         schema=Channel(type=standard_artifacts.Schema),
-        preprocessing_fn="components.preprocessing.preprocessing_fn",
+        preprocessing_fn="components.transform.preprocessing.preprocessing_fn",
         image_size=64,
         augmentation=spec,
     )

@@ -9,7 +9,7 @@ from tfx.components.transform import executor as transform_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
-from components import augmentation
+from components.transform import augmentation
 
 AUGMENTATION_KEY = "augmentation"  # in Transform's custom_config
 

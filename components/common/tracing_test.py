@@ -7,9 +7,10 @@ import tensorflow as tf
 import tf_keras as keras
 from tensorflow.python.autograph.impl import conversion
 
-from components import augmentation, tracing
-from components.augmentation import AugmentationSpec
+from components.common import tracing
 from components.model import TransferModel
+from components.transform import augmentation
+from components.transform.augmentation import AugmentationSpec
 
 pytestmark = pytest.mark.unit
 

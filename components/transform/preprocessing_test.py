@@ -8,7 +8,8 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from components import features, preprocessing
+from components import features
+from components.transform import preprocessing
 from tests.helpers import encode_image
 
 pytestmark = pytest.mark.unit

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components import augmentation
-from components.augmentation import AugmentationSpec, AugmentationSpecError
+from components.transform import augmentation
+from components.transform.augmentation import AugmentationSpec, AugmentationSpecError
 
 pytestmark = pytest.mark.unit
 
