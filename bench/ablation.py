@@ -30,10 +30,10 @@ import tensorflow as tf
 import tf_keras as keras
 
 from bench import common
-from components import training, transfer
 from components.common import plots, tracing
-from components.model import build_model
-from components.training_config import TrainingConfig
+from components.trainer import fine_tuning, training
+from components.trainer.model import build_model
+from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 from components.transform.preprocessing import decode_and_resize
 from pipeline import demo_data
@@ -138,7 +138,7 @@ def run_variant(name: str, data: Dataset, base: TrainingConfig, seed: int) -> di
     clean_train = examples.batch(256)
 
     started = time.monotonic()
-    plan = transfer.choose_strategy(config, len(data.y_train), len(data.class_names))
+    plan = fine_tuning.choose_strategy(config, len(data.y_train), len(data.class_names))
     config, _ = training.resolve_feature_layer(config, training_data, len(data.class_names))
     model = build_model(config, len(data.class_names), training_data.steps_per_epoch)
     record = training.train(model, training_data, config, plan)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from bench import ablation
-from components.model import build_backbone
-from components.training_config import TrainingConfig
+from components.trainer.model import build_backbone
+from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 
 pytestmark = pytest.mark.unit

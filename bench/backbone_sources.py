@@ -122,9 +122,9 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
     at `weights_path`, returns how it went."""
     import tensorflow as tf
 
-    from components import pretraining
     from components.common import tracing
-    from components.training_config import PretrainConfig
+    from components.trainer import pretraining
+    from components.trainer.training_config import PretrainConfig
 
     config = PretrainConfig(epochs=epochs)
     started = time.monotonic()
@@ -199,8 +199,8 @@ def probe(weights: str, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[
     import tf_keras as keras
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    from components import model as model_lib
-    from components.training_config import TrainingConfig
+    from components.trainer import model as model_lib
+    from components.trainer.training_config import TrainingConfig
 
     keras.utils.set_random_seed(SEED)  # the random control's weights: one draw, repeatable
     config = TrainingConfig(weights=weights)
@@ -280,7 +280,7 @@ def markdown(saved: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from components.common import tracing
-    from components.training_config import PretrainConfig
+    from components.trainer.training_config import PretrainConfig
 
     parser = argparse.ArgumentParser(
         prog="python -m bench.backbone_sources", description=__doc__.split("\n\n")[0]

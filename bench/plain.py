@@ -37,10 +37,11 @@ import tensorflow as tf
 import tf_keras as keras
 from sklearn.metrics import roc_auc_score
 
-from components import features, training
+from components import features
 from components.common import tracing
-from components.model import build_model
-from components.training_config import TrainingConfig
+from components.trainer import training
+from components.trainer.model import build_model
+from components.trainer.training_config import TrainingConfig
 from components.transform import augmentation
 from components.transform.augmentation import AugmentationSpec
 from components.transform.preprocessing import decode_and_resize

@@ -37,7 +37,7 @@ import numpy as np
 from bench import common, quality_data
 from components import features
 from components.common import plots
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
 from pipeline.settings import TRAINING_SETTINGS
 
@@ -223,7 +223,7 @@ def linear_probe(split: Split, seed: int, weights: str) -> float:
     head may read, chosen the plain way."""
     from sklearn.model_selection import cross_val_score
 
-    from components import model as model_lib
+    from components.trainer import model as model_lib
 
     config = TrainingConfig(image_size=split.x_train.shape[1], weights=weights)
     depths = model_lib.feature_layer_candidates(config.backbone)

@@ -32,7 +32,7 @@ from typing import Any
 
 from bench import common
 from components.common import plots
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from pipeline import demo_data
 from pipeline.settings import TRAINING_SETTINGS
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from components.example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.gate import Gate
-from components.training_config import PretrainConfig, TrainingConfig
+from components.trainer.training_config import PretrainConfig, TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 
 DEFAULT_PIPELINE_NAME = "image-classifier"

@@ -28,11 +28,12 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto.orchestration import pipeline_pb2
 from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
 
-from components import evaluation, features, pretraining, training, tuning
+from components import evaluation, features
 from components.evaluator.component import Evaluator
 from components.example_gen.component import ImageExampleGen, ImageExampleGenFromSnapshot
 from components.registry.component import BASELINE_NODE_ID, BaselineModel, RegistryPusher
 from components.snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
+from components.trainer import pretraining, training, tuning
 from components.transform import preprocessing
 from components.transform.augmentation import AugmentationSpec
 from components.transform.component import AugmentingTransform

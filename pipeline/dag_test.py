@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from components import training, tuning
-from components.training_config import TrainingConfig
+from components.trainer import training, tuning
+from components.trainer.training_config import TrainingConfig
 from components.transform import preprocessing
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline, import_path
@@ -78,8 +78,8 @@ def test_user_functions_are_referenced_by_import_path(config):
     assert components["Transform"].exec_properties["preprocessing_fn"] == (
         "components.transform.preprocessing.preprocessing_fn"
     )
-    assert components["Trainer"].exec_properties["run_fn"] == "components.training.run_fn"
-    assert import_path(training.run_fn) == "components.training.run_fn"
+    assert components["Trainer"].exec_properties["run_fn"] == "components.trainer.training.run_fn"
+    assert import_path(training.run_fn) == "components.trainer.training.run_fn"
     assert import_path(preprocessing.preprocessing_fn).endswith("preprocessing_fn")
 
 
@@ -115,7 +115,7 @@ def test_the_tuner_is_off_by_default_and_feeds_the_trainer_when_on(config):
     tuned = PipelineConfig(**{**config.__dict__, "tune": True, "tuner_trials": 3})
     components = {c.id: c for c in create_pipeline(tuned).components}
     tuner = components["Tuner"]
-    assert tuner.exec_properties["tuner_fn"] == "components.tuning.tuner_fn"
+    assert tuner.exec_properties["tuner_fn"] == "components.trainer.tuning.tuner_fn"
     assert tuner.inputs["transform_graph"].producer_component_id == "Transform"
     best = components["Trainer"].inputs["hyperparameters"]
     assert best.producer_component_id == "Tuner"
@@ -144,7 +144,7 @@ def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augment
         "Trainer",
     ]
     by_id = {c.id: c for c in components}
-    assert by_id["Trainer"].exec_properties["run_fn"] == "components.pretraining.run_fn"
+    assert by_id["Trainer"].exec_properties["run_fn"] == "components.trainer.pretraining.run_fn"
     assert executor.spec_from_exec_properties(by_id["Transform"].exec_properties) == (
         AugmentationSpec.off()
     )

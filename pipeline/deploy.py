@@ -78,7 +78,7 @@ def compiled_parameters(package: str) -> dict[str, Any]:
 def merged_training_settings(compiled: str, change: Any) -> str:
     """The compiled training settings with `change` (an object, or its JSON) applied, checked
     as the Trainer will check them."""
-    from components.training_config import TrainingConfig
+    from components.trainer.training_config import TrainingConfig
 
     if isinstance(change, str):
         change = json.loads(change)

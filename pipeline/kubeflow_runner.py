@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 from pipeline.beam_runners import BeamSettings, beam_args
 from pipeline.config import DEFAULT_PACKAGE, PipelineConfig, TrainerResources

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from components.example_gen import ingest
 from components.snapshot.snapshots import data_folder
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 from pipeline.config import (
     CURATED_SCHEMA,

@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from components.training_config import PretrainConfig
+from components.trainer.training_config import PretrainConfig
 from pipeline import demo_data
 from pipeline.config import (
     CURATED_SCHEMA,
@@ -73,7 +73,7 @@ def run_pipeline(config: PretrainPipelineConfig, log_path: str) -> str:
     """Runs the pretraining pipeline; returns the Trainer's model folder (holding the weights)."""
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from components import pretraining
+    from components.trainer import pretraining
     from pipeline.dag import create_pretrain_pipeline
     from pipeline.run import execute
     from pipeline.run import summary as run_summary
@@ -104,7 +104,7 @@ def run_pipeline(config: PretrainPipelineConfig, log_path: str) -> str:
 def publish(model_folder: str, weights_path: str, record: dict) -> None:
     """Copies the weights to `weights_path` (aside, then renamed: an interrupted copy never
     looks finished) and writes the record beside them."""
-    from components import pretraining
+    from components.trainer import pretraining
 
     folder, name = os.path.split(os.path.abspath(weights_path))
     os.makedirs(folder, exist_ok=True)
@@ -120,7 +120,7 @@ def pretrain(config: PretrainConfig, out_dir: str, enable_cache: bool = True) ->
 
     With the cache on, a run interrupted after ingestion or Transform resumes from there.
     """
-    from components import pretraining
+    from components.trainer import pretraining
 
     started = time.monotonic()
     pipeline = pipeline_config(config, out_dir, enable_cache)

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from components.model import backbone_of, build_model
-from components.training_config import PretrainConfig, TrainingConfig
+from components.trainer.model import backbone_of, build_model
+from components.trainer.training_config import PretrainConfig, TrainingConfig
 from pipeline import demo_data, pretrain
 from pipeline.config import weights_filename
 from tests.helpers import tree_digest

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.gate import Gate
-from components.training_config import HEAD_RATE_FACTOR
+from components.trainer.training_config import HEAD_RATE_FACTOR
 
 
 def parse_bool(text: str | bool) -> bool:

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from components import features
 from components.gate import Gate
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 from pipeline import demo_data
 from pipeline.config import CURATED_SCHEMA, PipelineConfig

@@ -20,7 +20,7 @@ from PIL import Image
 
 from components.gate import Gate
 from components.registry import registry
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 from pipeline.config import CURATED_SCHEMA, PipelineConfig, file_digest
 from tests.helpers import (

@@ -97,8 +97,8 @@ def random_backbone_weights(path: str, images_root: str, image_size: int) -> str
 def calibrated_backbone_weights(path: str, images: np.ndarray) -> str:
     """An untrained backbone for `images` (normalized, [n, size, size, 3]) with each BatchNorm's
     statistics set to what it sees on them (see random_backbone_weights), saved to `path`."""
-    from components.model import build_backbone
-    from components.training_config import TrainingConfig
+    from components.trainer.model import build_backbone
+    from components.trainer.training_config import TrainingConfig
 
     backbone = build_backbone(TrainingConfig(image_size=images.shape[1]))
     for layer in backbone.layers:

@@ -8,7 +8,7 @@ import tf_keras as keras
 from tensorflow.python.autograph.impl import conversion
 
 from components.common import tracing
-from components.model import TransferModel
+from components.trainer.model import TransferModel
 from components.transform import augmentation
 from components.transform.augmentation import AugmentationSpec
 

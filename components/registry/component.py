@@ -30,7 +30,7 @@ from tfx.utils import path_utils
 from components import evaluation, features
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.registry import provenance, registry
-from components.training_report import EFFECTIVE_CONFIG_FILE
+from components.trainer.training_report import EFFECTIVE_CONFIG_FILE
 
 # The node id the pipeline gives BaselineModel; the run summary finds its output by it.
 BASELINE_NODE_ID = "BaselineModel"

@@ -22,7 +22,7 @@ from typing import ClassVar
 import tensorflow as tf
 import tf_keras as keras
 
-from components.training_config import Settings
+from components.trainer.training_config import Settings
 
 SPEC_FILE = "augmentation.json"
 # Uncovered borders take fill_value, 0 by default: the mean, in normalized units (see above).

@@ -108,7 +108,7 @@ def test_bad_spec_values_are_refused_by_name(values, named):
 
 
 def test_the_trainers_eval_batches_are_never_augmented_and_its_train_batches_are():
-    from components import training
+    from components.trainer import training
 
     rng = np.random.default_rng(1)
     pixels = rng.normal(size=(8, 16, 16, 3)).astype("float32")

@@ -11,9 +11,9 @@ import time
 import traceback
 from collections.abc import Iterator
 
-from components import model
 from components.example_gen import ingest
-from components.training_config import TrainingConfig
+from components.trainer import model
+from components.trainer.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
 from pipeline.run import memory
 from pipeline.run import summary as run_summary

@@ -4,7 +4,7 @@ import pytest
 import tf_keras
 
 from components.example_gen.ingest import DataError
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
 from pipeline.run.execute import PreflightError, preflight
 from tests.helpers import encode_image

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from pipeline.config import PipelineConfig
 from pipeline.run import execute
 from pipeline.run.lock import RunLockedError, exclusive_run

@@ -16,9 +16,10 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 from components import evaluation as evaluation_results
-from components import evaluation_report, training_report
+from components import evaluation_report
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.registry import component as registry_component
+from components.trainer import training_report
 
 # Where TFX's Tuner writes the best values (tfx.components.tuner.executor).
 BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"

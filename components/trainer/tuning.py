@@ -24,10 +24,11 @@ from keras_tuner.src.engine import base_tuner
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from components import devices, features, hyperparameters, training, transfer
+from components import features
 from components.common import tracing
-from components.model import build_model
-from components.training_config import TrainingConfig
+from components.trainer import devices, fine_tuning, hyperparameters, training
+from components.trainer.model import build_model
+from components.trainer.training_config import TrainingConfig
 from components.transform import augmentation
 
 MAX_TRIALS_KEY = "max_trials"  # in the Tuner's custom_config, beside the training settings
@@ -64,7 +65,7 @@ class TransferTuner(base_tuner.BaseTuner):
         """Trains with the trial's values; scores the weights training kept."""
         keras.backend.clear_session()  # each trial's graphs and variables go with it
         config = hyperparameters.apply(self.config, trial.hyperparameters.values)
-        plan = transfer.choose_strategy(config, self.train_examples, self.num_classes)
+        plan = fine_tuning.choose_strategy(config, self.train_examples, self.num_classes)
         config, _ = training.resolve_feature_layer(config, data, self.num_classes)
         with devices.distribution_strategy().scope():
             model = build_model(config, self.num_classes, data.steps_per_epoch)

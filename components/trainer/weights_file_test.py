@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tf_keras
 
-from components import model, weights_file
-from components.training_config import TrainingConfig
+from components.trainer import model, weights_file
+from components.trainer.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
 

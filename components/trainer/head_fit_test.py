@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from components import head_fit, training
-from components import model as model_lib
-from components.training_config import TrainingConfig
+from components.trainer import head_fit, training
+from components.trainer import model as model_lib
+from components.trainer.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
 

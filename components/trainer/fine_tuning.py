@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import tensorflow as tf
 import tf_keras as keras
 
-from components.model import is_pretrained
-from components.training_config import TrainingConfig
+from components.trainer.model import is_pretrained
+from components.trainer.training_config import TrainingConfig
 
 # Below this many training images per class a dataset counts as small.
 SMALL_DATA_PER_CLASS = 500

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from components import model as model_lib
-from components.model import WeightsUnavailableError, build_backbone, build_model
-from components.training_config import TrainingConfig
+from components.trainer import model as model_lib
+from components.trainer.model import WeightsUnavailableError, build_backbone, build_model
+from components.trainer.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
 

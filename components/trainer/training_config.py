@@ -41,7 +41,7 @@ STRATEGIES = {
     "partial": "head first, then the top `fine_tune_fraction` of the backbone at a low rate",
     "full": "head first, then the whole backbone at a low rate",
     "auto": "the head, then fine-tuning (as deep as the domain suggests), kept only if it "
-    "validates clearly better (see transfer.py)",
+    "validates clearly better (see fine_tuning.py)",
 }
 DOMAINS = ("similar", "different")
 WEIGHT_DECAY_MODES = ("l2", "decoupled")

@@ -19,8 +19,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components.common import plots
-from components.training_config import TrainingConfig
-from components.transfer import FineTunePlan
+from components.trainer.fine_tuning import FineTunePlan
+from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 
 HISTORY_FILE = "history.json"

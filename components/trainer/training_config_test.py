@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
 

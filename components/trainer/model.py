@@ -10,9 +10,10 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
-from components import features, weights_file
-from components.training_config import TrainingConfig
-from components.weights_file import WeightsUnavailableError
+from components import features
+from components.trainer import weights_file
+from components.trainer.training_config import TrainingConfig
+from components.trainer.weights_file import WeightsUnavailableError
 
 # keras.applications builds BatchNormalization with momentum 0.999, a window of thousands of
 # steps that suits ImageNet; a run of a few hundred steps leaves the moving statistics near
@@ -194,7 +195,7 @@ def build_model(
     """Backbone (cut at `config.feature_layer`) + the head (_head: standardization, dropout, a
     regularized softmax layer), compiled for sparse labels.
 
-    A pretrained backbone starts frozen (phase 1 trains the head; see transfer.py for phase 2);
+    A pretrained backbone starts frozen (phase 1 trains the head; see fine_tuning.py for phase 2);
     a randomly initialised one trains with the head, since frozen random features would be
     useless. A frozen BatchNorm layer runs in inference mode on its stored statistics (Keras
     does so for any BatchNormalization with trainable False), one that trains follows each

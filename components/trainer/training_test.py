@@ -9,16 +9,16 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components import model as model_lib
-from components import training, training_report, transfer
 from components.common import tracing
-from components.model import (
+from components.trainer import fine_tuning, training, training_report
+from components.trainer import model as model_lib
+from components.trainer.model import (
     backbone_of,
     build_model,
     compile_model,
     plain_model,
 )
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 from tests.helpers import calibrated_backbone_weights
 
@@ -80,7 +80,7 @@ def test_phase_one_leaves_a_pretrained_backbone_untouched(weights_file):
     backbone = backbone_of(model)
     before = snapshot(backbone.layers)
     head_before = model.get_layer("head_softmax").get_weights()[0].copy()
-    plan = transfer.choose_strategy(settings, 16, 2)
+    plan = fine_tuning.choose_strategy(settings, 16, 2)
 
     record = training.train(model, tiny_data(), settings, plan)
 
@@ -115,7 +115,7 @@ def test_the_head_learns_on_features_computed_once_until_validation_stops_improv
     examples = tf.data.Dataset.from_tensor_slices((images, labels))
     data = training.TrainingData.from_training_split(examples, 400, 32, cache=False)
 
-    record = training.train(model, data, settings, transfer.choose_strategy(settings, 400, 2))
+    record = training.train(model, data, settings, fine_tuning.choose_strategy(settings, 400, 2))
 
     assert record.epochs_run > settings.epochs  # not cut at the image epochs' budget
     fit_images = np.stack([x for x, _ in data.fit.as_numpy_iterator()])
@@ -138,7 +138,7 @@ def test_fine_tuning_changes_only_the_unfrozen_top_batchnorm_when_batches_allow(
     backbone = backbone_of(model)
     before = snapshot(backbone.layers)
 
-    opened, batch_norms = transfer.unfreeze_top(backbone, 0.3, train_batch_norm)
+    opened, batch_norms = fine_tuning.unfreeze_top(backbone, 0.3, train_batch_norm)
     compile_model(model, config(weights_file), 1e-3, epochs=1)
     model.fit(tiny_data().fit_batches(), epochs=1, verbose=0)
 
@@ -171,7 +171,7 @@ def test_two_phases_are_recorded_and_a_worse_phase_two_is_undone(weights_file):
         feature_layer="block_3_expand_relu",
     )
     model = build_model(settings, num_classes=2)
-    plan = transfer.choose_strategy(settings, 80, 2)
+    plan = fine_tuning.choose_strategy(settings, 80, 2)
     # Learnable, so that phase 1 validates clearly below chance (log 2), where the wrecked
     # phase 2 cannot reach it; on noise both sit near log 2 and either may come out lower.
     examples = tf.data.Dataset.from_tensor_slices(coloured(80, seed=2, size=SIZE))
@@ -219,7 +219,7 @@ def test_auto_keeps_what_it_measures_not_what_the_domain_suggests(weights_file):
         fine_tune_learning_rate=1e6,
         feature_layer="block_3_expand_relu",
     )
-    plan = transfer.choose_strategy(settings, 80, 2)
+    plan = fine_tuning.choose_strategy(settings, 80, 2)
     model = build_model(settings, num_classes=2)
     # 16 images to validate on: with 8, a head's validation loss ranged 0.41-0.63 over runs.
     examples = tf.data.Dataset.from_tensor_slices(coloured(80, seed=2, size=SIZE))
@@ -249,7 +249,7 @@ def test_the_same_seed_trains_the_same_model(weights_file):
             examples, 64, 16, AugmentationSpec(), seed=3, cache=False
         )
         model = build_model(settings, num_classes=2, steps_per_epoch=data.steps_per_epoch)
-        record = training.train(model, data, settings, transfer.choose_strategy(settings, 64, 2))
+        record = training.train(model, data, settings, fine_tuning.choose_strategy(settings, 64, 2))
         return model.get_weights(), record.history
 
     (weights, history), (weights_again, history_again) = one_run(), one_run()
@@ -351,7 +351,7 @@ def test_a_paired_difference_within_its_noise_is_not_called_worse():
 def test_training_report_holds_history_curves_and_effective_config(weights_file, tmp_path):
     settings = config(weights_file, strategy="feature_extraction")
     model = build_model(settings, num_classes=2)
-    plan = transfer.choose_strategy(settings, 16, 2)
+    plan = fine_tuning.choose_strategy(settings, 16, 2)
     record = training.train(model, tiny_data(spec=AugmentationSpec(zoom=0.0)), settings, plan)
 
     training_report.write(str(tmp_path), record, settings, plan, model, 16)
@@ -383,8 +383,8 @@ def test_training_report_holds_history_curves_and_effective_config(weights_file,
 
 def test_l2_sp_is_zero_at_the_pretrained_point_and_grows_away_from_it(weights_file):
     backbone = backbone_of(build_model(config(weights_file), num_classes=2))
-    transfer.unfreeze_top(backbone, 1.0)
-    penalty = transfer.L2SP(backbone.trainable_weights, strength=0.5)
+    fine_tuning.unfreeze_top(backbone, 1.0)
+    penalty = fine_tuning.L2SP(backbone.trainable_weights, strength=0.5)
 
     assert float(penalty()) == 0.0
     kernel = backbone.trainable_weights[0]
@@ -401,7 +401,7 @@ def test_l2_sp_joins_the_loss_only_in_fine_tuning(weights_file):
     model = build_model(settings, num_classes=2)
     losses_before = len(model.losses)
 
-    training.train(model, tiny_data(), settings, transfer.choose_strategy(settings, 16, 2))
+    training.train(model, tiny_data(), settings, fine_tuning.choose_strategy(settings, 16, 2))
 
     assert len(model.losses) == losses_before + 1
 
@@ -436,7 +436,7 @@ def test_differential_rates_let_the_backbone_learn_slower_than_the_head(
     model = build_model(settings, num_classes=2)
     backbone = backbone_of(model)
     # BatchNorm frozen: its moving statistics would change whatever the rate.
-    transfer.unfreeze_top(backbone, 1.0, train_batch_norm=False)
+    fine_tuning.unfreeze_top(backbone, 1.0, train_batch_norm=False)
     compile_model(model, settings, 1e-2, epochs=1, backbone_learning_rate=backbone_rate)
     before = snapshot(backbone.layers)
     head_before = model.get_layer("head_softmax").get_weights()[0].copy()
@@ -469,7 +469,7 @@ def test_early_stopping_is_a_setting_that_picks_the_kept_epoch(weights_file, ear
         strategy="feature_extraction",
     )
     model = build_model(settings, num_classes=2)
-    plan = transfer.choose_strategy(settings, 16, 2)
+    plan = fine_tuning.choose_strategy(settings, 16, 2)
 
     data = tiny_data()
     record = training.train(model, data, settings, plan)
@@ -564,9 +564,9 @@ def test_scratch_learns_and_its_batch_norm_statistics_follow_the_data():
     data = training.TrainingData.from_training_split(examples, 96, 16, cache=False)
     model = build_model(settings, num_classes=2, steps_per_epoch=data.steps_per_epoch)
 
-    record = training.train(model, data, settings, transfer.choose_strategy(settings, 60, 2))
+    record = training.train(model, data, settings, fine_tuning.choose_strategy(settings, 60, 2))
 
-    assert record.kept_strategy == transfer.SCRATCH
+    assert record.kept_strategy == fine_tuning.SCRATCH
     unseen, unseen_labels = coloured(40, seed=1)
     accuracy = model.evaluate(unseen, unseen_labels, verbose=0)[1]
     assert accuracy >= 0.7  # chance is 0.5: P(28 of 40 right by chance) < 0.01
@@ -593,7 +593,7 @@ def test_scratch_waits_through_a_flat_start_before_slowing_or_stopping():
     data = training.TrainingData.from_training_split(examples, 48, 16, cache=False)
     model = build_model(settings, num_classes=2, steps_per_epoch=data.steps_per_epoch)
 
-    record = training.train(model, data, settings, transfer.choose_strategy(settings, 30, 2))
+    record = training.train(model, data, settings, fine_tuning.choose_strategy(settings, 30, 2))
 
     assert record.epochs_run > training.SCRATCH_PATIENCE > settings.early_stopping_patience
     unchanged = training.SCRATCH_PATIENCE // 2

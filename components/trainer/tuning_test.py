@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import hyperparameters, training, tuning
-from components.model import build_backbone
-from components.training_config import TrainingConfig
+from components.trainer import hyperparameters, training, tuning
+from components.trainer.model import build_backbone
+from components.trainer.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
 

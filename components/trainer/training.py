@@ -15,19 +15,25 @@ import tf_keras as keras
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import (
+from components import features
+from components.common import tracing
+from components.trainer import (
     devices,
     export,
-    features,
+    fine_tuning,
     head_fit,
     hyperparameters,
     training_report,
-    transfer,
 )
-from components import model as model_lib
-from components.common import tracing
-from components.model import backbone_of, build_model, compile_model, head_model, plain_model
-from components.training_config import HEAD_RATE_FACTOR, TrainingConfig
+from components.trainer import model as model_lib
+from components.trainer.model import (
+    backbone_of,
+    build_model,
+    compile_model,
+    head_model,
+    plain_model,
+)
+from components.trainer.training_config import HEAD_RATE_FACTOR, TrainingConfig
 from components.transform import augmentation
 from components.transform.augmentation import AugmentationSpec
 
@@ -634,7 +640,7 @@ def train(
     model: keras.Model,
     data: TrainingData,
     config: TrainingConfig,
-    plan: transfer.FineTunePlan,
+    plan: fine_tuning.FineTunePlan,
     log_dir: str | None = None,
 ) -> training_report.TrainingRecord:
     """Phase 1, then (if the plan says so) phase 2 fine-tuning at a lower rate.
@@ -647,7 +653,7 @@ def train(
     off, nothing is chosen by validation loss: all epochs run, the last stay.
     """
     record = training_report.TrainingRecord(selects_best=config.early_stopping)
-    if plan.strategy == transfer.SCRATCH:
+    if plan.strategy == fine_tuning.SCRATCH:
         phase1 = model.fit(
             data.fit_batches(),
             validation_data=data.validation_batches(),
@@ -657,7 +663,7 @@ def train(
         )
         record.augmentation = data.augmentation
         record.extend(phase1)
-        record.tried(transfer.SCRATCH, phase1, config.early_stopping)
+        record.tried(fine_tuning.SCRATCH, phase1, config.early_stopping)
         return record
     head = fit_head_on_features(model, data, config, log_dir)
     phase1, data = head.history, head.data
@@ -672,11 +678,11 @@ def train(
     phase1_weights = model.get_weights()
     phase1_losses = validation_losses(model, data) if config.early_stopping else None
     backbone = backbone_of(model)
-    record.trainable_backbone_layers, record.trainable_batch_norms = transfer.unfreeze_top(
+    record.trainable_backbone_layers, record.trainable_batch_norms = fine_tuning.unfreeze_top(
         backbone, plan.unfreeze_fraction, train_batch_norm=config.batch_size >= MIN_BATCH_NORM_BATCH
     )
     if config.l2_sp:
-        model.add_loss(transfer.L2SP(backbone.trainable_weights, config.l2_sp))
+        model.add_loss(fine_tuning.L2SP(backbone.trainable_weights, config.l2_sp))
     # The head at LEARNING_RATE, the backbone at its own FINE_TUNE_LR (a second optimizer).
     compile_model(
         model,
@@ -753,7 +759,7 @@ def run_fn(fn_args: FnArgs) -> None:
     spec = augmentation.read_spec(fn_args.transform_graph_path)
     data = training_data(fn_args, tft_output, config, batch_size, spec)
     train_examples = data.fit_count + data.validation_count
-    plan = transfer.choose_strategy(config, train_examples, len(class_names))
+    plan = fine_tuning.choose_strategy(config, train_examples, len(class_names))
     config, feature_layer_scores = resolve_feature_layer(config, data, len(class_names))
     logging.info(
         "Training %s on %d images of %d classes %s (%d to fit, the rest to validate; the eval "

@@ -18,10 +18,11 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import features, training
+from components import features
 from components.common import tracing
-from components.model import build_backbone
-from components.training_config import PretrainConfig
+from components.trainer import training
+from components.trainer.model import build_backbone
+from components.trainer.training_config import PretrainConfig
 
 BACKBONE_WEIGHTS_FILE = "backbone.weights.h5"
 PRETRAINING_RECORD_FILE = "pretraining.json"

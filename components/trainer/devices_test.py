@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components import devices
-from components.training_config import TrainingConfig
+from components.trainer import devices
+from components.trainer.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
 
@@ -48,8 +48,8 @@ def test_mixed_precision_falls_back_to_float32_without_a_gpu():
 
 def train_on_replicas(replicas: int, weights_path: str) -> tuple[list, list]:
     """(initial, final) weights of two-phase training on `replicas` mirrored CPU devices."""
-    from components import training, transfer
-    from components.model import build_model
+    from components.trainer import fine_tuning, training
+    from components.trainer.model import build_model
 
     settings = dataclasses.replace(TINY, weights=weights_path)
     rng = np.random.default_rng(0)
@@ -61,7 +61,7 @@ def train_on_replicas(replicas: int, weights_path: str) -> tuple[list, list]:
     with strategy.scope():
         model = build_model(settings, num_classes=2)
         initial = model.get_weights()
-        plan = transfer.choose_strategy(settings, 20, 2)
+        plan = fine_tuning.choose_strategy(settings, 20, 2)
         training.train(model, data, settings, plan)
     return initial, model.get_weights()
 
@@ -92,7 +92,7 @@ def test_mirrored_replicas_train_like_one_device_with_differential_rates(tmp_pat
     weights = calibrated_backbone_weights(str(tmp_path / "backbone.weights.h5"), noise)
     out = str(tmp_path / "weights.npz")
     subprocess.run(
-        [sys.executable, "-m", "components.devices_test", weights, out],
+        [sys.executable, "-m", "components.trainer.devices_test", weights, out],
         check=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import keras_tuner
 
-from components.training_config import TrainingConfig
+from components.trainer.training_config import TrainingConfig
 
 # Share of the backbone's layers fine-tuning opens: 0 is feature extraction, 1 is full.
 UNFREEZE_FRACTIONS = (0.0, 0.1, 0.3, 0.6, 1.0)

@@ -3,9 +3,9 @@
 import pytest
 import tf_keras as keras
 
-from components import transfer
-from components.model import build_backbone
-from components.training_config import TrainingConfig
+from components.trainer import fine_tuning
+from components.trainer.model import build_backbone
+from components.trainer.training_config import TrainingConfig
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +23,7 @@ PRETRAINED = "/weights/backbone.weights.h5"  # choose_strategy only looks at the
 )
 def test_auto_always_tries_fine_tuning_as_deep_as_the_domain_suggests(per_class, domain, expected):
     config = TrainingConfig(weights=PRETRAINED, strategy="auto", domain=domain)
-    plan = transfer.choose_strategy(config, train_examples=per_class * 4, num_classes=4)
+    plan = fine_tuning.choose_strategy(config, train_examples=per_class * 4, num_classes=4)
     assert plan.strategy == expected
     assert plan.unfreeze_fraction > 0  # measured against the head alone, never skipped
     assert f"{per_class} training images per class" in plan.reason
@@ -34,7 +34,7 @@ def test_auto_always_tries_fine_tuning_as_deep_as_the_domain_suggests(per_class,
 def test_unfreeze_fraction_follows_the_strategy():
     def fraction(strategy, **settings):
         config = TrainingConfig(weights=PRETRAINED, strategy=strategy, **settings)
-        return transfer.choose_strategy(config, 400, 4).unfreeze_fraction
+        return fine_tuning.choose_strategy(config, 400, 4).unfreeze_fraction
 
     assert fraction("feature_extraction") == 0.0
     assert fraction("partial", fine_tune_fraction=0.25) == 0.25
@@ -43,8 +43,8 @@ def test_unfreeze_fraction_follows_the_strategy():
 
 
 def test_random_weights_train_whole_whatever_the_strategy():
-    plan = transfer.choose_strategy(TrainingConfig(weights="none", strategy="full"), 400, 4)
-    assert plan.strategy == transfer.SCRATCH
+    plan = fine_tuning.choose_strategy(TrainingConfig(weights="none", strategy="full"), 400, 4)
+    assert plan.strategy == fine_tuning.SCRATCH
     assert plan.unfreeze_fraction == 0.0
 
 
@@ -53,7 +53,7 @@ def test_unfreeze_top_opens_the_top_layers_batchnorm_only_when_asked(train_batch
     backbone = build_backbone(TrainingConfig(image_size=32))
     backbone.trainable = False
 
-    count, batch_norms = transfer.unfreeze_top(backbone, 0.25, train_batch_norm)
+    count, batch_norms = fine_tuning.unfreeze_top(backbone, 0.25, train_batch_norm)
 
     layers = backbone.layers
     first_open = len(layers) - round(0.25 * len(layers))
