@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.evaluator.blessing import Gate
 from components.example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
-from components.gate import Gate
 from components.trainer.training_config import PretrainConfig, TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 

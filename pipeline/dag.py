@@ -28,7 +28,8 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto.orchestration import pipeline_pb2
 from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
 
-from components import evaluation, features
+from components import features
+from components.evaluator import evaluation
 from components.evaluator.component import Evaluator
 from components.example_gen.component import ImageExampleGen, ImageExampleGenFromSnapshot
 from components.registry.component import BASELINE_NODE_ID, BaselineModel, RegistryPusher

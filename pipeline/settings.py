@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.gate import Gate
+from components.evaluator.blessing import Gate
 from components.trainer.training_config import HEAD_RATE_FACTOR
 
 
@@ -144,7 +144,7 @@ AUGMENTATION_SETTINGS = {
         "--augment-noise", "AUGMENT_NOISE", float, "Gaussian pixel noise std (normalized units)"
     ),
 }
-# The blessing rule (components/gate.py); "gate_" is dropped for the Gate's field names.
+# The blessing rule (components/evaluator/blessing.py); the Gate's fields drop "gate_".
 GATE_SETTINGS = {
     "gate_metric": Setting(
         "--gate-metric", "GATE_METRIC", str, "accuracy, macro_f1, macro_auc or loss"

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from components import features
-from components.gate import Gate
+from components.evaluator.blessing import Gate
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 from pipeline import demo_data

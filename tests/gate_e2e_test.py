@@ -18,7 +18,7 @@ import pathlib
 import pytest
 from PIL import Image
 
-from components.gate import Gate
+from components.evaluator.blessing import Gate
 from components.registry import registry
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec

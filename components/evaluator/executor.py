@@ -8,7 +8,7 @@
 - TFMA computes accuracy and loss with Keras metrics, tracing their `update_state`: AutoGraph
   must leave Keras's code alone here too (components/common/tracing.py), or it rewrites it first in
   every process that has not trained (on Kubeflow, every Evaluator pod): 2-3 s.
-- Then it writes the human-readable evaluation report (components/evaluation_report.py) into
+- Then it writes the human-readable evaluation report (evaluation_report.py, beside it) into
   the evaluation artifact, beside the metrics it describes, on every orchestrator alike.
 """
 
@@ -25,8 +25,9 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components import evaluation, evaluation_report, features
+from components import features
 from components.common import tracing
+from components.evaluator import evaluation, evaluation_report
 from components.registry.component import baseline_version
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY

@@ -10,11 +10,12 @@ import pytest
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import channel_utils, standard_artifacts
 
-from components import evaluation, evaluation_report, features
+from components import features
 from components.common import tracing
+from components.evaluator import evaluation, evaluation_report
+from components.evaluator.blessing import Gate
 from components.evaluator.component import Evaluator
 from components.evaluator.executor import BLESSED_PROPERTY, Executor
-from components.gate import Gate
 from pipeline.config import LOCAL_BEAM_ARGS
 from tests.helpers import predictions, save_answer_reader, write_answer_examples
 

@@ -27,7 +27,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components import evaluation, features
+from components import features
+from components.evaluator import evaluation
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.registry import provenance, registry
 from components.trainer.training_report import EFFECTIVE_CONFIG_FILE

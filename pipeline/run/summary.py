@@ -15,8 +15,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
-from components import evaluation as evaluation_results
-from components import evaluation_report
+from components.evaluator import evaluation as evaluation_results
+from components.evaluator import evaluation_report
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.registry import component as registry_component
 from components.trainer import training_report

@@ -4,8 +4,8 @@ and draws the confusion matrices (the pipeline writes it for real in the gate e2
 import pytest
 from PIL import Image
 
-from components import evaluation, evaluation_report
-from components.gate import Gate
+from components.evaluator import evaluation, evaluation_report
+from components.evaluator.blessing import Gate
 
 pytestmark = pytest.mark.unit
 

@@ -14,8 +14,9 @@ import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import io_utils
 
-from components import evaluation, features
-from components.gate import GATE_METRICS, Gate
+from components import features
+from components.evaluator import evaluation
+from components.evaluator.blessing import GATE_METRICS, Gate
 from pipeline.config import CURATED_SCHEMA
 from tests.helpers import predictions, save_answer_reader, write_answer_examples
 

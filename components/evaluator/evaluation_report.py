@@ -12,8 +12,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from components import evaluation
 from components.common import plots
+from components.evaluator import evaluation
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"

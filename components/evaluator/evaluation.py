@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from components import features, tfma_metrics
-from components.gate import GATE_METRICS, Gate
+from components import features
+from components.evaluator import tfma_metrics
+from components.evaluator.blessing import GATE_METRICS, Gate
 
 AUC_METRIC = "auc"
 

@@ -1,7 +1,7 @@
 """The blessing rule as plain data: which metric judges a candidate, its floor, its tolerance.
 
 Kept free of TFMA so the entry point can build and check it before importing the heavy stack;
-components/evaluation.py turns it into TFMA thresholds.
+components/evaluator/evaluation.py turns it into TFMA thresholds.
 """
 
 from __future__ import annotations
