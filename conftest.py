@@ -34,8 +34,8 @@ def image_folder(tmp_path):
 @pytest.fixture
 def stock_autograph(monkeypatch):
     """AutoGraph's rules as TensorFlow ships them, converting tf_keras (restored after the
-    test): the state of a process that has not yet called components.tracing."""
-    from components import tracing
+    test): the state of a process that has not yet called components.common.tracing."""
+    from components.common import tracing
 
     stock = tuple(
         rule

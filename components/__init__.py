@@ -1,2 +1,4 @@
-"""User code run by TFX components (features, preprocessing, model, training, export) and our
-custom components, one package each."""
+"""One package per pipeline stage, each holding everything that stage runs (its custom
+component and executor, its user code, its tests): example_gen, snapshot, validation,
+transform, trainer, evaluator, registry. features.py is the data contract they share; common/
+the helpers more than one uses."""
