@@ -2,6 +2,7 @@
 `make setup` installs plus the CUDA wheels the locked TensorFlow asks for, puts the project where
 the Kubeflow compile expects it, and runs as a non-root user. Building it is `make image`."""
 
+import fnmatch
 import importlib.metadata
 import re
 from pathlib import Path
@@ -78,6 +79,25 @@ def test_the_project_sits_where_the_kubeflow_compile_reads_the_schema():
     }
     assert {"components", "pipeline", "schemas"} <= copied
     assert (ROOT / "schemas" / "schema.pbtxt").exists()
+
+
+def test_the_image_ships_no_tests():
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    copied = [args.split()[0].rstrip("/") for args in instructions("COPY")]
+    shipped_tests = [
+        str(path.relative_to(ROOT))
+        for folder in copied
+        if (ROOT / folder).is_dir()
+        for path in (ROOT / folder).rglob("*.py")
+        if path.name.endswith("_test.py") or path.name == "conftest.py"
+    ]
+    assert shipped_tests  # the copied packages do hold tests, beside their code
+    left_in = [p for p in shipped_tests if not any(fnmatch.fnmatch(p, g) for g in ignored)]
+    assert left_in == []
 
 
 def test_beam_workers_get_the_harness_of_the_locked_beam():
