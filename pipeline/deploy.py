@@ -207,7 +207,7 @@ def unschedule(client: Any, settings: DeploySettings) -> int:
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.deploy")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("deploy", "schedule", "unschedule"))
     parser.add_argument("--host", default=environ.get("KFP_HOST", ""), help="KFP API (KFP_HOST)")
     parser.add_argument("--package", default=environ.get("PACKAGE", DEFAULT_PACKAGE))

@@ -145,7 +145,6 @@ ALL_SETTINGS = {
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.kubeflow_runner",
         description="Compile the pipeline to a Kubeflow Pipelines v2 PipelineSpec (YAML).",
     )
     add_settings(parser, ALL_SETTINGS, environ)

@@ -45,7 +45,6 @@ ALL_SETTINGS = {
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.local_runner",
         description="Run the image-classification TFX pipeline locally (LocalDagRunner + Beam).",
     )
     add_settings(parser, ALL_SETTINGS, environ)

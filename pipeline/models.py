@@ -60,7 +60,7 @@ def format_versions(versions: list[registry.Version]) -> str:
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.models", description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--serving-dir",
         default=environ.get("SERVING_DIR") or DEFAULT_SERVING_DIR,

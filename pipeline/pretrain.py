@@ -150,7 +150,6 @@ def pretrain(config: PretrainConfig, out_dir: str, enable_cache: bool = True) ->
 def main(argv: list[str] | None = None) -> int:
     defaults = PretrainConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.pretrain",
         description="Pretrain a backbone on generated source shapes (once; cached).",
     )
     environ = os.environ
