@@ -35,7 +35,7 @@ from components.trainer import fine_tuning, training
 from components.trainer.model import build_model
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
-from components.transform.preprocessing import decode_and_resize
+from components.transform.preprocessing import channel_stats, decode_and_resize
 from pipeline import demo_data
 from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
 
@@ -96,8 +96,7 @@ def demo_split(per_class: int, image_size: int, seed: int = 0, eval_every: int =
             held_out.append(n % eval_every == 0)
     images = decode_images(encoded, image_size)
     labels_array, is_eval = np.array(labels, dtype=np.int64), np.array(held_out)
-    mean = images[~is_eval].mean(axis=(0, 1, 2))  # the training split's, as Transform computes
-    std = np.maximum(images[~is_eval].std(axis=(0, 1, 2)), 1e-3)
+    mean, std = channel_stats(images[~is_eval])  # the training split's, as Transform computes
     images = ((images - mean) / std).astype(np.float32)
     return Dataset(
         images[~is_eval],

@@ -183,6 +183,7 @@ def load_images(name: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     standardized per channel; files that do not decode are skipped, as ingestion skips them."""
     from bench import ablation
     from components.example_gen.ingest import why_undecodable
+    from components.transform.preprocessing import channel_stats
 
     encoded, labels, classes = [], [], {}
     for class_name, _, data in quality_data.DATASETS[name][1]():
@@ -191,7 +192,8 @@ def load_images(name: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
         encoded.append(data)
         labels.append(classes.setdefault(class_name, len(classes)))
     pixels = ablation.decode_images(encoded, image_size)
-    return (pixels - pixels.mean((0, 1, 2))) / pixels.std((0, 1, 2)), np.array(labels)
+    mean, std = channel_stats(pixels)
+    return (pixels - mean) / std, np.array(labels)
 
 
 def probe(weights: str, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict]:

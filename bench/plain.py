@@ -44,7 +44,7 @@ from components.trainer.model import build_model
 from components.trainer.training_config import TrainingConfig
 from components.transform import augmentation
 from components.transform.augmentation import AugmentationSpec
-from components.transform.preprocessing import decode_and_resize
+from components.transform.preprocessing import MIN_STD, decode_and_resize
 
 _RECORD_SPEC = {
     features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
@@ -94,7 +94,7 @@ def transform(train_files: list[str], image_size: int) -> tuple[float, Normaliza
         ).numpy()
         count += int(images.shape[0])
     mean = total / count
-    std = np.maximum(np.sqrt(np.maximum(total_of_squares / count - mean**2, 0.0)), 1e-3)
+    std = np.maximum(np.sqrt(np.maximum(total_of_squares / count - mean**2, 0.0)), MIN_STD)
     return time.perf_counter() - started, Normalization(mean, std)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.evaluator.blessing import Gate
-from components.example_gen.ingest import DEFAULT_MAX_BAD_FILE_FRACTION
+from components.example_gen import DEFAULT_EVAL_PERCENT, DEFAULT_MAX_BAD_FILE_FRACTION
 from components.trainer.training_config import PretrainConfig, TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 
@@ -71,7 +71,7 @@ class PipelineConfig:
     # Kubeflow: data_root holds snapshot folders and each run reads the last by name. (A local
     # run resolves the latest snapshot as it starts and passes that folder as data_root.)
     latest_snapshot: bool = False
-    eval_percent: int = 20
+    eval_percent: int = DEFAULT_EVAL_PERCENT
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
     # Stop when the data drifted from what trained the served version (the schema's
     # drift_comparators); off for one run to accept a deliberate change.

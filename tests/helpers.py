@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from components import features
+from components.transform.preprocessing import channel_stats
 
 
 def encode_image(mode: str = "RGB", size=(20, 16), fmt: str = "PNG", seed: int = 0) -> bytes:
@@ -90,7 +91,8 @@ def random_backbone_weights(path: str, images_root: str, image_size: int) -> str
         if name.endswith(".png")
     ]
     images = np.stack(pixels)
-    images = (images - images.mean(axis=(0, 1, 2))) / images.std(axis=(0, 1, 2))
+    mean, std = channel_stats(images)
+    images = (images - mean) / std
     return calibrated_backbone_weights(path, images)
 
 

@@ -12,7 +12,11 @@ from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.proto import example_gen_pb2
 
 from components import features
-from components.example_gen import executor
+from components.example_gen import (
+    DEFAULT_EVAL_PERCENT,
+    DEFAULT_MAX_BAD_FILE_FRACTION,
+    executor,
+)
 
 # Glob patterns, relative to the data folder, that name the input files of each format.
 # TFRecord files must be named *.tfrecord* so that class_names.txt beside them is not read.
@@ -53,8 +57,8 @@ def input_config(input_format: str) -> example_gen_pb2.Input:
 def ImageExampleGen(  # noqa: N802 - named like the TFX components it stands beside
     data_root: str,
     input_format: str = "images",
-    eval_percent: int = 20,
-    max_bad_file_fraction: float = 0.01,
+    eval_percent: int = DEFAULT_EVAL_PERCENT,
+    max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION,
 ) -> FileBasedExampleGen:
     """An ExampleGen over `data_root/<class>/<image>` (or TFRecord files of tf.Examples)."""
     options = executor.pack_custom_config(
@@ -67,7 +71,7 @@ def ImageExampleGen(  # noqa: N802 - named like the TFX components it stands bes
 
 
 def ImageExampleGenFromSnapshot(  # noqa: N802
-    snapshot: BaseComponent, input_format: str = "images", eval_percent: int = 20
+    snapshot: BaseComponent, input_format: str = "images", eval_percent: int = DEFAULT_EVAL_PERCENT
 ) -> FileBasedExampleGen:
     """ImageExampleGen reading the folder DataSnapshot chose, with the options it wrote (among
     them the folder's fingerprint, so that a cache keyed on parameters sees new data)."""

@@ -22,7 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from components import features
-from components.example_gen import ingest
+from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION, ingest
 
 INGESTION_REPORT_FILE = "ingestion_report.json"
 INPUT_FORMAT_KEY = "input_format"
@@ -74,7 +74,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         scan = ingest.scan_image_folder(
             root,
             max_bad_file_fraction=options.get(
-                MAX_BAD_FILE_FRACTION_KEY, ingest.DEFAULT_MAX_BAD_FILE_FRACTION
+                MAX_BAD_FILE_FRACTION_KEY, DEFAULT_MAX_BAD_FILE_FRACTION
             ),
         )
         for rejected in scan.rejected:

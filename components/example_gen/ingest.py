@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 import tensorflow as tf
 
 from components import features
-
-# More than this fraction of undecodable image files fails the run (documented in README).
-DEFAULT_MAX_BAD_FILE_FRACTION = 0.01
+from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION
 
 
 class DataError(ValueError):

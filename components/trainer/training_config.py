@@ -156,9 +156,11 @@ class PretrainConfig(Settings):
 
     KIND: ClassVar[str] = "pretraining setting"
 
-    backbone: str = "mobilenet_v2"
-    backbone_alpha: float = 0.35
-    image_size: int = 96
+    # The architecture the Trainer fine-tunes by default, at its image size: the backbone is
+    # pretrained for it.
+    backbone: str = TrainingConfig.backbone
+    backbone_alpha: float = TrainingConfig.backbone_alpha
+    image_size: int = TrainingConfig.image_size
     per_class: int = 800
     epochs: int = 20
     batch_size: int = 64

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
 
 IMAGE_SIZE_KEY = "image_size"
-_MIN_STD = 1e-3  # a constant-colour channel must not divide by zero
+# The floor of a channel's standard deviation: a constant-colour channel must not divide by
+# zero. The experiments' plain baselines normalize with the same floor (channel_stats).
+MIN_STD = 1e-3
 
 
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -43,7 +46,7 @@ def channel_mean_and_std(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         tf.reduce_mean(tf.square(images), axis=[1, 2]), reduce_instance_dims=False
     )
     variance = tf.maximum(mean_of_squares - tf.square(mean), 0.0)
-    return mean, tf.maximum(tf.sqrt(variance), _MIN_STD)
+    return mean, tf.maximum(tf.sqrt(variance), MIN_STD)
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
@@ -57,3 +60,9 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
         # Serving has no label: tf.Transform prunes this output when the input is missing.
         features.LABEL_KEY: tf.reshape(inputs[features.LABEL_KEY], [-1]),
     }
+
+
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and floored standard deviation of images [n, h, w, c] in memory: what
+    preprocessing_fn's analyzers compute over a split, for code that works outside Beam."""
+    return images.mean(axis=(0, 1, 2)), np.maximum(images.std(axis=(0, 1, 2)), MIN_STD)
