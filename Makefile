@@ -30,7 +30,7 @@ DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 PRETRAINED_DIR ?= data/pretrained
 
-.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench quality backbone-sources test test-fast lint format lock demo-data clean
+.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -111,6 +111,9 @@ models: $(STAMP) ## List pushed model versions with their metrics (SERVING_DIR=.
 rollback: $(STAMP) ## Serve an earlier version again: make rollback VERSION=3 [REASON="..."].
 	@test -n "$(VERSION)" || { echo "error: say which version: make rollback VERSION=<n> (see make models)"; exit 2; }
 	$(PY) -m pipeline.models rollback "$(VERSION)" --reason "$(REASON)"
+
+settings-doc: $(STAMP) ## Regenerate docs/settings.md from pipeline/settings.py.
+	$(PY) -m pipeline.settings
 
 lint: $(STAMP) ## ruff lint and format check.
 	$(VENV)/bin/ruff check .

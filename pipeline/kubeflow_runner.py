@@ -30,11 +30,15 @@ from pipeline.beam_runners import BeamSettings, beam_args
 from pipeline.config import DEFAULT_PACKAGE, PipelineConfig, TrainerResources
 from pipeline.settings import (
     AUGMENTATION_SETTINGS,
-    CHECK_DRIFT,
+    BEAM_SETTINGS,
+    CLUSTER_SETTINGS,
+    CLUSTER_WEIGHTS,
+    DEFAULT_TOLERATIONS,
     GATE_SETTINGS,
-    LATEST_SNAPSHOT,
+    PLACEMENT_SETTINGS,
+    REQUIRED_TO_COMPILE,
+    RESOURCE_SETTINGS,
     TRAINING_SETTINGS,
-    Setting,
     add_settings,
     gate_config,
     typed_settings,
@@ -43,12 +47,7 @@ from pipeline.settings import (
 # Where deploy/Dockerfile puts the project inside the pipeline image.
 IMAGE_PROJECT_DIR = "/pipeline"
 IMAGE_SCHEMA = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
-# Transfer learning needs pretrained weights; a cluster's Trainer pod can usually download
-# Keras' ImageNet weights (the local default, `make pretrain`'s file, is not in the image).
-CLUSTER_WEIGHTS = "imagenet"
 
-# GKE and the NVIDIA GPU operator taint GPU nodes nvidia.com/gpu (NoSchedule).
-DEFAULT_TOLERATIONS = "nvidia.com/gpu:NoSchedule"
 TRAINER_NODE_ID = "Trainer"
 
 
@@ -89,49 +88,6 @@ def parse_tolerations(text: str) -> tuple[dict[str, str], ...]:
     return tuple(tolerations)
 
 
-REQUIRED = ("image", "data_root", "serving_dir")
-CLUSTER_SETTINGS = {
-    "image": Setting("--image", "IMAGE", str, "pipeline image every step runs in"),
-    "data_root": Setting("--data", "DATA", str, "image folder on the cluster's storage"),
-    "serving_dir": Setting(
-        "--serving-dir", "SERVING_DIR", str, "push destination: the model registry's folder"
-    ),
-    "schema_path": Setting("--schema", "SCHEMA", str, "curated schema file inside the image"),
-    "input_format": Setting("--input-format", "INPUT_FORMAT", str, "images or tfrecord"),
-    "latest_snapshot": LATEST_SNAPSHOT,
-    "check_drift": CHECK_DRIFT,
-    "pipeline_name": Setting("--pipeline-name", "PIPELINE_NAME", str, "name on the cluster"),
-}
-RESOURCE_SETTINGS = {
-    "gpus": Setting("--gpus", "GPUS", int, "GPUs for the Trainer (0: CPU only)"),
-    "gpu_resource": Setting("--gpu-resource", "GPU_RESOURCE", str, "Kubernetes GPU resource name"),
-    "cpu": Setting("--trainer-cpu", "TRAINER_CPU", float, "Trainer CPU limit (cores)"),
-    "memory_gb": Setting("--trainer-memory", "TRAINER_MEMORY", float, "Trainer memory limit, GB"),
-}
-BEAM_SETTINGS = {
-    "runner": Setting("--beam-runner", "BEAM_RUNNER", str, "direct, dataflow, flink or spark"),
-    "project": Setting("--beam-project", "BEAM_PROJECT", str, "Dataflow: GCP project"),
-    "region": Setting("--beam-region", "BEAM_REGION", str, "Dataflow: region"),
-    "temp_location": Setting("--beam-temp", "BEAM_TEMP", str, "Dataflow: gs:// temp folder"),
-    "job_endpoint": Setting(
-        "--beam-job-endpoint", "BEAM_JOB_ENDPOINT", str, "Flink/Spark: Beam job server host:port"
-    ),
-    "worker_pool": Setting(
-        "--beam-worker-pool", "BEAM_WORKER_POOL", str, "Flink/Spark: worker pool address"
-    ),
-    "extra_args": Setting("--beam-args", "BEAM_ARGS", str, "more Beam options, shell-quoted"),
-}
-PLACEMENT_SETTINGS = {
-    "node_selector": Setting(
-        "--node-selector", "NODE_SELECTOR", str, "Trainer node labels: key=value,..."
-    ),
-    "tolerations": Setting(
-        "--tolerations",
-        "TOLERATIONS",
-        str,
-        f"taints the Trainer tolerates: key[=value]:Effect,... (default {DEFAULT_TOLERATIONS})",
-    ),
-}
 ALL_SETTINGS = {
     **CLUSTER_SETTINGS,
     **BEAM_SETTINGS,
@@ -158,7 +114,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[PipelineConfig, str, Pla
     """The cluster's PipelineConfig, the image and the Trainer's placement; a missing required
     setting is named."""
     given = {k: v for k, v in vars(args).items() if v is not None}
-    missing = [ALL_SETTINGS[name] for name in REQUIRED if name not in given]
+    missing = [ALL_SETTINGS[name] for name in REQUIRED_TO_COMPILE if name not in given]
     if missing:
         needed = ", ".join(f"{s.flag} ({s.env}=...)" for s in missing)
         raise ValueError(f"compiling for Kubeflow needs {needed}")

@@ -27,8 +27,10 @@ from pipeline.config import (
 from pipeline.settings import (
     AUGMENTATION_SETTINGS,
     GATE_SETTINGS,
+    OUTPUTS,
     PATH_SETTINGS,
     PIPELINE_SETTINGS,
+    PRETRAINED_DIR,
     TRAINING_SETTINGS,
     add_settings,
     gate_config,
@@ -49,12 +51,14 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     add_settings(parser, ALL_SETTINGS, environ)
     parser.add_argument(
-        "--outputs", default=environ.get("OUTPUTS", DEFAULT_OUTPUTS), help="outputs folder"
+        OUTPUTS.flag,
+        default=environ.get(OUTPUTS.env, DEFAULT_OUTPUTS),
+        help=f"{OUTPUTS.help} (env {OUTPUTS.env})",
     )
     parser.add_argument(
-        "--pretrained-dir",
-        default=environ.get("PRETRAINED_DIR", DEFAULT_PRETRAINED_DIR),
-        help="where `make pretrain` left backbone weights, used when --weights is not given",
+        PRETRAINED_DIR.flag,
+        default=environ.get(PRETRAINED_DIR.env, DEFAULT_PRETRAINED_DIR),
+        help=f"{PRETRAINED_DIR.help} (env {PRETRAINED_DIR.env})",
     )
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     return parser

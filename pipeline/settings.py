@@ -6,6 +6,8 @@ defaults come from the config dataclasses, never from here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,132 +30,357 @@ def parse_bool(text: str | bool) -> bool:
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its flag, environment variable, type and meaning. Its default is the field
+    of the config dataclass it fills; `shown_default` says it in the docs where no field does."""
+
     flag: str
     env: str
     type: Callable[[str], Any]
     help: str
+    shown_default: str | None = None
 
 
 LATEST_SNAPSHOT = Setting(
     "--latest-snapshot",
     "LATEST_SNAPSHOT",
     parse_bool,
-    "DATA holds snapshot folders (e.g. 2026-11-22/<class>/<image>); read the last by name",
+    "DATA holds snapshot folders (e.g. 2026-11-22/<class>/<image>); each run reads the last "
+    "by name (README, Snapshots)",
 )
 CHECK_DRIFT = Setting(
     "--check-drift",
     "CHECK_DRIFT",
     parse_bool,
-    "stop if the data drifted from what trained the served model (false: accept it once)",
+    "stop when the data drifted from what trained the served model (README, Drift); false "
+    "accepts a deliberate change",
 )
-# Flag, environment variable, type; defaults come from the config dataclasses.
+# `make local`'s data and run; defaults from PipelineConfig.
 PIPELINE_SETTINGS = {
-    "data_root": Setting("--data", "DATA", str, "image folder: <class>/<image> (or TFRecords)"),
-    "pipeline_root": Setting("--pipeline-root", "PIPELINE_ROOT", str, "where TFX writes artifacts"),
-    "serving_dir": Setting("--serving-dir", "SERVING_DIR", str, "where blessed models are pushed"),
-    "metadata_path": Setting("--metadata", "METADATA_PATH", str, "ML Metadata SQLite file"),
+    "data_root": Setting(
+        "--data",
+        "DATA",
+        str,
+        "image folder, <class>/<image> (or a TFRecord folder)",
+        "`data/demo` with make, else required",
+    ),
+    "pipeline_root": Setting(
+        "--pipeline-root", "PIPELINE_ROOT", str, "TFX artifacts", "`<outputs>/pipeline`"
+    ),
+    "serving_dir": Setting(
+        "--serving-dir",
+        "SERVING_DIR",
+        str,
+        "where blessed models are pushed",
+        "`<outputs>/serving`",
+    ),
+    "metadata_path": Setting(
+        "--metadata",
+        "METADATA_PATH",
+        str,
+        "ML Metadata SQLite file",
+        "`<pipeline root>/metadata.sqlite`",
+    ),
     "eval_percent": Setting("--eval-percent", "EVAL_PERCENT", int, "share of files for evaluation"),
     "max_bad_file_fraction": Setting(
-        "--max-bad-files", "MAX_BAD_FILES", float, "fail if more undecodable files than this"
+        "--max-bad-files",
+        "MAX_BAD_FILES",
+        float,
+        "fail above this fraction of undecodable files (they are skipped and reported below it)",
     ),
     "check_drift": CHECK_DRIFT,
     "tune": Setting(
-        "--tune", "TUNE", parse_bool, "add the Tuner stage before the Trainer (off by default)"
+        "--tune", "TUNE", parse_bool, "add the Tuner stage before the Trainer (README, Tuning)"
     ),
-    "tuner_trials": Setting("--tuner-trials", "TUNER_TRIALS", int, "trials the Tuner runs"),
+    "tuner_trials": Setting(
+        "--tuner-trials",
+        "TUNER_TRIALS",
+        int,
+        "trials the Tuner runs, each a whole two-phase training",
+    ),
     "latest_snapshot": LATEST_SNAPSHOT,
 }
 PATH_SETTINGS = ("data_root", "pipeline_root", "serving_dir", "metadata_path")
+# Read by the local runner itself, not by a config dataclass.
+OUTPUTS = Setting(
+    "--outputs",
+    "OUTPUTS",
+    str,
+    "where summaries, logs and (by default) everything else go",
+    "`outputs`",
+)
+PRETRAINED_DIR = Setting(
+    "--pretrained-dir",
+    "PRETRAINED_DIR",
+    str,
+    "where `make pretrain` writes backbone weights and `make local` looks for them when WEIGHTS "
+    "is not given",
+    "`data/pretrained`",
+)
 TRAINING_SETTINGS = {
     "image_size": Setting("--image-size", "IMAGE_SIZE", int, "square input size in pixels"),
     "backbone": Setting(
-        "--backbone", "BACKBONE", str, "mobilenet_v2, efficientnet_b0, resnet50_v2, vgg16"
+        "--backbone", "BACKBONE", str, "mobilenet_v2, efficientnet_b0, resnet50_v2 or vgg16"
     ),
-    "backbone_alpha": Setting("--backbone-alpha", "BACKBONE_ALPHA", float, "MobileNetV2 width"),
+    "backbone_alpha": Setting(
+        "--backbone-alpha", "BACKBONE_ALPHA", float, "MobileNetV2 width multiplier"
+    ),
     "weights": Setting(
-        "--weights", "WEIGHTS", str, "none, imagenet, or a weights file (default: pretrained)"
+        "--weights",
+        "WEIGHTS",
+        str,
+        "none (from scratch), imagenet (needs network), or a weights file or SavedModel folder "
+        "(README, Pretrained backbone)",
+        "the `make pretrain` backbone",
     ),
-    "epochs": Setting("--epochs", "EPOCHS", int, "maximum epochs (early stopping may stop sooner)"),
+    "epochs": Setting(
+        "--epochs",
+        "EPOCHS",
+        int,
+        "maximum epochs over images from scratch; early stopping may stop sooner (the head on a "
+        "pretrained backbone trains on cached features until it converges)",
+    ),
     "batch_size": Setting("--batch-size", "BATCH_SIZE", int, "training batch size"),
     "learning_rate": Setting(
         "--learning-rate",
         "LEARNING_RATE",
         float,
-        f"Adam learning rate of the head ({HEAD_RATE_FACTOR}x on frozen features; everything"
-        " from scratch)",
+        "learning rate of the head in fine-tuning (of everything, from scratch); the head on "
+        f"frozen features trains at {HEAD_RATE_FACTOR}x",
     ),
     "dropout": Setting(
-        "--dropout", "DROPOUT", float, "dropout rate in the head (checked on frozen features)"
+        "--dropout",
+        "DROPOUT",
+        float,
+        "dropout before the classification layer (checked on the frozen features)",
     ),
-    "weight_decay": Setting("--weight-decay", "WEIGHT_DECAY", float, "L2 factor on the head"),
+    "weight_decay": Setting(
+        "--weight-decay", "WEIGHT_DECAY", float, "weight decay factor (see WEIGHT_DECAY_MODE)"
+    ),
     "weight_decay_mode": Setting(
-        "--weight-decay-mode", "WEIGHT_DECAY_MODE", str, "l2 (head penalty) or decoupled (AdamW)"
+        "--weight-decay-mode",
+        "WEIGHT_DECAY_MODE",
+        str,
+        "l2: an L2 penalty on the classification layer; decoupled: AdamW's decay of every "
+        "trained weight",
     ),
-    "l1": Setting("--l1", "L1", float, "L1 factor on the head"),
-    "l2_sp": Setting("--l2-sp", "L2_SP", float, "pull toward pretrained weights in fine-tuning"),
+    "l1": Setting("--l1", "L1", float, "L1 penalty on the classification layer"),
+    "l2_sp": Setting(
+        "--l2-sp",
+        "L2_SP",
+        float,
+        "L2-SP: in fine-tuning, a penalty on the squared distance from the pretrained weights",
+    ),
     "early_stopping": Setting(
-        "--early-stopping", "EARLY_STOPPING", parse_bool, "stop on val loss, keep the best epoch"
+        "--early-stopping",
+        "EARLY_STOPPING",
+        parse_bool,
+        "stop a phase when validation loss stops falling and keep its best epoch; false runs "
+        "every epoch and keeps the last",
     ),
-    "lr_schedule": Setting("--lr-schedule", "LR_SCHEDULE", str, "constant, plateau or cosine"),
+    "lr_schedule": Setting(
+        "--lr-schedule",
+        "LR_SCHEDULE",
+        str,
+        "plateau (halve when validation loss stalls), cosine (decay over each phase) or constant",
+    ),
     "label_smoothing": Setting(
-        "--label-smoothing", "LABEL_SMOOTHING", float, "soften one-hot targets (0: off)"
+        "--label-smoothing",
+        "LABEL_SMOOTHING",
+        float,
+        "soften the one-hot targets: 1 - s + s/K on the true class, s/K on the others (0: off)",
     ),
     "early_stopping_patience": Setting(
-        "--patience", "PATIENCE", int, "early stopping patience of fine-tuning"
+        "--patience",
+        "PATIENCE",
+        int,
+        "early-stopping patience of fine-tuning, in epochs without a lower validation loss",
     ),
     "mixed_precision": Setting(
-        "--mixed-precision", "MIXED_PRECISION", parse_bool, "float16 compute on GPU"
+        "--mixed-precision",
+        "MIXED_PRECISION",
+        parse_bool,
+        "float16 compute on GPUs (ignored on a CPU)",
     ),
     "strategy": Setting(
-        "--strategy", "STRATEGY", str, "auto, feature_extraction, partial or full fine-tuning"
+        "--strategy",
+        "STRATEGY",
+        str,
+        "feature_extraction, partial or full fine-tuning, or auto: measured on the validation "
+        "part (README, The model)",
     ),
     "domain": Setting(
-        "--domain", "DOMAIN", str, "similar or different to the pretraining data (for auto)"
+        "--domain",
+        "DOMAIN",
+        str,
+        "similar or different to the backbone's pretraining data: how deep auto fine-tunes "
+        "(similar: partial, different: full) before measuring it against the head alone",
     ),
     "feature_layer": Setting(
         "--feature-layer",
         "FEATURE_LAYER",
         str,
-        "where the head reads the backbone: auto (measured), top, or a layer name",
+        "where the head reads a pretrained backbone: auto (each stage's start and the output, "
+        "measured by a head on the validation part), top (the whole backbone), or a layer name",
     ),
     "fine_tune_fraction": Setting(
-        "--fine-tune-fraction", "FINE_TUNE_FRACTION", float, "top share of layers partial opens"
+        "--fine-tune-fraction",
+        "FINE_TUNE_FRACTION",
+        float,
+        "top share of the backbone's layers (below the FEATURE_LAYER cut) that partial unfreezes",
     ),
     "fine_tune_epochs": Setting(
-        "--fine-tune-epochs", "FINE_TUNE_EPOCHS", int, "maximum epochs of phase 2"
+        "--fine-tune-epochs",
+        "FINE_TUNE_EPOCHS",
+        int,
+        "maximum epochs of phase 2, which stops early on validation loss (0: no fine-tuning)",
     ),
     "fine_tune_learning_rate": Setting(
-        "--fine-tune-learning-rate", "FINE_TUNE_LR", float, "learning rate of phase 2"
+        "--fine-tune-learning-rate",
+        "FINE_TUNE_LR",
+        float,
+        "learning rate of the backbone in phase 2 (the head keeps LEARNING_RATE)",
     ),
     "seed": Setting(
-        "--seed", "SEED", int, "random seed of initial weights, shuffling and augmentation"
+        "--seed", "SEED", int, "random seed of the initial weights, shuffling and augmentation"
     ),
 }
 
 # Owned by Transform (components/transform/augmentation.py), apart from training's settings.
 AUGMENTATION_SETTINGS = {
-    "flip": Setting("--augment-flip", "AUGMENT_FLIP", parse_bool, "random horizontal flip"),
+    "flip": Setting(
+        "--augment-flip",
+        "AUGMENT_FLIP",
+        parse_bool,
+        "random horizontal flip of training images (checked on each data set's validation part)",
+    ),
     "rotation_degrees": Setting(
-        "--augment-rotation", "AUGMENT_ROTATION", float, "max random rotation, degrees"
+        "--augment-rotation", "AUGMENT_ROTATION", float, "maximum random rotation, degrees"
     ),
     "shift": Setting(
-        "--augment-shift", "AUGMENT_SHIFT", float, "max random shift, fraction of size"
+        "--augment-shift",
+        "AUGMENT_SHIFT",
+        float,
+        "maximum random shift, fraction of width and height",
     ),
-    "zoom": Setting("--augment-zoom", "AUGMENT_ZOOM", float, "max random zoom fraction"),
+    "zoom": Setting("--augment-zoom", "AUGMENT_ZOOM", float, "maximum random zoom in or out"),
     "noise_stddev": Setting(
-        "--augment-noise", "AUGMENT_NOISE", float, "Gaussian pixel noise std (normalized units)"
+        "--augment-noise",
+        "AUGMENT_NOISE",
+        float,
+        "std of Gaussian pixel noise, in normalized units (0: off)",
     ),
 }
 # The blessing rule (components/evaluator/blessing.py); the Gate's fields drop "gate_".
 GATE_SETTINGS = {
     "gate_metric": Setting(
-        "--gate-metric", "GATE_METRIC", str, "accuracy, macro_f1, macro_auc or loss"
+        "--gate-metric",
+        "GATE_METRIC",
+        str,
+        "what the gate judges by: accuracy, macro_f1, macro_auc or loss",
     ),
     "gate_floor": Setting(
-        "--gate-floor", "GATE_FLOOR", float, "minimum of the gate metric to bless (loss: maximum)"
+        "--gate-floor",
+        "GATE_FLOOR",
+        float,
+        "minimum of the gate metric to bless (for loss, the maximum; then required)",
     ),
     "gate_tolerance": Setting(
-        "--gate-tolerance", "GATE_TOLERANCE", float, "allowed worsening vs the served model"
+        "--gate-tolerance",
+        "GATE_TOLERANCE",
+        float,
+        "allowed worsening against the served model, in the metric's units",
+    ),
+}
+
+# `make compile`: where the pipeline runs on a cluster.
+# Transfer learning needs pretrained weights; a cluster's Trainer pod can usually download
+# Keras' ImageNet weights (the local default, `make pretrain`'s file, is not in the image).
+CLUSTER_WEIGHTS = "imagenet"
+REQUIRED_TO_COMPILE = ("image", "data_root", "serving_dir")
+# GKE and the NVIDIA GPU operator taint GPU nodes nvidia.com/gpu (NoSchedule).
+DEFAULT_TOLERATIONS = "nvidia.com/gpu:NoSchedule"
+CLUSTER_SETTINGS = {
+    "image": Setting("--image", "IMAGE", str, "the pipeline image every step runs in", "required"),
+    "data_root": Setting(
+        "--data",
+        "DATA",
+        str,
+        "image folder on the cluster's storage (the data_root run parameter's default)",
+        "required",
+    ),
+    "serving_dir": Setting(
+        "--serving-dir",
+        "SERVING_DIR",
+        str,
+        "push destination on the cluster's storage: the model registry's folder",
+        "required",
+    ),
+    "schema_path": Setting(
+        "--schema",
+        "SCHEMA",
+        str,
+        "curated schema, inside the image",
+        "`/pipeline/schemas/schema.pbtxt`",
+    ),
+    "input_format": Setting("--input-format", "INPUT_FORMAT", str, "images or tfrecord"),
+    "latest_snapshot": LATEST_SNAPSHOT,
+    "check_drift": CHECK_DRIFT,
+    "pipeline_name": Setting("--pipeline-name", "PIPELINE_NAME", str, "name on the cluster"),
+}
+RESOURCE_SETTINGS = {
+    "gpus": Setting(
+        "--gpus", "GPUS", int, "GPUs for the Trainer (0: CPU only); no other step asks for one"
+    ),
+    "gpu_resource": Setting(
+        "--gpu-resource", "GPU_RESOURCE", str, "the Kubernetes resource name of the GPU"
+    ),
+    "cpu": Setting("--trainer-cpu", "TRAINER_CPU", float, "the Trainer's CPU limit, in cores"),
+    "memory_gb": Setting(
+        "--trainer-memory", "TRAINER_MEMORY", float, "the Trainer's memory limit, in GB"
+    ),
+}
+BEAM_SETTINGS = {
+    "runner": Setting(
+        "--beam-runner",
+        "BEAM_RUNNER",
+        str,
+        "where the data steps run Beam: direct (in the step's pod, a process per core), "
+        "dataflow, flink or spark",
+    ),
+    "project": Setting("--beam-project", "BEAM_PROJECT", str, "Dataflow: the GCP project"),
+    "region": Setting("--beam-region", "BEAM_REGION", str, "Dataflow: the region"),
+    "temp_location": Setting(
+        "--beam-temp", "BEAM_TEMP", str, "Dataflow: a gs:// folder for temporary files"
+    ),
+    "job_endpoint": Setting(
+        "--beam-job-endpoint",
+        "BEAM_JOB_ENDPOINT",
+        str,
+        "Flink or Spark: the Beam job server, host:port (required for them)",
+    ),
+    "worker_pool": Setting(
+        "--beam-worker-pool",
+        "BEAM_WORKER_POOL",
+        str,
+        "Flink or Spark: the worker pool (a sidecar running IMAGE with --worker_pool)",
+    ),
+    "extra_args": Setting("--beam-args", "BEAM_ARGS", str, "any other Beam options, shell-quoted"),
+}
+PLACEMENT_SETTINGS = {
+    "node_selector": Setting(
+        "--node-selector",
+        "NODE_SELECTOR",
+        str,
+        "node labels the Trainer needs, key=value,... (e.g. "
+        "cloud.google.com/gke-accelerator=nvidia-l4)",
+        "none",
+    ),
+    "tolerations": Setting(
+        "--tolerations",
+        "TOLERATIONS",
+        str,
+        "taints the Trainer tolerates, kubectl's key[=value]:Effect,... (none when GPUS=0)",
+        f"`{DEFAULT_TOLERATIONS}`",
     ),
 }
 
@@ -186,3 +413,104 @@ def gate_config(given: dict) -> Gate:
     if settings.get("metric") == "loss" and "floor" not in settings:
         raise ValueError("a loss gate needs a ceiling: pass --gate-floor or GATE_FLOOR")
     return Gate(**settings)
+
+
+# docs/settings.md: each command's settings, in groups, with the config dataclass that holds
+# their defaults (and the prefix its field names drop).
+SETTINGS_DOC = "docs/settings.md"
+
+
+def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type | None, str]]]:
+    from components.evaluator.blessing import Gate
+    from components.trainer.training_config import TrainingConfig
+    from components.transform.augmentation import AugmentationSpec
+    from pipeline.beam_runners import BeamSettings
+    from pipeline.config import PipelineConfig, TrainerResources
+
+    local_only = {"outputs": OUTPUTS, "pretrained_dir": PRETRAINED_DIR}
+    return {
+        "`make local` (`image-classifier-local`)": [
+            ("Data and outputs", {**PIPELINE_SETTINGS, **local_only}, PipelineConfig, ""),
+            ("Training", TRAINING_SETTINGS, TrainingConfig, ""),
+            ("Augmentation (Transform)", AUGMENTATION_SETTINGS, AugmentationSpec, ""),
+            ("Blessing (Evaluator)", GATE_SETTINGS, Gate, "gate_"),
+        ],
+        "`make compile` (`image-classifier-compile`)": [
+            ("Cluster", CLUSTER_SETTINGS, PipelineConfig, ""),
+            (
+                "The Trainer's pod",
+                {**RESOURCE_SETTINGS, **PLACEMENT_SETTINGS},
+                TrainerResources,
+                "",
+            ),
+            ("Beam, for the data steps", BEAM_SETTINGS, BeamSettings, ""),
+        ],
+    }
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"`{value}`" if value else ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def shown_default(name: str, setting: Setting, holder: type | None, prefix: str) -> str:
+    """What the docs give as a setting's default: the holder dataclass field's, unless the
+    setting says otherwise."""
+    if setting.shown_default is not None:
+        return setting.shown_default
+    fields = {f.name: f for f in dataclasses.fields(holder)} if holder else {}
+    field = fields.get(name.removeprefix(prefix))
+    if field is None or field.default is dataclasses.MISSING:
+        return ""
+    return _shown(field.default)
+
+
+def markdown() -> str:
+    """docs/settings.md, from the tables above and the config dataclasses' defaults."""
+    lines = [
+        "# Settings",
+        "",
+        "Generated from `pipeline/settings.py` by `make settings-doc`; a test fails when it is "
+        "stale. Every setting is a `make` variable (or environment variable) and a flag of the "
+        "command; flags win over variables. Defaults are the config dataclasses' "
+        "(`pipeline/config.py`, `components/trainer/training_config.py`, "
+        "`components/transform/augmentation.py`, `components/evaluator/blessing.py`), where the "
+        "reason for each is written beside it.",
+        "",
+        "To add a setting: a field with its default in the config dataclass that carries it, a "
+        "`Setting` in the matching table of `pipeline/settings.py`, the code that uses it, then "
+        "`make settings-doc`.",
+    ]
+    for command, groups in _sections().items():
+        lines += ["", f"## {command}"]
+        for title, settings, holder, prefix in groups:
+            lines += ["", f"### {title}", "", "| variable | flag | default | meaning |"]
+            lines.append("|---|---|---|---|")
+            for name, setting in settings.items():
+                default = shown_default(name, setting, holder, prefix)
+                meaning = setting.help.replace("<", "&lt;")  # <class> is no HTML tag
+                lines.append(f"| `{setting.env}` | `{setting.flag}` | {default} | {meaning} |")
+    lines += [
+        "",
+        "`make compile` also takes every training, augmentation and blessing setting of "
+        f"`make local`, except that `WEIGHTS` defaults to `{CLUSTER_WEIGHTS}` there: "
+        "`make pretrain`'s file is not in the image.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write docs/settings.md from the settings.")
+    parser.add_argument("--out", default=SETTINGS_DOC)
+    args = parser.parse_args(argv)
+    with open(args.out, "w") as f:
+        f.write(markdown())
+    print(f"Wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
