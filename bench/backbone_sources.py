@@ -95,7 +95,7 @@ def _fractal_class(job: tuple[int, int, int]) -> list[np.ndarray]:
 
 
 def fractal_images(classes: int, per_class: int, image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """`per_class` images of each of `classes` fractal categories, drawn on two processes."""
+    """`per_class` images of each of `classes` fractal categories, drawn on every core."""
     with multiprocessing.Pool(os.cpu_count()) as pool:
         drawn = pool.map(_fractal_class, [(c, per_class, image_size) for c in range(classes)])
     return np.stack([image for category in drawn for image in category]), np.repeat(
@@ -125,6 +125,7 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
     from components.common import tracing
     from components.trainer import pretraining
     from components.trainer.training_config import PretrainConfig
+    from components.transform.preprocessing import channel_stats
 
     config = PretrainConfig(epochs=epochs)
     started = time.monotonic()
@@ -135,7 +136,8 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
     order = np.random.default_rng(0).permutation(len(images))
     held, train = np.split(order, [int(len(images) * HELD_OUT_SHARE)])
     pixels = images.astype(np.float32)
-    pixels = (pixels - pixels[train].mean((0, 1, 2))) / pixels[train].std((0, 1, 2))
+    mean, std = channel_stats(pixels[train])  # the training part's, as Transform computes
+    pixels = (pixels - mean) / std
     model, backbone = pretraining.build_pretraining_model(config, int(labels.max()) + 1)
     train_data = (
         tf.data.Dataset.from_tensor_slices((pixels[train], labels[train]))
@@ -321,10 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
     with open(args.results, "w") as f:
         json.dump(saved, f, indent=2)
+    report = markdown(saved)
     os.makedirs(args.docs, exist_ok=True)
     with open(os.path.join(args.docs, "backbone_sources.md"), "w") as f:
-        f.write(markdown(saved))
-    print(markdown(saved))
+        f.write(report)
+    print(report)
     return 0
 
 
