@@ -15,6 +15,10 @@ from components.transform.augmentation import AugmentationSpec
 DEFAULT_PIPELINE_NAME = "image-classifier"
 # Where `make local` writes (pipeline root, metadata, pushed models, logs) unless told otherwise.
 DEFAULT_OUTPUTS = "outputs"
+# Where deploy/Dockerfile puts the project inside the pipeline image, and so the curated
+# schema the compiled pipeline reads there.
+IMAGE_PROJECT_DIR = "/pipeline"
+IMAGE_SCHEMA = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
 # The compiled Kubeflow pipeline `make compile` writes and `make deploy` uploads.
 DEFAULT_PACKAGE = os.path.join("build", "pipeline.yaml")
 # Where `make pretrain` leaves backbone weights, one file per architecture (weights_filename).

@@ -27,7 +27,7 @@ from typing import Any
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation import AugmentationSpec
 from pipeline.beam_runners import BeamSettings, beam_args
-from pipeline.config import DEFAULT_PACKAGE, PipelineConfig, TrainerResources
+from pipeline.config import DEFAULT_PACKAGE, IMAGE_SCHEMA, PipelineConfig, TrainerResources
 from pipeline.settings import (
     AUGMENTATION_SETTINGS,
     BEAM_SETTINGS,
@@ -43,10 +43,6 @@ from pipeline.settings import (
     gate_config,
     typed_settings,
 )
-
-# Where deploy/Dockerfile puts the project inside the pipeline image.
-IMAGE_PROJECT_DIR = "/pipeline"
-IMAGE_SCHEMA = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
 
 TRAINER_NODE_ID = "Trainer"
 

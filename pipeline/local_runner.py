@@ -53,12 +53,12 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         OUTPUTS.flag,
         default=environ.get(OUTPUTS.env, DEFAULT_OUTPUTS),
-        help=f"{OUTPUTS.help} (env {OUTPUTS.env})",
+        help=OUTPUTS.described,
     )
     parser.add_argument(
         PRETRAINED_DIR.flag,
         default=environ.get(PRETRAINED_DIR.env, DEFAULT_PRETRAINED_DIR),
-        help=f"{PRETRAINED_DIR.help} (env {PRETRAINED_DIR.env})",
+        help=PRETRAINED_DIR.described,
     )
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     return parser

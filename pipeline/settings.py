@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.evaluator.blessing import Gate
-from components.trainer.training_config import HEAD_RATE_FACTOR
+from components.trainer.training_config import HEAD_RATE_FACTOR, TrainingConfig
+from components.transform.augmentation import AugmentationSpec
+from pipeline.beam_runners import BeamSettings
+from pipeline.config import (
+    DEFAULT_OUTPUTS,
+    DEFAULT_PRETRAINED_DIR,
+    IMAGE_SCHEMA,
+    PipelineConfig,
+    TrainerResources,
+)
 
 
 def parse_bool(text: str | bool) -> bool:
@@ -38,6 +47,11 @@ class Setting:
     type: Callable[[str], Any]
     help: str
     shown_default: str | None = None
+
+    @property
+    def described(self) -> str:
+        """Its help in a parser: the meaning, and the variable that sets it too."""
+        return f"{self.help} (env {self.env})"
 
 
 LATEST_SNAPSHOT = Setting(
@@ -106,7 +120,7 @@ OUTPUTS = Setting(
     "OUTPUTS",
     str,
     "where summaries, logs and (by default) everything else go",
-    "`outputs`",
+    f"`{DEFAULT_OUTPUTS}`",
 )
 PRETRAINED_DIR = Setting(
     "--pretrained-dir",
@@ -114,7 +128,7 @@ PRETRAINED_DIR = Setting(
     str,
     "where `make pretrain` writes backbone weights and `make local` looks for them when WEIGHTS "
     "is not given",
-    "`data/pretrained`",
+    f"`{DEFAULT_PRETRAINED_DIR}`",
 )
 TRAINING_SETTINGS = {
     "image_size": Setting("--image-size", "IMAGE_SIZE", int, "square input size in pixels"),
@@ -320,7 +334,7 @@ CLUSTER_SETTINGS = {
         "SCHEMA",
         str,
         "curated schema, inside the image",
-        "`/pipeline/schemas/schema.pbtxt`",
+        f"`{IMAGE_SCHEMA}`",
     ),
     "input_format": Setting("--input-format", "INPUT_FORMAT", str, "images or tfrecord"),
     "latest_snapshot": LATEST_SNAPSHOT,
@@ -396,7 +410,7 @@ def add_settings(
             dest=name,
             type=setting.type,
             default=environ.get(setting.env) or None,
-            help=f"{setting.help} (env {setting.env})",
+            help=setting.described,
         )
 
 
@@ -420,13 +434,7 @@ def gate_config(given: dict) -> Gate:
 SETTINGS_DOC = "docs/settings.md"
 
 
-def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type | None, str]]]:
-    from components.evaluator.blessing import Gate
-    from components.trainer.training_config import TrainingConfig
-    from components.transform.augmentation import AugmentationSpec
-    from pipeline.beam_runners import BeamSettings
-    from pipeline.config import PipelineConfig, TrainerResources
-
+def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type, str]]]:
     local_only = {"outputs": OUTPUTS, "pretrained_dir": PRETRAINED_DIR}
     return {
         "`make local` (`image-classifier-local`)": [
@@ -456,12 +464,12 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def shown_default(name: str, setting: Setting, holder: type | None, prefix: str) -> str:
+def shown_default(name: str, setting: Setting, holder: type, prefix: str) -> str:
     """What the docs give as a setting's default: the holder dataclass field's, unless the
     setting says otherwise."""
     if setting.shown_default is not None:
         return setting.shown_default
-    fields = {f.name: f for f in dataclasses.fields(holder)} if holder else {}
+    fields = {f.name: f for f in dataclasses.fields(holder)}
     field = fields.get(name.removeprefix(prefix))
     if field is None or field.default is dataclasses.MISSING:
         return ""

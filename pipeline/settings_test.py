@@ -53,10 +53,16 @@ def test_a_variable_means_one_flag():
         assert flags.setdefault(setting.env, setting.flag) == setting.flag, setting.env
 
 
-def test_the_readme_names_real_settings_with_their_flags():
+ROW = re.compile(r"^\| `([A-Z_0-9]+)` \| `(--[a-z-]+)` \| ([^|]*) \|", re.MULTILINE)
+
+
+def test_the_readme_names_real_settings_with_their_flags_and_defaults():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `([A-Z_0-9]+)` \| `(--[a-z-]+)` \|", section, re.MULTILINE)
+    rows = ROW.findall(section)
     assert rows, "no settings table under ## Settings"
-    known = {setting.env: setting.flag for setting in all_settings()}
-    assert {env: flag for env, flag in rows} == {env: known.get(env) for env, _ in rows}
+    local_docs = settings.markdown().split("## `make compile`", 1)[0]
+    documented = {env: (flag, default) for env, flag, default in ROW.findall(local_docs)}
+    assert {env: (flag, default) for env, flag, default in rows} == {
+        env: documented.get(env) for env, _, _ in rows
+    }

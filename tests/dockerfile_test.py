@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import kubeflow_runner
+from pipeline import config
 
 pytestmark = pytest.mark.unit
 
@@ -70,8 +70,8 @@ def test_the_gpu_wheels_are_exactly_what_the_locked_tensorflow_asks_for():
 
 def test_the_project_sits_where_the_kubeflow_compile_reads_the_schema():
     (workdir,) = instructions("WORKDIR")
-    assert workdir == kubeflow_runner.IMAGE_PROJECT_DIR
-    assert f"{workdir}/schemas/schema.pbtxt" == kubeflow_runner.IMAGE_SCHEMA
+    assert workdir == config.IMAGE_PROJECT_DIR
+    assert f"{workdir}/schemas/schema.pbtxt" == config.IMAGE_SCHEMA
     copied = {
         args.split()[0].rstrip("/")
         for args in instructions("COPY")
