@@ -34,6 +34,7 @@ from pipeline.config import (
     PretrainPipelineConfig,
     weights_filename,
 )
+from pipeline.settings import PRETRAINED_DIR, TRAINING_SETTINGS
 
 RECORD_SUFFIX = ".json"
 
@@ -152,13 +153,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Pretrain a backbone on generated source shapes (once; cached).",
     )
+    # The variables `make local` reads too, so one BACKBONE pretrains what a run will load.
     environ = os.environ
-    parser.add_argument("--out", default=environ.get("PRETRAINED_DIR", DEFAULT_PRETRAINED_DIR))
-    parser.add_argument("--backbone", default=environ.get("BACKBONE", defaults.backbone))
+    backbone, alpha = TRAINING_SETTINGS["backbone"], TRAINING_SETTINGS["backbone_alpha"]
     parser.add_argument(
-        "--backbone-alpha",
+        "--out",
+        default=environ.get(PRETRAINED_DIR.env, DEFAULT_PRETRAINED_DIR),
+        help=PRETRAINED_DIR.described,
+    )
+    parser.add_argument(
+        backbone.flag,
+        default=environ.get(backbone.env, defaults.backbone),
+        help=backbone.described,
+    )
+    parser.add_argument(
+        alpha.flag,
         type=float,
-        default=float(environ.get("BACKBONE_ALPHA", defaults.backbone_alpha)),
+        default=float(environ.get(alpha.env, defaults.backbone_alpha)),
+        help=alpha.described,
     )
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
     parser.add_argument("--per-class", type=int, default=defaults.per_class)
