@@ -34,7 +34,7 @@ from components.common import plots, tracing
 from components.trainer import fine_tuning, training
 from components.trainer.model import build_model
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from components.transform.preprocessing import channel_stats, decode_and_resize
 from pipeline import demo_data
 from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename

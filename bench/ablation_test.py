@@ -9,7 +9,7 @@ import pytest
 from bench import ablation
 from components.trainer.model import build_backbone
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 
 pytestmark = pytest.mark.unit
 

@@ -39,11 +39,12 @@ from sklearn.metrics import roc_auc_score
 
 from components import features
 from components.common import tracing
+from components.example_gen.class_names import read_class_names
 from components.trainer import training
 from components.trainer.model import build_model
 from components.trainer.training_config import TrainingConfig
 from components.transform import augmentation
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from components.transform.preprocessing import MIN_STD, decode_and_resize
 
 _RECORD_SPEC = {
@@ -181,7 +182,7 @@ def measure(examples_dir: str, config: TrainingConfig) -> dict:
     train_files = split_files(examples_dir, features.TRAIN_SPLIT)
     eval_files = split_files(examples_dir, features.EVAL_SPLIT)
     train_images = training.count_examples(train_files)
-    num_classes = len(features.read_class_names(examples_dir))
+    num_classes = len(read_class_names(examples_dir))
     seconds = {}
     seconds["transform"], norm = transform(train_files, config.image_size)
     seconds["trainer"], model = train(

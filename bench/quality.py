@@ -37,6 +37,7 @@ import numpy as np
 from bench import common, quality_data
 from components import features
 from components.common import plots
+from components.example_gen.class_names import read_class_names
 from components.trainer.training_config import TrainingConfig
 from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
 from pipeline.settings import TRAINING_SETTINGS
@@ -161,7 +162,7 @@ def load_split(examples: str, image_size: int) -> Split:
 
     x_train, y_train = arrays(train_files)
     x_eval, y_eval = arrays(eval_files)
-    return Split(x_train, y_train, x_eval, y_eval, len(features.read_class_names(examples)))
+    return Split(x_train, y_train, x_eval, y_eval, len(read_class_names(examples)))
 
 
 def _pixels(images: np.ndarray) -> np.ndarray:

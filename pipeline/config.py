@@ -10,7 +10,7 @@ from pathlib import Path
 from components.evaluator.blessing import Gate
 from components.example_gen import DEFAULT_EVAL_PERCENT, DEFAULT_MAX_BAD_FILE_FRACTION
 from components.trainer.training_config import PretrainConfig, TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 
 DEFAULT_PIPELINE_NAME = "image-classifier"
 # Where `make local` writes (pipeline root, metadata, pushed models, logs) unless told otherwise.
@@ -21,6 +21,9 @@ IMAGE_PROJECT_DIR = "/pipeline"
 IMAGE_SCHEMA = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
 # The compiled Kubeflow pipeline `make compile` writes and `make deploy` uploads.
 DEFAULT_PACKAGE = os.path.join("build", "pipeline.yaml")
+# Run parameters (KubeflowConfig): the names a Kubeflow run or the KFP UI sets them by.
+DATA_ROOT_PARAMETER = "data_root"
+TRAINING_PARAMETER = "training_config"
 # Where `make pretrain` leaves backbone weights, one file per architecture (weights_filename).
 DEFAULT_PRETRAINED_DIR = "data/pretrained"
 # The curated schema every local pipeline validates against (the demo's and the pretraining's).

@@ -36,10 +36,16 @@ from components.registry.component import BASELINE_NODE_ID, BaselineModel, Regis
 from components.snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
 from components.trainer import pretraining, training, tuning
 from components.transform import preprocessing
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from components.transform.component import AugmentingTransform
 from components.validation.component import ValidationGate
-from pipeline.config import PipelineConfig, PretrainPipelineConfig, TrainerResources
+from pipeline.config import (
+    DATA_ROOT_PARAMETER,
+    TRAINING_PARAMETER,
+    PipelineConfig,
+    PretrainPipelineConfig,
+    TrainerResources,
+)
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
@@ -48,9 +54,6 @@ ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.
 # the runners turn caching off for these in the compiled pipeline (compile_ir, and the Kubeflow
 # compile).
 ALWAYS_RUN = (DATA_SNAPSHOT_NODE_ID, BASELINE_NODE_ID)
-# Run parameters (config.kubeflow): the names a Kubeflow run or the KFP UI sets them by.
-DATA_ROOT_PARAMETER = "data_root"
-TRAINING_PARAMETER = "training_config"
 
 
 def import_path(function: Callable) -> str:

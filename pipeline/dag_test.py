@@ -130,7 +130,7 @@ def test_the_tuner_is_off_by_default_and_feeds_the_trainer_when_on(config):
 
 def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augmentation(tmp_path):
     from components.transform import executor
-    from components.transform.augmentation import AugmentationSpec
+    from components.transform.augmentation_spec import AugmentationSpec
     from pipeline import pretrain
     from pipeline.dag import create_pretrain_pipeline
 

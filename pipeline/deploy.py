@@ -27,7 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import DEFAULT_PACKAGE, DEFAULT_PIPELINE_NAME
+import yaml
+
+from components.registry.provenance import code_version
+from components.trainer.training_config import TrainingConfig
+from pipeline.config import DEFAULT_PACKAGE, DEFAULT_PIPELINE_NAME, TRAINING_PARAMETER
 
 DEFAULT_EXPERIMENT = DEFAULT_PIPELINE_NAME
 DEFAULT_CRON = "0 0 3 * * *"  # 03:00 every day; KFP's cron has seconds first
@@ -67,8 +71,6 @@ class DeploySettings:
 
 def compiled_parameters(package: str) -> dict[str, Any]:
     """The package's run parameters and their compiled defaults."""
-    import yaml
-
     with open(package) as f:
         spec = next(yaml.safe_load_all(f))
     declared = spec["root"].get("inputDefinitions", {}).get("parameters", {})
@@ -78,8 +80,6 @@ def compiled_parameters(package: str) -> dict[str, Any]:
 def merged_training_settings(compiled: str, change: Any) -> str:
     """The compiled training settings with `change` (an object, or its JSON) applied, checked
     as the Trainer will check them."""
-    from components.trainer.training_config import TrainingConfig
-
     if isinstance(change, str):
         change = json.loads(change)
     if not isinstance(change, dict):
@@ -91,8 +91,6 @@ def merged_training_settings(compiled: str, change: Any) -> str:
 
 def run_parameters(package: str, given: str) -> dict[str, str]:
     """RUN_PARAMS checked against the package: known names, string values, valid settings."""
-    from pipeline.dag import TRAINING_PARAMETER
-
     if not given:
         return {}
     try:
@@ -121,8 +119,6 @@ def run_parameters(package: str, given: str) -> dict[str, str]:
 def version_name(settings: DeploySettings) -> str:
     if settings.version:
         return settings.version
-    from components.registry.provenance import code_version
-
     return f"{code_version()} {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}"
 
 

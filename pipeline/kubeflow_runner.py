@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from pipeline.beam_runners import BeamSettings, beam_args
 from pipeline.config import DEFAULT_PACKAGE, IMAGE_SCHEMA, PipelineConfig, TrainerResources
 from pipeline.settings import (

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from components.example_gen import ingest
 from components.snapshot.snapshots import data_folder
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from pipeline.config import (
     CURATED_SCHEMA,
     DEFAULT_OUTPUTS,

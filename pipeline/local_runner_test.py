@@ -5,7 +5,7 @@ import os
 import pytest
 
 from components.example_gen import ingest
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from pipeline import local_runner
 from pipeline.config import weights_filename
 

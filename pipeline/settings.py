@@ -14,7 +14,7 @@ from typing import Any
 
 from components.evaluator.blessing import Gate
 from components.trainer.training_config import HEAD_RATE_FACTOR, TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from pipeline.beam_runners import BeamSettings
 from pipeline.config import (
     DEFAULT_OUTPUTS,
@@ -259,7 +259,7 @@ TRAINING_SETTINGS = {
     ),
 }
 
-# Owned by Transform (components/transform/augmentation.py), apart from training's settings.
+# Owned by Transform (components/transform/augmentation_spec.py), apart from training's settings.
 AUGMENTATION_SETTINGS = {
     "flip": Setting(
         "--augment-flip",
@@ -485,8 +485,8 @@ def markdown() -> str:
         "stale. Every setting is a `make` variable (or environment variable) and a flag of the "
         "command; flags win over variables. Defaults are the config dataclasses' "
         "(`pipeline/config.py`, `components/trainer/training_config.py`, "
-        "`components/transform/augmentation.py`, `components/evaluator/blessing.py`), where the "
-        "reason for each is written beside it.",
+        "`components/transform/augmentation_spec.py`, `components/evaluator/blessing.py`), "
+        "where the reason for each is written beside it.",
         "",
         "To add a setting: a field with its default in the config dataclass that carries it, a "
         "`Setting` in the matching table of `pipeline/settings.py`, the code that uses it, then "

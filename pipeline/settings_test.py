@@ -10,7 +10,7 @@ import pytest
 
 from components.evaluator.blessing import Gate
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from pipeline import settings
 
 pytestmark = pytest.mark.unit

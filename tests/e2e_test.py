@@ -15,8 +15,9 @@ import tensorflow as tf
 
 from components import features
 from components.evaluator.blessing import Gate
+from components.example_gen.class_names import read_class_names
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from pipeline import demo_data
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
 from tests.helpers import encode_image, run_and_read_summary, tree_digest
@@ -142,7 +143,7 @@ def test_pushed_model_classifies_raw_png_and_jpeg_bytes(first_run):
 
 def test_pushed_model_carries_its_class_names(first_run):
     pushed = first_run["summary"]["pushed_model_dir"]
-    names = features.read_class_names(os.path.join(pushed, "assets.extra"))
+    names = read_class_names(os.path.join(pushed, "assets.extra"))
     assert names == sorted(demo_data.CLASSES)
 
 

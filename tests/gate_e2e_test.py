@@ -21,7 +21,7 @@ from PIL import Image
 from components.evaluator.blessing import Gate
 from components.registry import registry
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from pipeline.config import CURATED_SCHEMA, PipelineConfig, file_digest
 from tests.helpers import (
     COLOR_CLASSES,

@@ -5,6 +5,8 @@ compiling for Kubeflow or listing models never pulls in the local runner. Tests 
 anything."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,19 @@ def test_the_scan_sees_deferred_imports(tmp_path):
     module.write_text("def f():\n    from pipeline import local_runner\n")
 
     assert "pipeline.local_runner" in imported_modules(module)
+
+
+@pytest.mark.parametrize("module", ["pipeline.settings", "pipeline.config", "pipeline.deploy"])
+def test_the_light_layer_loads_no_tensorflow(module):
+    """The settings, the config and deploying are read before any step runs (every --help,
+    every compile): they must not pay TensorFlow's seconds of import, nor need it installed."""
+    heavy = ("tensorflow", "tf_keras", "keras", "tfx", "apache_beam")
+    probe = (
+        f"import sys, {module}\n"
+        f"print(sorted({{name.split('.')[0] for name in sys.modules}} & set({heavy!r})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    assert loaded == "[]"

@@ -10,7 +10,7 @@ from tensorflow.python.autograph.impl import conversion
 from components.common import tracing
 from components.trainer.model import TransferModel
 from components.transform import augmentation
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 
 pytestmark = pytest.mark.unit
 

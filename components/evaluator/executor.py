@@ -25,9 +25,9 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components import features
 from components.common import tracing
 from components.evaluator import evaluation, evaluation_report
+from components.example_gen.class_names import read_class_names
 from components.registry.component import baseline_version
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
@@ -69,7 +69,7 @@ class Executor(evaluator_executor.Executor):
         examples = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.EXAMPLES_KEY]
         )
-        class_names = features.read_class_names(examples.uri)
+        class_names = read_class_names(examples.uri)
         tracing.leave_keras_unconverted()
         super().Do(
             without_empty_baseline(input_dict),

@@ -16,6 +16,7 @@ from components.evaluator import evaluation, evaluation_report
 from components.evaluator.blessing import Gate
 from components.evaluator.component import Evaluator
 from components.evaluator.executor import BLESSED_PROPERTY, Executor
+from components.example_gen.class_names import write_class_names
 from pipeline.config import LOCAL_BEAM_ARGS
 from tests.helpers import predictions, save_answer_reader, write_answer_examples
 
@@ -36,7 +37,7 @@ def artifacts(tmp_path):
     answers = predictions(labels, np.arange(30) % 2 == 0, len(CLASSES))
     path = os.path.join(examples.uri, "Split-eval", "data_tfrecord-00000-of-00001.gz")
     write_answer_examples(path, labels, answers, compression="GZIP")
-    features.write_class_names(examples.uri, CLASSES)
+    write_class_names(examples.uri, CLASSES)
 
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components import features
 from components.example_gen import ingest
+from components.transform import preprocessing
 from components.transform.preprocessing import decode_and_resize
 from tests.helpers import encode_image
 
@@ -72,7 +72,7 @@ def test_awkward_but_valid_images_decode_to_rgb_and_resize(case):
     image_bytes = make()
 
     assert ingest.why_undecodable(image_bytes) is None
-    image = features.decode_image(image_bytes).numpy()
+    image = preprocessing.decode_image(image_bytes).numpy()
     assert image.shape == (height, width, 3)
     assert image.dtype == np.uint8
     resized = decode_and_resize(np.array([image_bytes]), 32).numpy()
@@ -82,11 +82,11 @@ def test_awkward_but_valid_images_decode_to_rgb_and_resize(case):
 
 def test_the_decoded_colours_are_the_right_ones():
     # CMYK is inverted by some decoders; the first GIF frame must be the first frame.
-    assert features.decode_image(cmyk_jpeg()).numpy()[8, 12].tolist() == pytest.approx(
+    assert preprocessing.decode_image(cmyk_jpeg()).numpy()[8, 12].tolist() == pytest.approx(
         [255, 0, 0], abs=8
     )
-    assert features.decode_image(animated_gif()).numpy()[8, 12].tolist() == [255, 0, 0]
-    sixteen = features.decode_image(sixteen_bit_png()).numpy()
+    assert preprocessing.decode_image(animated_gif()).numpy()[8, 12].tolist() == [255, 0, 0]
+    sixteen = preprocessing.decode_image(sixteen_bit_png()).numpy()
     assert sixteen[0, 0, 0] == 0 and sixteen[-1, -1, 0] == 255  # scaled, not truncated
 
 

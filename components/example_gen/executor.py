@@ -21,8 +21,8 @@ from tfx.components.example_gen import base_example_gen_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
-from components import features
 from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION, ingest
+from components.example_gen.class_names import write_class_names
 
 INGESTION_REPORT_FILE = "ingestion_report.json"
 INPUT_FORMAT_KEY = "input_format"
@@ -103,7 +103,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
-        features.write_class_names(examples.uri, self._class_names)
+        write_class_names(examples.uri, self._class_names)
         with tf.io.gfile.GFile(os.path.join(examples.uri, INGESTION_REPORT_FILE), "w") as f:
             json.dump(self._report, f, indent=2)
         examples.set_string_custom_property("class_names", json.dumps(self._class_names))

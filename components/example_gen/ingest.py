@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from components import features
 from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION
+from components.example_gen.class_names import TFRECORD_CLASS_NAMES_FILE
 
 
 class DataError(ValueError):
@@ -285,7 +286,7 @@ def check_label(example: tf.train.Example, class_names: list[str]) -> tf.train.E
         if not 0 <= label < len(class_names):
             raise DataError(
                 f"{_example_name(example)} has label {label}, but "
-                f"{features.TFRECORD_CLASS_NAMES_FILE} names "
+                f"{TFRECORD_CLASS_NAMES_FILE} names "
                 f"{len(class_names)} classes (ids 0-{len(class_names) - 1}): name the missing "
                 "class there, or fix the label."
             )
@@ -294,10 +295,10 @@ def check_label(example: tf.train.Example, class_names: list[str]) -> tf.train.E
 
 def read_tfrecord_class_names(root: str) -> list[str]:
     """Class names for a TFRecord folder: `class_names.txt`, one per line, line i = label i."""
-    path = os.path.join(root, features.TFRECORD_CLASS_NAMES_FILE)
+    path = os.path.join(root, TFRECORD_CLASS_NAMES_FILE)
     if not tf.io.gfile.exists(path):
         raise DataError(
-            f"TFRecord folder {root!r} has no {features.TFRECORD_CLASS_NAMES_FILE}: write one "
+            f"TFRecord folder {root!r} has no {TFRECORD_CLASS_NAMES_FILE}: write one "
             "class name per line, line i naming label id i."
         )
     with tf.io.gfile.GFile(path) as f:

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from components import features
 from components.example_gen import ingest
+from components.transform import preprocessing
 from tests.helpers import encode_image, tree_digest
 
 pytestmark = pytest.mark.unit
@@ -159,7 +160,7 @@ def test_a_tfrecord_image_that_does_not_decode_is_named_and_a_missing_one_passes
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P"])
 def test_every_channel_layout_decodes_to_rgb(mode):
-    image = features.decode_image(encode_image(mode, size=(7, 5), fmt="PNG"))
+    image = preprocessing.decode_image(encode_image(mode, size=(7, 5), fmt="PNG"))
     assert image.shape == (5, 7, 3)
     assert image.dtype == tf.uint8
 

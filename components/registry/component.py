@@ -29,6 +29,7 @@ from tfx.utils import path_utils
 
 from components import features
 from components.evaluator import evaluation
+from components.example_gen.class_names import read_class_names
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.registry import provenance, registry
 from components.trainer.training_report import EFFECTIVE_CONFIG_FILE
@@ -98,7 +99,7 @@ def build_record(
     pipeline_config: dict[str, Any],
 ) -> dict[str, Any]:
     """What a pushed version's push_record.json says (its number and time are added on publish)."""
-    class_names = features.read_class_names(examples.uri)
+    class_names = read_class_names(examples.uri)
     metrics = evaluation.read_metrics(evaluation_uri, class_names)
     candidate = evaluation.read_evaluation(evaluation_uri, class_names)[evaluation.CANDIDATE] or {}
     ingestion = _read_json(os.path.join(examples.uri, INGESTION_REPORT_FILE)) or {}

@@ -49,4 +49,4 @@ def export_serving_model(
     model.save(export_dir, save_format="tf", signatures=signatures, save_traces=False)
     extra = os.path.join(export_dir, CLASS_NAMES_DIR)
     tf.io.gfile.makedirs(extra)
-    features.write_class_names(extra, list(class_names))
+    class_names.write_class_names(extra, list(class_names))

@@ -20,6 +20,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features
 from components.common import tracing
+from components.example_gen.class_names import examples_dir_of_split_pattern, read_class_names
 from components.trainer import training
 from components.trainer.model import build_backbone
 from components.trainer.training_config import PretrainConfig
@@ -50,9 +51,7 @@ def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point: train on the source task, save the backbone and a record."""
     tracing.leave_keras_unconverted()
     config = PretrainConfig.from_dict(fn_args.custom_config)
-    class_names = features.read_class_names(
-        features.examples_dir_of_split_pattern(fn_args.train_files[0])
-    )
+    class_names = read_class_names(examples_dir_of_split_pattern(fn_args.train_files[0]))
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     train_data = training.make_dataset(
         fn_args.train_files, tft_output, config.batch_size, shuffle_seed=config.seed

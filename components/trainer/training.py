@@ -17,6 +17,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features
 from components.common import tracing
+from components.example_gen.class_names import examples_dir_of_split_pattern, read_class_names
 from components.trainer import (
     devices,
     export,
@@ -34,8 +35,8 @@ from components.trainer.model import (
     plain_model,
 )
 from components.trainer.training_config import HEAD_RATE_FACTOR, TrainingConfig
-from components.transform import augmentation
-from components.transform.augmentation import AugmentationSpec
+from components.transform import augmentation, augmentation_spec
+from components.transform.augmentation_spec import AugmentationSpec
 
 _PARSE_BATCH = 256
 # Decoded images are float32 RGB at the training size: 49 KB each at 64 px, 600 KB at 224. Up
@@ -549,7 +550,7 @@ def fit_head_on_features(
       block_3: validation loss 0.42 with dropout 0.2, 0.34 without). It goes, for the whole
       run, only if the head without it predicts the validation images better by more than the
       noise of the per-image paired difference (paired_difference); otherwise it stays as set.
-    - The augmentation (augmentation.CHECKS): for each group of transforms that is on, a head
+    - The augmentation (augmentation_spec.CHECKS): for each group of transforms that is on, a head
       learns from the fit images and one transformed copy of them; if it predicts the
       validation images worse beyond the noise, that group changes what these images show (a
       flipped digit, a letter rotated or shifted out of its frame), and fine-tuning trains
@@ -558,7 +559,7 @@ def fit_head_on_features(
     backbone = backbone_of(model)
     augmenters = {
         name: (only, augmentation.build_augmenter(only, data.seed))
-        for name, only in augmentation.checks(data.augmentation).items()
+        for name, only in augmentation_spec.checks(data.augmentation).items()
     }
     checked = {name: only for name, (only, augmenter) in augmenters.items() if augmenter}
     parts = [data.fit.batch(data.batch_size), data.validation.batch(data.batch_size)]
@@ -615,7 +616,7 @@ def fit_head_on_features(
             "kept" if keeps else "it changes what these images show; fine-tuning goes without",
         )
         if not keeps:
-            spec = augmentation.without(spec, only)
+            spec = augmentation_spec.without(spec, only)
         elif score[1] < best[0][1]:
             best = (score, trial, head.get_weights())
     (kept, loss, accuracy), history, weights = best
@@ -749,9 +750,7 @@ def run_fn(fn_args: FnArgs) -> None:
     config = hyperparameters.apply(TrainingConfig.from_dict(fn_args.custom_config or {}), tuned)
     if tuned:
         logging.info("Training with the Tuner's best values: %s", tuned)
-    class_names = features.read_class_names(
-        features.examples_dir_of_split_pattern(fn_args.train_files[0])
-    )
+    class_names = read_class_names(examples_dir_of_split_pattern(fn_args.train_files[0]))
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     strategy = devices.distribution_strategy()
     precision = devices.set_precision(config.mixed_precision)

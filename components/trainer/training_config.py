@@ -2,38 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from components import features
-
-
-class Settings:
-    """What every settings dataclass shares: refusing bad values by name, and a strict round
-    trip through the plain dict TFX carries as a component's custom_config."""
-
-    KIND: ClassVar[str] = "setting"  # in error messages: "Invalid <KIND>(s): ..."
-    ERROR: ClassVar[type[ValueError]] = ValueError
-
-    def refuse_invalid(self, checks: dict[str, bool]) -> None:
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-            raise self.ERROR(f"Invalid {self.KIND}(s): {values}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]):
-        """Unknown keys are an error, not silently dropped."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise cls.ERROR(f"Unknown {cls.KIND}(s): {', '.join(unknown)}")
-        return cls(**values)
-
+from components.common.custom_config import CustomConfig
 
 # Fine-tuning strategies for a pretrained backbone (a random one always trains whole).
 STRATEGIES = {
@@ -61,7 +34,7 @@ HEAD_RATE_FACTOR = 10
 
 
 @dataclass(frozen=True)
-class TrainingConfig(Settings):
+class TrainingConfig(CustomConfig):
     """What the Trainer needs to build, train and export the model. Defaults suit the demo."""
 
     KIND: ClassVar[str] = "training setting"
@@ -151,7 +124,7 @@ class TrainingConfig(Settings):
 
 
 @dataclass(frozen=True)
-class PretrainConfig(Settings):
+class PretrainConfig(CustomConfig):
     """The source task and how long to learn it. Defaults: minutes on 2 CPU cores."""
 
     KIND: ClassVar[str] = "pretraining setting"

@@ -21,7 +21,7 @@ import tf_keras as keras
 from components.common import plots
 from components.trainer.fine_tuning import FineTunePlan
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 
 HISTORY_FILE = "history.json"
 CURVES_FILE = "learning_curves.png"

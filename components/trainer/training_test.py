@@ -19,7 +19,7 @@ from components.trainer.model import (
     plain_model,
 )
 from components.trainer.training_config import TrainingConfig
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 from tests.helpers import calibrated_backbone_weights
 
 pytestmark = pytest.mark.unit

@@ -24,8 +24,8 @@ from keras_tuner.src.engine import base_tuner
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from components import features
 from components.common import tracing
+from components.example_gen.class_names import examples_dir_of_split_pattern, read_class_names
 from components.trainer import devices, fine_tuning, hyperparameters, training
 from components.trainer.model import build_model
 from components.trainer.training_config import TrainingConfig
@@ -82,9 +82,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     settings: dict[str, Any] = dict(fn_args.custom_config or {})
     max_trials = int(settings.pop(MAX_TRIALS_KEY))
     config = TrainingConfig.from_dict(settings)
-    class_names = features.read_class_names(
-        features.examples_dir_of_split_pattern(fn_args.train_files[0])
-    )
+    class_names = read_class_names(examples_dir_of_split_pattern(fn_args.train_files[0]))
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     batch_size = devices.global_batch_size(config.batch_size, devices.distribution_strategy())
     spec = augmentation.read_spec(fn_args.transform_graph_path)

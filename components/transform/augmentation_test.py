@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components.transform import augmentation
-from components.transform.augmentation import AugmentationSpec, AugmentationSpecError
+from components.transform import augmentation, augmentation_spec
+from components.transform.augmentation_spec import AugmentationSpec, AugmentationSpecError
 
 pytestmark = pytest.mark.unit
 
@@ -125,14 +125,14 @@ def test_the_trainers_eval_batches_are_never_augmented_and_its_train_batches_are
 
 def test_each_checked_group_alone_and_the_spec_without_it():
     spec = AugmentationSpec(flip=True, rotation_degrees=10.0, shift=0.1, zoom=0.0)
-    groups = augmentation.checks(spec)
+    groups = augmentation_spec.checks(spec)
 
     assert groups["flip"] == dataclasses.replace(AugmentationSpec.off(), flip=True)
     assert groups["geometry"] == dataclasses.replace(
         AugmentationSpec.off(), rotation_degrees=10.0, shift=0.1
     )
-    assert augmentation.without(spec, groups["flip"]) == dataclasses.replace(spec, flip=False)
-    assert augmentation.without(spec, groups["geometry"]) == AugmentationSpec(
+    assert augmentation_spec.without(spec, groups["flip"]) == dataclasses.replace(spec, flip=False)
+    assert augmentation_spec.without(spec, groups["geometry"]) == AugmentationSpec(
         flip=True, rotation_degrees=0.0, shift=0.0, zoom=0.0
     )
 

@@ -13,7 +13,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import Channel
 
 from components.transform import executor, preprocessing
-from components.transform.augmentation import AugmentationSpec
+from components.transform.augmentation_spec import AugmentationSpec
 
 
 class _AugmentingTransform(Transform):

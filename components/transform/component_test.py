@@ -7,7 +7,7 @@ from tfx.components import Transform
 from tfx.types import Channel, standard_artifacts
 
 from components.transform import executor, preprocessing
-from components.transform.augmentation import AugmentationSpec, AugmentationSpecError
+from components.transform.augmentation_spec import AugmentationSpec, AugmentationSpecError
 from components.transform.component import AugmentingTransform
 
 pytestmark = pytest.mark.component

@@ -10,21 +10,24 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
 from components.transform import augmentation
+from components.transform.augmentation_spec import AugmentationSpec, AugmentationSpecError
 
 AUGMENTATION_KEY = "augmentation"  # in Transform's custom_config
 
 
-def spec_from_exec_properties(exec_properties: dict[str, Any]) -> augmentation.AugmentationSpec:
+def spec_from_exec_properties(
+    exec_properties: dict[str, Any],
+) -> AugmentationSpec:
     """The spec in Transform's custom_config; a Transform configured without one is an error."""
     custom_config = json_utils.loads(
         exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null"
     )
     if not custom_config or AUGMENTATION_KEY not in custom_config:
-        raise augmentation.AugmentationSpecError(
+        raise AugmentationSpecError(
             f"Transform's custom_config has no {AUGMENTATION_KEY!r} entry: build the component "
             "with components.transform.component.AugmentingTransform."
         )
-    return augmentation.AugmentationSpec.from_dict(custom_config[AUGMENTATION_KEY])
+    return AugmentationSpec.from_dict(custom_config[AUGMENTATION_KEY])
 
 
 class Executor(transform_executor.Executor):

@@ -21,11 +21,23 @@ IMAGE_SIZE_KEY = "image_size"
 MIN_STD = 1e-3
 
 
+def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
+    """Decodes one encoded image (JPEG/PNG/BMP/GIF, any channels) to uint8 RGB [H, W, 3].
+
+    Ingestion decodes every file with the same TensorFlow decoders (natively, to record its
+    shape), so whatever passes ingestion decodes here, in Transform and in serving.
+    Animated GIFs give their first frame.
+    """
+    image = tf.io.decode_image(image_bytes, channels=features.CHANNELS, expand_animations=False)
+    image.set_shape([None, None, features.CHANNELS])
+    return image
+
+
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     """Encoded bytes [batch] -> float32 RGB in [0, 1], [batch, size, size, 3]."""
 
     def one(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.image.convert_image_dtype(features.decode_image(encoded), tf.float32)
+        image = tf.image.convert_image_dtype(decode_image(encoded), tf.float32)
         return tf.image.resize(image, [image_size, image_size], antialias=True)
 
     return tf.map_fn(
