@@ -123,7 +123,7 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
     import tensorflow as tf
 
     from components.common import tracing
-    from components.trainer import pretraining
+    from components.trainer import source_task
     from components.trainer.training_config import PretrainConfig
     from components.transform.preprocessing import channel_stats
 
@@ -138,7 +138,7 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
     pixels = images.astype(np.float32)
     mean, std = channel_stats(pixels[train])  # the training part's, as Transform computes
     pixels = (pixels - mean) / std
-    model, backbone = pretraining.build_pretraining_model(config, int(labels.max()) + 1)
+    model, backbone = source_task.build_pretraining_model(config, int(labels.max()) + 1)
     train_data = (
         tf.data.Dataset.from_tensor_slices((pixels[train], labels[train]))
         .shuffle(len(train), seed=SEED)

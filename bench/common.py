@@ -3,10 +3,13 @@ and the command a result came from."""
 
 from __future__ import annotations
 
+import glob
 import os
 import platform
 import subprocess
 import sys
+
+from components.example_gen import EXAMPLE_GEN_NODE_ID
 
 
 def run_module(module: str, flags: list[str], log_path: str, what: str) -> None:
@@ -40,3 +43,12 @@ def command(make_target: str, argv: list[str] | None = None) -> str:
     if os.environ.get("MAKELEVEL"):
         return f"make {make_target}"
     return " ".join(sys.argv if argv is None else argv)
+
+
+def examples_dir(pipeline_root: str) -> str:
+    """The newest Examples artifact ingestion wrote under a pipeline root
+    (`<root>/<node id>/examples/<execution id>`, TFX's layout)."""
+    found = glob.glob(os.path.join(pipeline_root, EXAMPLE_GEN_NODE_ID, "examples", "*"))
+    if not found:
+        raise RuntimeError(f"No Examples artifact under {pipeline_root}: did the run fail?")
+    return max(found, key=lambda path: int(os.path.basename(path)))

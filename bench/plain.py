@@ -39,6 +39,7 @@ from sklearn.metrics import roc_auc_score
 
 from components import features
 from components.common import tracing
+from components.example_gen import split_dir
 from components.example_gen.class_names import read_class_names
 from components.trainer import training
 from components.trainer.model import build_model
@@ -56,9 +57,10 @@ _PARSE_BATCH = 64
 
 def split_files(examples_dir: str, split: str) -> list[str]:
     """The gzipped TFRecord files of one split of an Examples artifact."""
-    files = sorted(glob.glob(os.path.join(examples_dir, f"Split-{split}", "*")))
+    folder = split_dir(examples_dir, split)
+    files = sorted(glob.glob(os.path.join(folder, "*")))
     if not files:
-        raise FileNotFoundError(f"No examples in {examples_dir}/Split-{split}")
+        raise FileNotFoundError(f"No examples in {folder}")
     return files
 
 
@@ -199,7 +201,7 @@ def measure(examples_dir: str, config: TrainingConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.speed import training_config  # the benchmark's settings, one place
+    from bench.speed import bench_training  # the benchmark's settings, one place
 
     parser = argparse.ArgumentParser(
         prog="python -m bench.plain", description=__doc__.split("\n\n")[0]
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", required=True, help="an Examples artifact's folder")
     parser.add_argument("--out", required=True, help="where to write the result, as JSON")
     args = parser.parse_args(argv)
-    result = measure(args.examples, training_config())
+    result = measure(args.examples, bench_training())
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
     return 0

@@ -21,7 +21,6 @@ docs/quality.png.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import math
 import os
@@ -38,6 +37,7 @@ from bench import common, quality_data
 from components import features
 from components.common import plots
 from components.example_gen.class_names import read_class_names
+from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
 from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
 from pipeline.settings import TRAINING_SETTINGS
@@ -110,7 +110,7 @@ def run_variant(data: str, work: str, variant: str, seed: int, pretrained_dir: s
         "accuracy": round(candidate["accuracy"], 4),
         "macro_f1": round(candidate["macro_f1"], 4),
         "eval_images": int(candidate["examples"]),
-        "trainer_seconds": summary["components"]["Trainer"]["seconds"],
+        "trainer_seconds": summary["components"][TRAINER_NODE_ID]["seconds"],
         "run_seconds": round(time.perf_counter() - started, 1),
         "strategy": effective.get("kept") or effective.get("strategy"),
         "feature_layer": effective.get("feature_layer"),
@@ -139,14 +139,6 @@ class Split:
     x_eval: np.ndarray
     y_eval: np.ndarray
     num_classes: int
-
-
-def examples_dir(pipeline_root: str) -> str:
-    """The newest Examples artifact ingestion wrote under a pipeline root."""
-    found = glob.glob(os.path.join(pipeline_root, "ImageExampleGen", "examples", "*"))
-    if not found:
-        raise RuntimeError(f"No Examples artifact under {pipeline_root}: did the runs fail?")
-    return max(found, key=lambda path: int(os.path.basename(path)))
 
 
 def load_split(examples: str, image_size: int) -> Split:
@@ -381,7 +373,9 @@ def measure_dataset(
     weights = os.path.join(
         pretrained_dir, weights_filename(defaults.backbone, defaults.backbone_alpha)
     )
-    split = load_split(examples_dir(os.path.join(dataset_work, "pipeline")), defaults.image_size)
+    split = load_split(
+        common.examples_dir(os.path.join(dataset_work, "pipeline")), defaults.image_size
+    )
     plain = [row for seed in seeds for row in run_baselines(split, seed, weights)]
     eval_counts = np.bincount(split.y_eval, minlength=split.num_classes)
     dataset = {

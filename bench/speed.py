@@ -32,7 +32,10 @@ from typing import Any
 
 from bench import common
 from components.common import plots
+from components.evaluator import EVALUATOR_NODE_ID
+from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
+from components.transform import TRANSFORM_NODE_ID
 from pipeline import demo_data
 from pipeline.settings import TRAINING_SETTINGS
 
@@ -51,12 +54,16 @@ BENCH_TRAINING = {
 # outweigh their work, and a user's data set is larger.
 DEFAULT_SIZES = (500, 2000, 8000, 32000)
 # Each compared stage: the pipeline component, and what its images are.
-STAGES = {"transform": "Transform", "trainer": "Trainer", "evaluator": "Evaluator"}
+STAGES = {
+    "transform": TRANSFORM_NODE_ID,
+    "trainer": TRAINER_NODE_ID,
+    "evaluator": EVALUATOR_NODE_ID,
+}
 # Targets at the largest size: pipeline seconds / plain seconds.
 TARGET_RATIOS = {"transform": 2.0, "trainer": 1.3, "evaluator": 3.0}
 
 
-def training_config() -> TrainingConfig:
+def bench_training() -> TrainingConfig:
     return TrainingConfig(**BENCH_TRAINING)
 
 
@@ -128,13 +135,6 @@ def keep_detailed_log(outputs: str) -> None:
         shutil.copyfile(log, outputs + ".detail.log")
 
 
-def examples_dir(outputs: str) -> str:
-    found = glob.glob(os.path.join(outputs, "pipeline", "ImageExampleGen", "examples", "*"))
-    if len(found) != 1:
-        raise RuntimeError(f"Expected one Examples artifact under {outputs}, found {found}")
-    return found[0]
-
-
 def run_plain(examples: str, out_path: str, log_path: str) -> dict[str, Any]:
     """The plain TensorFlow side (bench/plain.py) on a run's examples, in a fresh
     process as the pipeline runs: its result (seconds per stage, images, metrics)."""
@@ -152,7 +152,11 @@ def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
     seconds, peak, summary = run_pipeline(data, outputs, outputs + ".log")
     result = Repeat(size=size, run_seconds=seconds, peak_rss_mb=peak)
     result.components = {name: c["seconds"] for name, c in summary["components"].items()}
-    plain = run_plain(examples_dir(outputs), outputs + ".plain.json", outputs + ".plain.log")
+    plain = run_plain(
+        common.examples_dir(os.path.join(outputs, "pipeline")),
+        outputs + ".plain.json",
+        outputs + ".plain.log",
+    )
     result.plain = plain["seconds"]
     result.plain_peak_rss_mb = plain["peak_memory_mb"]
     result.train_images, result.eval_images = plain["train_images"], plain["eval_images"]

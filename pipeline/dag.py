@@ -29,12 +29,17 @@ from tfx.proto.orchestration import pipeline_pb2
 from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
 
 from components import features
-from components.evaluator import evaluation
+from components.evaluator import EVALUATOR_NODE_ID, evaluation
 from components.evaluator.component import Evaluator
 from components.example_gen.component import ImageExampleGen, ImageExampleGenFromSnapshot
-from components.registry.component import BASELINE_NODE_ID, BaselineModel, RegistryPusher
+from components.registry.component import (
+    BASELINE_NODE_ID,
+    PUSHER_NODE_ID,
+    BaselineModel,
+    RegistryPusher,
+)
 from components.snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
-from components.trainer import pretraining, training, tuning
+from components.trainer import TRAINER_NODE_ID, source_task, training, tuning
 from components.transform import preprocessing
 from components.transform.augmentation_spec import AugmentationSpec
 from components.transform.component import AugmentingTransform
@@ -171,7 +176,7 @@ def create_components(config: PipelineConfig) -> list:
             if config.kubeflow
             else config.training.to_dict()
         ),
-    )
+    ).with_id(TRAINER_NODE_ID)
     if config.trainer_resources:
         trainer.with_platform_config(resource_spec(config.trainer_resources))
 
@@ -181,7 +186,7 @@ def create_components(config: PipelineConfig) -> list:
         baseline_model=baseline.outputs["baseline"],
         eval_config=evaluation.eval_config(config.gate),
         example_splits=[features.EVAL_SPLIT],
-    )
+    ).with_id(EVALUATOR_NODE_ID)
     pusher = RegistryPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -192,7 +197,7 @@ def create_components(config: PipelineConfig) -> list:
         model_run=trainer.outputs["model_run"],
         serving_dir=config.serving_dir,
         pipeline_config=json.dumps(dataclasses.asdict(config), sort_keys=True),
-    ).with_id("Pusher")
+    ).with_id(PUSHER_NODE_ID)
     components = [
         snapshot,
         example_gen,
@@ -234,7 +239,7 @@ def create_pipeline(config: PipelineConfig) -> Pipeline:
 
 
 def create_pretrain_pipeline(config: PretrainPipelineConfig) -> Pipeline:
-    """`make pretrain`'s pipeline: ImageExampleGen -> Transform -> Trainer (pretraining.run_fn).
+    """`make pretrain`'s pipeline: ImageExampleGen -> Transform -> Trainer (source_task.run_fn).
 
     The same ingestion and normalization as the main pipeline, on the generated source shapes,
     without augmentation (the source task has data enough) and without validation or a gate
@@ -256,13 +261,13 @@ def create_pretrain_pipeline(config: PretrainPipelineConfig) -> Pipeline:
         augmentation=AugmentationSpec.off(),
     )
     trainer = Trainer(
-        run_fn=import_path(pretraining.run_fn),
+        run_fn=import_path(source_task.run_fn),
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         train_args=TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config=pretrain.to_dict(),
-    )
+    ).with_id(TRAINER_NODE_ID)
     return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

@@ -144,7 +144,7 @@ def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augment
         "Trainer",
     ]
     by_id = {c.id: c for c in components}
-    assert by_id["Trainer"].exec_properties["run_fn"] == "components.trainer.pretraining.run_fn"
+    assert by_id["Trainer"].exec_properties["run_fn"] == "components.trainer.source_task.run_fn"
     assert executor.spec_from_exec_properties(by_id["Transform"].exec_properties) == (
         AugmentationSpec.off()
     )

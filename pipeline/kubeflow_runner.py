@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
 from pipeline.beam_runners import BeamSettings, beam_args
@@ -43,8 +44,6 @@ from pipeline.settings import (
     gate_config,
     typed_settings,
 )
-
-TRAINER_NODE_ID = "Trainer"
 
 
 @dataclass(frozen=True)

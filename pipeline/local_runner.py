@@ -70,7 +70,7 @@ def default_weights(pretrained_dir: str, backbone: str, backbone_alpha: float) -
     return os.path.abspath(path) if os.path.exists(path) else "none"
 
 
-def training_config(given: dict, pretrained_dir: str) -> TrainingConfig:
+def resolve_training(given: dict, pretrained_dir: str) -> TrainingConfig:
     settings = typed_settings(given, TRAINING_SETTINGS)
     if "weights" not in settings:
         defaults = TrainingConfig()
@@ -109,7 +109,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         metadata_path=os.path.abspath(metadata_path),
         schema_path=str(CURATED_SCHEMA),
         input_format=ingest.detect_input_format(paths["data_root"]),
-        training=training_config(given, args.pretrained_dir),
+        training=resolve_training(given, args.pretrained_dir),
         augmentation=AugmentationSpec(**typed_settings(given, AUGMENTATION_SETTINGS)),
         gate=gate_config(given),
         enable_cache=not args.no_cache,

@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import asdict
 
+from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import PretrainConfig
 from pipeline import demo_data
 from pipeline.config import (
@@ -73,8 +74,9 @@ def write_source_images(config: PretrainPipelineConfig) -> int:
 def run_pipeline(config: PretrainPipelineConfig, log_path: str) -> str:
     """Runs the pretraining pipeline; returns the Trainer's model folder (holding the weights)."""
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.utils import path_utils
 
-    from components.trainer import pretraining
+    from components.trainer import source_task
     from pipeline.dag import create_pretrain_pipeline
     from pipeline.run import execute
     from pipeline.run import summary as run_summary
@@ -93,24 +95,24 @@ def run_pipeline(config: PretrainPipelineConfig, log_path: str) -> str:
         [component.id for component in pipeline.components],
         since_ms=started_ms,
     )
-    models = [a for a in outputs.get("Trainer", []) if a.type == "Model"]
+    models = [a for a in outputs.get(TRAINER_NODE_ID, []) if a.type == "Model"]
     if not models:
         raise PretrainError(f"The pretraining Trainer left no model; see {log_path}")
-    folder = os.path.join(models[0].uri, "Format-Serving")
-    if not os.path.exists(os.path.join(folder, pretraining.BACKBONE_WEIGHTS_FILE)):
-        raise PretrainError(f"No {pretraining.BACKBONE_WEIGHTS_FILE} in {folder}; see {log_path}")
+    folder = path_utils.serving_model_dir(models[0].uri)
+    if not os.path.exists(os.path.join(folder, source_task.BACKBONE_WEIGHTS_FILE)):
+        raise PretrainError(f"No {source_task.BACKBONE_WEIGHTS_FILE} in {folder}; see {log_path}")
     return folder
 
 
 def publish(model_folder: str, weights_path: str, record: dict) -> None:
     """Copies the weights to `weights_path` (aside, then renamed: an interrupted copy never
     looks finished) and writes the record beside them."""
-    from components.trainer import pretraining
+    from components.trainer import source_task
 
     folder, name = os.path.split(os.path.abspath(weights_path))
     os.makedirs(folder, exist_ok=True)
     partial = os.path.join(folder, f".partial-{name}")  # same suffix: Keras reads the format by it
-    shutil.copyfile(os.path.join(model_folder, pretraining.BACKBONE_WEIGHTS_FILE), partial)
+    shutil.copyfile(os.path.join(model_folder, source_task.BACKBONE_WEIGHTS_FILE), partial)
     os.replace(partial, weights_path)
     with open(weights_path + RECORD_SUFFIX, "w") as f:
         json.dump(record, f, indent=2)
@@ -121,7 +123,7 @@ def pretrain(config: PretrainConfig, out_dir: str, enable_cache: bool = True) ->
 
     With the cache on, a run interrupted after ingestion or Transform resumes from there.
     """
-    from components.trainer import pretraining
+    from components.trainer import source_task
 
     started = time.monotonic()
     pipeline = pipeline_config(config, out_dir, enable_cache)
@@ -131,7 +133,7 @@ def pretrain(config: PretrainConfig, out_dir: str, enable_cache: bool = True) ->
     log_path = os.path.join(log_dir, time.strftime("pretrain-%Y%m%d-%H%M%S.log"))
     print(f"Full log: {log_path}", flush=True)
     model_folder = run_pipeline(pipeline, log_path)
-    with open(os.path.join(model_folder, pretraining.PRETRAINING_RECORD_FILE)) as f:
+    with open(os.path.join(model_folder, source_task.PRETRAINING_RECORD_FILE)) as f:
         trainer_record = json.load(f)
     weights_path = os.path.join(out_dir, weights_filename(config.backbone, config.backbone_alpha))
     record = {

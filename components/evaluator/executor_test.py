@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 from tfx.dsl.components.base import base_beam_executor
-from tfx.types import channel_utils, standard_artifacts
+from tfx.types import artifact_utils, channel_utils, standard_artifacts
+from tfx.utils import path_utils
 
 from components import features
 from components.common import tracing
@@ -32,16 +33,17 @@ def artifacts(tmp_path):
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
     examples.split_names = '["eval"]'
-    os.makedirs(os.path.join(examples.uri, "Split-eval"))
+    eval_dir = artifact_utils.get_split_uri([examples], "eval")
+    os.makedirs(eval_dir)
     labels = np.arange(30) % len(CLASSES)
     answers = predictions(labels, np.arange(30) % 2 == 0, len(CLASSES))
-    path = os.path.join(examples.uri, "Split-eval", "data_tfrecord-00000-of-00001.gz")
+    path = os.path.join(eval_dir, "data_tfrecord-00000-of-00001.gz")
     write_answer_examples(path, labels, answers, compression="GZIP")
     write_class_names(examples.uri, CLASSES)
 
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
-    save_answer_reader(os.path.join(model.uri, "Format-Serving"), index=0)
+    save_answer_reader(path_utils.serving_model_dir(model.uri), index=0)
 
     evaluation_out = standard_artifacts.ModelEvaluation()
     evaluation_out.uri = str(tmp_path / "evaluation")

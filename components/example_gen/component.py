@@ -15,6 +15,7 @@ from components import features
 from components.example_gen import (
     DEFAULT_EVAL_PERCENT,
     DEFAULT_MAX_BAD_FILE_FRACTION,
+    EXAMPLE_GEN_NODE_ID,
     executor,
 )
 
@@ -90,4 +91,4 @@ def _example_gen(data_root, inputs, eval_percent, options) -> FileBasedExampleGe
         output_config=split_config(eval_percent),
         custom_config=options,
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
-    ).with_id("ImageExampleGen")
+    ).with_id(EXAMPLE_GEN_NODE_ID)

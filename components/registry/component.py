@@ -36,6 +36,7 @@ from components.trainer.training_report import EFFECTIVE_CONFIG_FILE
 
 # The node id the pipeline gives BaselineModel; the run summary finds its output by it.
 BASELINE_NODE_ID = "BaselineModel"
+PUSHER_NODE_ID = "Pusher"
 # Custom property of the BaselineModel artifact: the served version copied in, 0 for none.
 BASELINE_VERSION_PROPERTY = "served_version"
 # Custom properties of PushedModel, named as TFX's own Pusher names them.

@@ -4,6 +4,8 @@ The blessed-and-new path (which reads TFMA's metrics) runs in the e2e tests; her
 baseline is, and the two cases where the Pusher must leave the registry alone.
 """
 
+import os
+
 import pytest
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
@@ -39,7 +41,7 @@ def test_no_served_model_gives_an_empty_baseline_the_evaluator_drops(tmp_path):
     baseline = run_baseline(tmp_path / "serving", tmp_path / "baseline")
 
     assert baseline_version(baseline) == 0
-    assert not (tmp_path / "baseline" / "Format-Serving").exists()
+    assert not os.path.exists(path_utils.serving_model_dir(str(tmp_path / "baseline")))
     inputs = {"model": [standard_artifacts.Model()], BASELINE_KEY: [baseline]}
     assert BASELINE_KEY not in without_empty_baseline(inputs)
 

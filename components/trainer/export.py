@@ -15,6 +15,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from components import features
+from components.example_gen.class_names import write_class_names
 
 CLASS_NAMES_DIR = "assets.extra"
 
@@ -49,4 +50,4 @@ def export_serving_model(
     model.save(export_dir, save_format="tf", signatures=signatures, save_traces=False)
     extra = os.path.join(export_dir, CLASS_NAMES_DIR)
     tf.io.gfile.makedirs(extra)
-    class_names.write_class_names(extra, list(class_names))
+    write_class_names(extra, list(class_names))

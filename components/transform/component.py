@@ -12,7 +12,7 @@ from tfx.components import Transform
 from tfx.dsl.components.base import executor_spec
 from tfx.types import Channel
 
-from components.transform import executor, preprocessing
+from components.transform import TRANSFORM_NODE_ID, executor, preprocessing
 from components.transform.augmentation_spec import AugmentationSpec
 
 
@@ -43,4 +43,4 @@ def AugmentingTransform(  # noqa: N802 - named like the TFX components it stands
         # The analyzer cache serves a later run that analyzes overlapping data spans, if the
         # pipeline feeds it back; ours re-analyzes the whole train split every run.
         disable_analyzer_cache=True,
-    ).with_id("Transform")
+    ).with_id(TRANSFORM_NODE_ID)

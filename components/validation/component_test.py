@@ -2,6 +2,7 @@
 the served version's training data (real TFDV statistics, the curated schema)."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -29,7 +30,7 @@ def anomalies_artifact(tmp_path, per_split: dict[str, anomalies_pb2.Anomalies]):
     artifact.uri = str(tmp_path)
     artifact.split_names = artifact_utils.encode_split_names(list(per_split))
     for split, anomalies in per_split.items():
-        folder = tmp_path / f"Split-{split}"
+        folder = Path(artifact_utils.get_split_uri([artifact], split))
         folder.mkdir(parents=True)
         (folder / ANOMALIES_FILE).write_bytes(anomalies.SerializeToString())
     return artifact
@@ -86,7 +87,7 @@ def run_gate(tmp_path, current, served, check_drift: bool = True) -> None:
     statistics = standard_artifacts.ExampleStatistics()
     statistics.uri = str(tmp_path / "statistics")
     statistics.split_names = artifact_utils.encode_split_names([features.TRAIN_SPLIT])
-    split = tmp_path / "statistics" / f"Split-{features.TRAIN_SPLIT}"
+    split = Path(artifact_utils.get_split_uri([statistics], features.TRAIN_SPLIT))
     split.mkdir(parents=True)
     (split / "FeatureStats.pb").write_bytes(current.SerializeToString())
     schema = standard_artifacts.Schema()
