@@ -3,6 +3,7 @@ with every component, the image, the Trainer's GPU and limits, and nothing the o
 backend cannot run."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -57,6 +58,16 @@ def test_every_component_is_a_task_and_runs_in_the_image(spec):
     assert spec.root.dag.tasks["BaselineModel"].caching_options.enable_cache is False
     assert spec.schema_version == "2.1.0"  # typed parameters, which KFP's backend checks
     assert spec.pipeline_info.name == "image-classifier"
+
+
+def test_every_step_runs_code_the_image_holds(spec):
+    # The image ships components/ only (deploy/Dockerfile): a user function or executor from
+    # the pipeline's own modules or the experiments would not import there.
+    text = json_format.MessageToJson(spec)
+    ours = set(re.findall(r"\b(?:components|pipeline|bench)\.[a-z_]+(?:\.[A-Za-z_]+)+", text))
+
+    assert ours, "no user code named in the spec"
+    assert {path for path in ours if not path.startswith("components.")} == set()
 
 
 def test_only_the_trainer_asks_for_a_gpu_and_has_limits(spec):

@@ -24,17 +24,20 @@ def _git(*args: str) -> str | None:
 
 
 def code_version() -> str:
-    """`<package version>+<git commit>[.dirty]` from a checkout, else what the image says."""
-    try:
-        version = importlib.metadata.version(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown"
+    """`<package version>+<git commit>[.dirty]` from a checkout; in the pipeline image, which
+    holds no checkout and no installed project, the same string `make image` computed here."""
     commit = _git("rev-parse", "--short=12", "HEAD")
-    if commit:
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
-        return f"{version}+{commit}{'.dirty' if dirty else ''}"
-    built = os.environ.get(CODE_VERSION_ENV)
-    return f"{version}+{built}" if built else version
+    if not commit:
+        return os.environ.get(CODE_VERSION_ENV) or _package_version()
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return f"{_package_version()}+{commit}{'.dirty' if dirty else ''}"
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def data_provenance(examples_uri: str, custom_properties: dict[str, Any]) -> dict[str, Any]:
