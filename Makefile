@@ -10,10 +10,10 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.9
 
-# TFX 1.16 runs on tf-keras (Keras 2); every process, Beam workers included, must agree.
+# What every process of the stack needs (pipeline/cli.py: STACK_ENVIRONMENT says why; a test
+# keeps these equal to it). TFX 1.16 runs on tf-keras: every process, Beam workers included.
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
-# google-api-core and aiplatform warn on every import under Python 3.10, which TFX 1.16 needs.
 export PYTHONWARNINGS := ignore:You are using a non-supported Python version:FutureWarning,ignore:Support for google-cloud-storage:FutureWarning
 # Python comes from the machine, never from a download.
 export UV_PYTHON_DOWNLOADS := never
@@ -80,7 +80,7 @@ ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regular
 	$(PY) -m bench.ablation --pretrained-dir $(PRETRAINED_DIR) --seeds $(ABLATION_SEEDS)
 
 # DATA, IMAGE_SIZE, BACKBONE, WEIGHTS, EPOCHS, BATCH_SIZE, PIPELINE_ROOT, ... reach the runner
-# through the environment (make exports command-line variables); see README.
+# through the environment (make exports command-line variables); see docs/settings.md.
 local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Run the whole pipeline locally (DATA=/path/to/images).
 	$(PY) -m pipeline.local_runner $(if $(DATA),,--data $(DEMO_DATA))
 
@@ -89,7 +89,7 @@ compile: $(STAMP) ## Compile for Kubeflow Pipelines v2: build/pipeline.yaml (IMA
 	$(PY) -m pipeline.kubeflow_runner
 
 # KFP_HOST (the KFP API), SERVICE_ACCOUNT, PIPELINE_ROOT and RUN_PARAMS for the runs, and what
-# compile takes: IMAGE, DATA, SERVING_DIR (see README).
+# compile takes: IMAGE, DATA, SERVING_DIR (see docs/settings.md).
 deploy: compile ## Upload build/pipeline.yaml as a new version and start a run: KFP_HOST=...
 	$(PY) -m pipeline.deploy deploy
 

@@ -1,10 +1,9 @@
 """Shared test set-up: the Keras TFX runs on, and small real image files to ingest."""
 
-import os
+from pipeline.cli import prepare_environment
 
-# TFX 1.16 and tf.Transform run on tf-keras; set before anything imports TensorFlow.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TFX 1.16 and tf.Transform run on tf-keras: set before anything imports TensorFlow.
+prepare_environment()
 
 import pytest  # noqa: E402
 

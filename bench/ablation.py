@@ -287,7 +287,7 @@ def write_report(
             f"{facts['train_images']} training and {facts['eval_images']} held-out images "
             f"at {facts['image_size']} px. Backbone: {facts['backbone']} from "
             f"`{facts['weights']}`. Seeds: {facts['seeds']}. Every other setting is the "
-            "Trainer's default (see the README), scratch's epoch budget included.\n\n"
+            "Trainer's default (see docs/training.md), scratch's epoch budget included.\n\n"
             f"{markdown_table(rows)}\n\n![ablation](ablation.png)\n\n"
             "Train accuracy is measured after training, on the training images without "
             "augmentation or dropout, so the gap compares like with like. One held-out image "

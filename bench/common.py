@@ -10,13 +10,14 @@ import subprocess
 import sys
 
 from components.example_gen import EXAMPLE_GEN_NODE_ID
+from pipeline.cli import STACK_ENVIRONMENT
 
 
 def run_module(module: str, flags: list[str], log_path: str, what: str) -> None:
     """Runs `python -m module flags` in a fresh process, its output to `log_path`; raises
     naming `what` failed and the log when it exits non-zero."""
     command = [sys.executable, "-m", module, *flags]
-    environment = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    environment = {**os.environ, **STACK_ENVIRONMENT}
     with open(log_path, "w") as log:
         process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     if process.returncode != 0:

@@ -37,6 +37,7 @@ from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
 from components.transform import TRANSFORM_NODE_ID
 from pipeline import demo_data
+from pipeline.config import OutputLayout
 from pipeline.settings import TRAINING_SETTINGS
 
 # The fixed work every size is measured with: a small backbone trained from scratch (no
@@ -123,7 +124,7 @@ def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, 
     started = time.perf_counter()
     common.run_module("pipeline.local_runner", flags, log_path, "The pipeline run")
     seconds = time.perf_counter() - started
-    with open(os.path.join(outputs, "last_run.json")) as f:
+    with open(OutputLayout(outputs).summary_path) as f:
         summary = json.load(f)
     return seconds, summary["peak_memory_mb"], summary
 
@@ -131,7 +132,7 @@ def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, 
 def keep_detailed_log(outputs: str) -> None:
     """Keeps the run's full log (every component's timestamped lines: where the time went)
     beside its console log, as `<run>.detail.log`, before the run's artifacts are removed."""
-    for log in glob.glob(os.path.join(outputs, "logs", "*.log")):
+    for log in glob.glob(os.path.join(OutputLayout(outputs).logs_dir, "*.log")):
         shutil.copyfile(log, outputs + ".detail.log")
 
 
@@ -153,7 +154,7 @@ def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
     result = Repeat(size=size, run_seconds=seconds, peak_rss_mb=peak)
     result.components = {name: c["seconds"] for name, c in summary["components"].items()}
     plain = run_plain(
-        common.examples_dir(os.path.join(outputs, "pipeline")),
+        common.examples_dir(OutputLayout(outputs).pipeline_root),
         outputs + ".plain.json",
         outputs + ".plain.log",
     )

@@ -8,19 +8,43 @@
     image-classifier-deploy deploy                      (make deploy, schedule, unschedule)
     image-classifier-models list                        (make models, rollback)
 
-Each sets what the stack needs before TensorFlow is first imported, as the Makefile does for
-its targets (TFX 1.16 runs on tf-keras), then runs that command's main.
+Each sets what the stack needs before TensorFlow is first imported (STACK_ENVIRONMENT), as the
+Makefile does for its targets, then runs that command's main.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import warnings
+
+# Google's client libraries warn on every import under Python 3.10, which TFX 1.16 requires.
+KNOWN_WARNINGS = (
+    "You are using a non-supported Python version",
+    "Support for google-cloud-storage",
+)
+# What every process of the stack needs before TensorFlow is first imported: TFX 1.16 runs on
+# tf-keras (Keras 2), TensorFlow's C++ start-up chatter off, the known warnings silenced (in
+# child processes too). The Makefile exports the same for its targets, and a test keeps the
+# two equal; conftest.py sets it for the tests.
+STACK_ENVIRONMENT = {
+    "TF_USE_LEGACY_KERAS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "PYTHONWARNINGS": ",".join(f"ignore:{message}:FutureWarning" for message in KNOWN_WARNINGS),
+}
+
+
+def prepare_environment() -> None:
+    """STACK_ENVIRONMENT where not set already, and the known warnings off in this process
+    (PYTHONWARNINGS is read only as a process starts)."""
+    for name, value in STACK_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    for message in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message, FutureWarning)
 
 
 def _run(module: str) -> int:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    prepare_environment()
     return importlib.import_module(module).main() or 0
 
 

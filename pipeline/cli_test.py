@@ -3,11 +3,15 @@ and answers --help under its own name."""
 
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from pipeline import cli
 
 pytestmark = pytest.mark.unit
 
@@ -44,3 +48,10 @@ def test_the_command_runs_from_path_without_make(script):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: {script}")
+
+
+def test_the_makefile_exports_the_stack_environment():
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    exported = dict(re.findall(r"^export (\w+) := (.*)$", makefile, re.M))
+
+    assert {name: exported.get(name) for name in cli.STACK_ENVIRONMENT} == cli.STACK_ENVIRONMENT

@@ -15,6 +15,43 @@ from components.transform.augmentation_spec import AugmentationSpec
 DEFAULT_PIPELINE_NAME = "image-classifier"
 # Where `make local` writes (pipeline root, metadata, pushed models, logs) unless told otherwise.
 DEFAULT_OUTPUTS = "outputs"
+
+
+def metadata_path_in(pipeline_root: str) -> str:
+    """The ML Metadata store kept inside a pipeline root, unless one is given elsewhere."""
+    return os.path.join(pipeline_root, "metadata.sqlite")
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """What a run writes under one outputs folder (`make local`'s OUTPUTS, `make pretrain`'s
+    pretrained dir): every command and experiment finds a run's files through this, never by
+    joining the names itself."""
+
+    root: str
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.root, "pipeline")
+
+    @property
+    def metadata_path(self) -> str:
+        return metadata_path_in(self.pipeline_root)
+
+    @property
+    def serving_dir(self) -> str:
+        return os.path.join(self.root, "serving")
+
+    @property
+    def logs_dir(self) -> str:
+        return os.path.join(self.root, "logs")
+
+    @property
+    def summary_path(self) -> str:
+        """The last run's summary as JSON."""
+        return os.path.join(self.root, "last_run.json")
+
+
 # Where deploy/Dockerfile puts the project inside the pipeline image, and so the curated
 # schema the compiled pipeline reads there.
 IMAGE_PROJECT_DIR = "/pipeline"
@@ -143,3 +180,43 @@ def file_digest(path: str) -> str:
     change when the file behind it is rebuilt."""
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+# `make deploy`, `make schedule`: runs go in an experiment named after the pipeline, and the one
+# recurring run is named after it too.
+DEFAULT_EXPERIMENT = DEFAULT_PIPELINE_NAME
+DEFAULT_CRON = "0 0 3 * * *"  # 03:00 every day; KFP's cron has seconds first
+SCHEDULE_SUFFIX = "retraining"
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """Where and how `make deploy` and `make schedule` put the compiled pipeline."""
+
+    host: str = ""  # the KFP API endpoint: required, named when missing
+    package: str = DEFAULT_PACKAGE
+    pipeline_name: str = DEFAULT_PIPELINE_NAME
+    experiment: str = DEFAULT_EXPERIMENT
+    version: str = ""  # default: the code version and the time of upload
+    cron: str = DEFAULT_CRON
+    # The Kubernetes service account the run's pods use ("": KFP's default, pipeline-runner);
+    # bind object-store access to it (workload identity), never put keys in the spec.
+    service_account: str = ""
+    # The runs' artifact root ("": the cluster's default, deploy/cluster/kfp-launcher.yaml).
+    pipeline_root: str = ""
+    # Run parameters as a JSON object ("": the compiled defaults).
+    run_params: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("say which cluster: KFP_HOST=https://... (the KFP API endpoint)")
+        fields = self.cron.split()
+        if len(fields) != 6:
+            raise ValueError(
+                f"KFP's cron has 6 fields, seconds first (e.g. {DEFAULT_CRON!r}); "
+                f"got {len(fields)} in {self.cron!r}"
+            )
+
+    @property
+    def schedule_name(self) -> str:
+        return f"{self.pipeline_name} {SCHEDULE_SUFFIX}"

@@ -24,49 +24,14 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from components.registry.provenance import code_version
 from components.trainer.training_config import TrainingConfig
-from pipeline.config import DEFAULT_PACKAGE, DEFAULT_PIPELINE_NAME, TRAINING_PARAMETER
-
-DEFAULT_EXPERIMENT = DEFAULT_PIPELINE_NAME
-DEFAULT_CRON = "0 0 3 * * *"  # 03:00 every day; KFP's cron has seconds first
-SCHEDULE_SUFFIX = "retraining"
-
-
-@dataclass(frozen=True)
-class DeploySettings:
-    host: str
-    package: str = DEFAULT_PACKAGE
-    pipeline_name: str = DEFAULT_PIPELINE_NAME
-    experiment: str = DEFAULT_EXPERIMENT
-    version: str = ""  # default: the code version and the time of upload
-    cron: str = DEFAULT_CRON
-    # The Kubernetes service account the run's pods use ("": KFP's default, pipeline-runner);
-    # bind object-store access to it (workload identity), never put keys in the spec.
-    service_account: str = ""
-    # The runs' artifact root ("": the cluster's default, deploy/cluster/kfp-launcher.yaml).
-    pipeline_root: str = ""
-    # Run parameters as a JSON object ("": the compiled defaults).
-    run_params: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.host:
-            raise ValueError("say which cluster: KFP_HOST=https://... (the KFP API endpoint)")
-        fields = self.cron.split()
-        if len(fields) != 6:
-            raise ValueError(
-                f"KFP's cron has 6 fields, seconds first (e.g. {DEFAULT_CRON!r}); "
-                f"got {len(fields)} in {self.cron!r}"
-            )
-
-    @property
-    def schedule_name(self) -> str:
-        return f"{self.pipeline_name} {SCHEDULE_SUFFIX}"
+from pipeline.config import TRAINING_PARAMETER, DeploySettings
+from pipeline.settings import DEPLOY_SETTINGS, add_settings
 
 
 def compiled_parameters(package: str) -> dict[str, Any]:
@@ -205,24 +170,12 @@ def unschedule(client: Any, settings: DeploySettings) -> int:
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("deploy", "schedule", "unschedule"))
-    parser.add_argument("--host", default=environ.get("KFP_HOST", ""), help="KFP API (KFP_HOST)")
-    parser.add_argument("--package", default=environ.get("PACKAGE", DEFAULT_PACKAGE))
-    parser.add_argument(
-        "--pipeline-name", default=environ.get("PIPELINE_NAME", DEFAULT_PIPELINE_NAME)
-    )
-    parser.add_argument("--experiment", default=environ.get("EXPERIMENT", DEFAULT_EXPERIMENT))
-    parser.add_argument("--version", default=environ.get("VERSION_NAME", ""))
-    parser.add_argument("--cron", default=environ.get("CRON", DEFAULT_CRON))
-    parser.add_argument("--service-account", default=environ.get("SERVICE_ACCOUNT", ""))
-    parser.add_argument("--pipeline-root", default=environ.get("PIPELINE_ROOT", ""))
-    parser.add_argument(
-        "--run-params", default=environ.get("RUN_PARAMS", ""), help="JSON object (RUN_PARAMS)"
-    )
+    add_settings(parser, DEPLOY_SETTINGS, environ)
     return parser
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    given = vars(build_parser(environ).parse_args(argv))
+    given = {k: v for k, v in vars(build_parser(environ).parse_args(argv)).items() if v is not None}
     action = given.pop("action")
     try:
         settings = DeploySettings(**given)  # the other flags are its fields, by name
@@ -245,7 +198,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
 
     import kfp
 
-    # kfp.Client warns on every start that it needs a KFP v2 backend; the README says so.
+    # kfp.Client warns on every start that it needs a KFP v2 backend; docs/kubeflow.md says so.
     warnings.filterwarnings("ignore", "This client only works with Kubeflow", FutureWarning)
     client = kfp.Client(host=settings.host)
     if action == "deploy":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from collections.abc import Mapping
 
 from components.example_gen import ingest
@@ -20,8 +19,10 @@ from pipeline.config import (
     CURATED_SCHEMA,
     DEFAULT_OUTPUTS,
     DEFAULT_PRETRAINED_DIR,
+    OutputLayout,
     PipelineConfig,
     file_digest,
+    metadata_path_in,
     weights_filename,
 )
 from pipeline.settings import (
@@ -92,17 +93,15 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         raise ingest.DataError(
             "No data folder: pass --data /path/to/images or DATA=/path/to/images."
         )
-    outputs = os.path.abspath(args.outputs)
+    outputs = OutputLayout(os.path.abspath(args.outputs))
     paths = {
         # The latest snapshot is taken now, as the run starts (on Kubeflow, by DataSnapshot).
         "data_root": data_folder(given["data_root"], given.pop("latest_snapshot", False)),
-        "pipeline_root": given.get("pipeline_root", os.path.join(outputs, "pipeline")),
-        "serving_dir": given.get("serving_dir", os.path.join(outputs, "serving")),
+        "pipeline_root": given.get("pipeline_root", outputs.pipeline_root),
+        "serving_dir": given.get("serving_dir", outputs.serving_dir),
     }
     paths = {name: os.path.abspath(path) for name, path in paths.items()}
-    metadata_path = given.get(
-        "metadata_path", os.path.join(paths["pipeline_root"], "metadata.sqlite")
-    )
+    metadata_path = given.get("metadata_path", metadata_path_in(paths["pipeline_root"]))
     other_settings = {k: v for k, v in PIPELINE_SETTINGS.items() if k not in PATH_SETTINGS}
     return PipelineConfig(
         **paths,
@@ -125,9 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ingest.DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    # Google client libraries warn about Python 3.10 on import; TFX 1.16 requires it.
-    warnings.filterwarnings("ignore", "You are using a non-supported Python", FutureWarning)
-    warnings.filterwarnings("ignore", "Support for google-cloud-storage", FutureWarning)
     from pipeline.run import execute
 
     return execute.run(config, outputs_dir=os.path.abspath(args.outputs))

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Mapping
 
 from components.registry import registry
-from pipeline.config import DEFAULT_OUTPUTS
+from pipeline.config import DEFAULT_OUTPUTS, OutputLayout
+from pipeline.settings import MODELS_SETTINGS, add_settings
 
-DEFAULT_SERVING_DIR = os.path.join(DEFAULT_OUTPUTS, "serving")
 METRICS_SHOWN = ("accuracy", "loss")
 
 
@@ -61,11 +61,7 @@ def format_versions(versions: list[registry.Version]) -> str:
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--serving-dir",
-        default=environ.get("SERVING_DIR") or DEFAULT_SERVING_DIR,
-        help="the push destination (env SERVING_DIR; default outputs/serving)",
-    )
+    add_settings(parser, MODELS_SETTINGS, environ)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list pushed versions with their metrics")
     rollback = commands.add_parser("rollback", help="serve an earlier version again")
@@ -76,6 +72,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     args = build_parser(environ).parse_args(argv)
+    args.serving_dir = args.serving_dir or OutputLayout(DEFAULT_OUTPUTS).serving_dir
     if args.command == "list":
         print(f"Models in {args.serving_dir}:")
         print(format_versions(registry.list_versions(args.serving_dir)))

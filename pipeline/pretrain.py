@@ -32,6 +32,7 @@ from pipeline import demo_data
 from pipeline.config import (
     CURATED_SCHEMA,
     DEFAULT_PRETRAINED_DIR,
+    OutputLayout,
     PretrainPipelineConfig,
     weights_filename,
 )
@@ -49,11 +50,11 @@ def pipeline_config(
 ) -> PretrainPipelineConfig:
     """Where the source images, the pipeline's artifacts and its metadata live under `out_dir`."""
     out_dir = os.path.abspath(out_dir)
-    pipeline_root = os.path.join(out_dir, "pipeline")
+    layout = OutputLayout(out_dir)
     return PretrainPipelineConfig(
         source_root=os.path.join(out_dir, f"source-{config.per_class}x{config.seed}"),
-        pipeline_root=pipeline_root,
-        metadata_path=os.path.join(pipeline_root, "metadata.sqlite"),
+        pipeline_root=layout.pipeline_root,
+        metadata_path=layout.metadata_path,
         schema_path=str(CURATED_SCHEMA),
         pretrain=config,
         enable_cache=enable_cache,
@@ -128,7 +129,7 @@ def pretrain(config: PretrainConfig, out_dir: str, enable_cache: bool = True) ->
     started = time.monotonic()
     pipeline = pipeline_config(config, out_dir, enable_cache)
     images = write_source_images(pipeline)
-    log_dir = os.path.join(os.path.abspath(out_dir), "logs")
+    log_dir = OutputLayout(os.path.abspath(out_dir)).logs_dir
     os.makedirs(log_dir, exist_ok=True)
     log_path = os.path.join(log_dir, time.strftime("pretrain-%Y%m%d-%H%M%S.log"))
     print(f"Full log: {log_path}", flush=True)

@@ -20,6 +20,8 @@ from pipeline.config import (
     DEFAULT_OUTPUTS,
     DEFAULT_PRETRAINED_DIR,
     IMAGE_SCHEMA,
+    DeploySettings,
+    OutputLayout,
     PipelineConfig,
     TrainerResources,
 )
@@ -59,13 +61,13 @@ LATEST_SNAPSHOT = Setting(
     "LATEST_SNAPSHOT",
     parse_bool,
     "DATA holds snapshot folders (e.g. 2026-11-22/<class>/<image>); each run reads the last "
-    "by name (README, Snapshots)",
+    "by name (docs/running.md, Snapshots)",
 )
 CHECK_DRIFT = Setting(
     "--check-drift",
     "CHECK_DRIFT",
     parse_bool,
-    "stop when the data drifted from what trained the served model (README, Drift); false "
+    "stop when the data drifted from what trained the served model (docs/running.md, Drift); false "
     "accepts a deliberate change",
 )
 # `make local`'s data and run; defaults from PipelineConfig.
@@ -103,7 +105,10 @@ PIPELINE_SETTINGS = {
     ),
     "check_drift": CHECK_DRIFT,
     "tune": Setting(
-        "--tune", "TUNE", parse_bool, "add the Tuner stage before the Trainer (README, Tuning)"
+        "--tune",
+        "TUNE",
+        parse_bool,
+        "add the Tuner stage before the Trainer (docs/training.md, Tuning)",
     ),
     "tuner_trials": Setting(
         "--tuner-trials",
@@ -143,7 +148,7 @@ TRAINING_SETTINGS = {
         "WEIGHTS",
         str,
         "none (from scratch), imagenet (needs network), or a weights file or SavedModel folder "
-        "(README, Pretrained backbone)",
+        "(docs/pretraining.md)",
         "the `make pretrain` backbone",
     ),
     "epochs": Setting(
@@ -220,7 +225,7 @@ TRAINING_SETTINGS = {
         "STRATEGY",
         str,
         "feature_extraction, partial or full fine-tuning, or auto: measured on the validation "
-        "part (README, The model)",
+        "part (docs/training.md, Choosing the strategy)",
     ),
     "domain": Setting(
         "--domain",
@@ -398,6 +403,60 @@ PLACEMENT_SETTINGS = {
     ),
 }
 
+# `make deploy`, `make schedule`, `make unschedule`; defaults from DeploySettings.
+DEPLOY_SETTINGS = {
+    "host": Setting(
+        "--host", "KFP_HOST", str, "the KFP API endpoint (a KFP v2 backend)", "required"
+    ),
+    "package": Setting("--package", "PACKAGE", str, "the compiled pipeline to upload"),
+    "pipeline_name": Setting(
+        "--pipeline-name", "PIPELINE_NAME", str, "the pipeline each upload is a new version of"
+    ),
+    "experiment": Setting("--experiment", "EXPERIMENT", str, "the experiment runs go in"),
+    "version": Setting(
+        "--version",
+        "VERSION_NAME",
+        str,
+        "the uploaded version's name",
+        "the code version and the time",
+    ),
+    "cron": Setting(
+        "--cron", "CRON", str, "when the recurring run starts: KFP's cron, 6 fields, seconds first"
+    ),
+    "service_account": Setting(
+        "--service-account",
+        "SERVICE_ACCOUNT",
+        str,
+        "the Kubernetes service account the run's pods use; give it storage access through "
+        "workload identity",
+        "KFP's `pipeline-runner`",
+    ),
+    "pipeline_root": Setting(
+        "--pipeline-root",
+        "PIPELINE_ROOT",
+        str,
+        "the runs' artifact root",
+        "the namespace's `kfp-launcher` default",
+    ),
+    "run_params": Setting(
+        "--run-params",
+        "RUN_PARAMS",
+        str,
+        "run parameters as a JSON object; training settings may be just the ones to change",
+        "the compiled ones",
+    ),
+}
+# `make models`, `make rollback VERSION=n`: the registry they read.
+MODELS_SETTINGS = {
+    "serving_dir": Setting(
+        "--serving-dir",
+        "SERVING_DIR",
+        str,
+        "the push destination: the model registry's folder",
+        f"`{OutputLayout(DEFAULT_OUTPUTS).serving_dir}`",
+    ),
+}
+
 
 def add_settings(
     parser: argparse.ArgumentParser, settings: Mapping[str, Setting], environ: Mapping[str, str]
@@ -434,7 +493,7 @@ def gate_config(given: dict) -> Gate:
 SETTINGS_DOC = "docs/settings.md"
 
 
-def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type, str]]]:
+def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type | None, str]]]:
     local_only = {"outputs": OUTPUTS, "pretrained_dir": PRETRAINED_DIR}
     return {
         "`make local` (`image-classifier-local`)": [
@@ -453,6 +512,12 @@ def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type, str]]]:
             ),
             ("Beam, for the data steps", BEAM_SETTINGS, BeamSettings, ""),
         ],
+        "`make deploy`, `make schedule`, `make unschedule` (`image-classifier-deploy`)": [
+            ("The cluster and the runs", DEPLOY_SETTINGS, DeploySettings, ""),
+        ],
+        "`make models`, `make rollback` (`image-classifier-models`)": [
+            ("The registry", MODELS_SETTINGS, None, ""),
+        ],
     }
 
 
@@ -464,7 +529,7 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def shown_default(name: str, setting: Setting, holder: type, prefix: str) -> str:
+def shown_default(name: str, setting: Setting, holder: type | None, prefix: str) -> str:
     """What the docs give as a setting's default: the holder dataclass field's, unless the
     setting says otherwise."""
     if setting.shown_default is not None:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from components import features
 from components.transform.preprocessing import channel_stats
+from pipeline.config import OutputLayout
 
 
 def encode_image(mode: str = "RGB", size=(20, 16), fmt: str = "PNG", seed: int = 0) -> bytes:
@@ -118,7 +119,7 @@ def run_and_read_summary(config, outputs) -> tuple[int, dict]:
     from pipeline.run import execute
 
     code = execute.run(config, outputs_dir=str(outputs))
-    with open(os.path.join(str(outputs), "last_run.json")) as f:
+    with open(OutputLayout(str(outputs)).summary_path) as f:
         return code, json.load(f)
 
 

@@ -12,7 +12,7 @@ copy of an earlier version as the newest, with a record saying so.
 
 A version appears by one rename of a complete folder written aside (`.partial-*`), so a crash
 mid-push leaves no half model under a number. (Atomic on a local or POSIX file system; object
-stores emulate rename with copies, see README.)
+stores emulate rename with copies, see docs/evaluation.md.)
 """
 
 from __future__ import annotations

@@ -49,10 +49,10 @@ class TrainingConfig(CustomConfig):
     # would not change when the file is rebuilt. Set by the runner; the Trainer ignores it.
     weights_digest: str = ""
     # Epochs over images from scratch (the head on a pretrained backbone has its own budget,
-    # training.HEAD_EPOCHS); early stopping (training.SCRATCH_PATIENCE) ends it sooner. At 10,
-    # every make quality data set was still improving: from 10 to 40, eval accuracy from
-    # scratch went 0.803 -> 0.986 on digits, 0.663 -> 0.827 on photos, 0.197 -> 0.409 on many
-    # classes, 0.279 (chance) -> 0.376 on the demo.
+    # training.HEAD_EPOCHS); early stopping (training.SCRATCH_PATIENCE) ends it sooner. Ten are
+    # too few: every make quality data set was still improving at 10; from 10 to 40, eval
+    # accuracy from scratch went 0.803 -> 0.986 on digits, 0.663 -> 0.827 on photos,
+    # 0.197 -> 0.409 on many classes, 0.279 (chance) -> 0.376 on the demo.
     epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -67,8 +67,8 @@ class TrainingConfig(CustomConfig):
     # `partial` unfreezes this top fraction of the backbone's layers.
     fine_tune_fraction: float = 0.3
     # Phase 2 (fine-tuning), at a learning rate much lower than phase 1's; early stopping
-    # (early_stopping_patience) ends it sooner. With 5, phase 2 was still improving at its
-    # last epoch on all four data sets of `make quality` (digits: validation loss 0.116, 0.085,
+    # (early_stopping_patience) ends it sooner. Five are too few: phase 2 was still improving at its
+    # fifth epoch on all four data sets of `make quality` (digits: validation loss 0.116, 0.085,
     # 0.083 over its last three epochs; many classes: 1.81, 1.58, 1.53).
     fine_tune_epochs: int = 15
     # A backbone fine-tuned on data unlike its source must move far from its pretrained

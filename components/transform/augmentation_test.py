@@ -45,8 +45,8 @@ def test_off_turns_every_transform_off():
 
 
 def test_the_same_seed_augments_the_same_images_in_the_same_batches():
-    """Many batches, as a training epoch has: augmented in parallel, they took the random
-    draws in the order the threads ran, and a seed no longer fixed the images."""
+    """Many batches, as a training epoch has: augmented in parallel, they would take the random
+    draws in whichever order the threads ran, and a seed would not fix the images."""
     rng = np.random.default_rng(0)
     many = tf.data.Dataset.from_tensor_slices(rng.normal(size=(256, 16, 16, 3)).astype("float32"))
     many = tf.data.Dataset.zip((many, tf.data.Dataset.range(256))).batch(8)

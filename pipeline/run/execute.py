@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from components.example_gen import ingest
 from components.trainer import model
 from components.trainer.training_config import TrainingConfig
-from pipeline.config import PipelineConfig
+from pipeline.config import OutputLayout, PipelineConfig
 from pipeline.run import memory
 from pipeline.run import summary as run_summary
 from pipeline.run.lock import RunLockedError, exclusive_run
@@ -220,7 +220,8 @@ def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
     from pipeline.dag import compile_ir, create_pipeline
 
     pipeline = create_pipeline(config)
-    log_dir = os.path.join(outputs_dir, "logs")
+    outputs = OutputLayout(outputs_dir)
+    log_dir = outputs.logs_dir
     os.makedirs(log_dir, exist_ok=True)
     log_path = os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log"))
     print(f"Running {len(pipeline.components)} components; full log: {log_path}")
@@ -243,6 +244,6 @@ def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
         log_path=log_path,
         peak_memory_mb=memory.peak_rss_mb(),
     )
-    run_summary.write_json(summary, os.path.join(outputs_dir, "last_run.json"))
+    run_summary.write_json(summary, outputs.summary_path)
     print(run_summary.format_table(summary))
     return 1 if error else 0

@@ -13,13 +13,13 @@ from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration import metadata
 
 from components.evaluator import evaluation as evaluation_results
 from components.evaluator import evaluation_report
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.registry import component as registry_component
 from components.trainer import training_report
+from pipeline.dag import sqlite_metadata
 
 # Where TFX's Tuner writes the best values (tfx.components.tuner.executor).
 BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"
@@ -38,7 +38,7 @@ SHOWN_METRICS = ("accuracy", "macro_f1", "macro_auc", "loss", "examples")
 
 
 def _store(metadata_path: str) -> metadata_store.MetadataStore:
-    return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+    return metadata_store.MetadataStore(sqlite_metadata(metadata_path))
 
 
 def _latest_run_context(
