@@ -501,7 +501,7 @@ def results_file(
     entries: list[dict[str, Any]], command: str, repeats: int, note: str = ""
 ) -> dict[str, Any]:
     """What bench/results.json holds: the measurements, how and where they were taken, and a
-    note on the code's state (what changed since the last measurement)."""
+    note on the conditions it was measured in."""
     return {
         "date": datetime.date.today().isoformat(),
         "note": note,
@@ -596,7 +596,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure nothing: write the docs again from the --results file",
     )
-    parser.add_argument("--note", default="", help="what the code measured is, or changed")
+    parser.add_argument(
+        "--note",
+        default="",
+        help="the conditions of this measurement: the machine's load, anything unusual",
+    )
     parser.add_argument(
         "--before",
         help="an earlier results file to compare with (default: results-before.json beside "
