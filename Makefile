@@ -28,7 +28,6 @@ PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.1
 
 DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
-PRETRAINED_DIR ?= data/pretrained
 
 .PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
 
@@ -61,7 +60,7 @@ demo-data: $(DEMO_STAMP) ## Generate the bundled demo dataset (deterministic).
 
 # Returns at once when the weights file for BACKBONE (and BACKBONE_ALPHA) already exists.
 pretrain: $(STAMP) ## Pretrain the backbone on generated source shapes (once; minutes, cached).
-	$(PY) -m pipeline.pretrain --out $(PRETRAINED_DIR)
+	$(PY) -m pipeline.pretrain
 
 ABLATION_SEEDS ?= 1,2
 # SIZES (images per data set, comma-separated) and REPEATS (runs per size, medians reported).
@@ -70,14 +69,14 @@ bench: $(STAMP) ## Pipeline vs plain TensorFlow, by data size: bench/results.jso
 
 # DATASETS (demo, photos, digits, many_classes), SEEDS and VARIANTS, each comma-separated.
 quality: pretrain ## The pipeline against plain baselines on 4 data sets of different character: docs/quality.md.
-	$(PY) -m bench.quality $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(VARIANTS),--variants $(VARIANTS)) --pretrained-dir $(PRETRAINED_DIR)
+	$(PY) -m bench.quality $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(VARIANTS),--variants $(VARIANTS))
 
 # SOURCES (shapes, fractals, shapes_and_fractals, random), comma-separated; weights kept and reused.
 backbone-sources: $(STAMP) ## Which generated pretraining source transfers to real images: docs/backbone_sources.md.
 	$(PY) -m bench.backbone_sources $(if $(SOURCES),--sources $(SOURCES))
 
 ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regularizer removed: docs/ablation.md.
-	$(PY) -m bench.ablation --pretrained-dir $(PRETRAINED_DIR) --seeds $(ABLATION_SEEDS)
+	$(PY) -m bench.ablation --seeds $(ABLATION_SEEDS)
 
 # DATA, IMAGE_SIZE, BACKBONE, WEIGHTS, EPOCHS, BATCH_SIZE, PIPELINE_ROOT, ... reach the runner
 # through the environment (make exports command-line variables); see docs/settings.md.

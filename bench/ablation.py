@@ -38,6 +38,7 @@ from components.transform.augmentation_spec import AugmentationSpec
 from components.transform.preprocessing import channel_stats, decode_and_resize
 from pipeline import demo_data
 from pipeline.config import DEFAULT_PRETRAINED_DIR, weights_filename
+from pipeline.settings import PRETRAINED_DIR, add_setting
 
 # Augmentation is Transform's (not a training setting): a variant may replace its spec.
 AUGMENTATION = "augmentation"
@@ -304,11 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ablation", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--pretrained-dir",
-        default=DEFAULT_PRETRAINED_DIR,
-        help="where `make pretrain` wrote",
-    )
+    add_setting(parser, "pretrained_dir", PRETRAINED_DIR, os.environ, DEFAULT_PRETRAINED_DIR)
     parser.add_argument("--weights", help="a weights file (default: the pretrained backbone)")
     parser.add_argument("--out", default="docs", help="folder for ablation.md/.json/.png")
     parser.add_argument("--seeds", default="1,2", help="comma-separated training seeds")
@@ -324,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     defaults = TrainingConfig()
     weights = args.weights or os.path.join(
-        args.pretrained_dir, weights_filename(defaults.backbone, defaults.backbone_alpha)
+        args.pretrained_dir,
+        weights_filename(defaults.backbone, defaults.backbone_alpha),
     )
     if not os.path.exists(weights):
         parser.error(f"weights file {weights!r} does not exist (run `make pretrain`)")

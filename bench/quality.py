@@ -40,7 +40,7 @@ from components.example_gen.class_names import read_class_names
 from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
 from pipeline.config import DEFAULT_PRETRAINED_DIR, OutputLayout, weights_filename
-from pipeline.settings import TRAINING_SETTINGS
+from pipeline.settings import PRETRAINED_DIR, TRAINING_SETTINGS, add_setting
 
 # name -> (what it is, the runner's flags for it)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(quality_data.DATASETS))
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seeds", default="1", help="comma-separated training seeds")
-    parser.add_argument("--pretrained-dir", default=DEFAULT_PRETRAINED_DIR)
+    add_setting(parser, "pretrained_dir", PRETRAINED_DIR, os.environ, DEFAULT_PRETRAINED_DIR)
     parser.add_argument("--work", help="where data and runs go (default: a temporary folder)")
     parser.add_argument("--results", default="bench/quality.json")
     parser.add_argument("--docs", default="docs")

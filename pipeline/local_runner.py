@@ -33,6 +33,7 @@ from pipeline.settings import (
     PIPELINE_SETTINGS,
     PRETRAINED_DIR,
     TRAINING_SETTINGS,
+    add_setting,
     add_settings,
     gate_config,
     typed_settings,
@@ -51,16 +52,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         description="Run the image-classification TFX pipeline locally (LocalDagRunner + Beam).",
     )
     add_settings(parser, ALL_SETTINGS, environ)
-    parser.add_argument(
-        OUTPUTS.flag,
-        default=environ.get(OUTPUTS.env, DEFAULT_OUTPUTS),
-        help=OUTPUTS.described,
-    )
-    parser.add_argument(
-        PRETRAINED_DIR.flag,
-        default=environ.get(PRETRAINED_DIR.env, DEFAULT_PRETRAINED_DIR),
-        help=PRETRAINED_DIR.described,
-    )
+    add_setting(parser, "outputs", OUTPUTS, environ, DEFAULT_OUTPUTS)
+    add_setting(parser, "pretrained_dir", PRETRAINED_DIR, environ, DEFAULT_PRETRAINED_DIR)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     return parser
 

@@ -6,12 +6,13 @@ ImageNet weights can be downloaded here, so the source problem is generated: eig
 times more images. What the backbone learns there (edges, corners, outlines against texture and
 noise) is what the target task needs, which is the point of transfer.
 
-The runner writes the source images once (`<out>/source-<n>x<seed>/`), runs the pretraining
-pipeline (ImageExampleGen -> Transform -> Trainer, see create_pretrain_pipeline) with
-LocalDagRunner under `<out>/pipeline/`, and copies the backbone weights the Trainer left to
-`<out>/<backbone>.weights.h5` (aside, then renamed), with a JSON record beside it.
+In the pretrained dir (PRETRAINED_DIR), the runner writes the source images once
+(`<dir>/source-<n>x<seed>/`), runs the pretraining pipeline (ImageExampleGen -> Transform ->
+Trainer, see create_pretrain_pipeline) with LocalDagRunner under `<dir>/pipeline/`, and copies
+the backbone weights the Trainer left to `<dir>/<backbone>.weights.h5` (aside, then renamed),
+with a JSON record beside it.
 
-    python -m pipeline.pretrain [--out data/pretrained] [--backbone mobilenet_v2] [--force]
+    image-classifier-pretrain [--pretrained-dir data/pretrained] [--backbone mobilenet_v2] [--force]
 
 Built once: if the weights file exists, it returns at once (`--force` rebuilds).
 """
@@ -36,7 +37,7 @@ from pipeline.config import (
     PretrainPipelineConfig,
     weights_filename,
 )
-from pipeline.settings import PRETRAINED_DIR, TRAINING_SETTINGS
+from pipeline.settings import PRETRAIN_SETTINGS, PRETRAINED_DIR, add_setting, add_settings
 
 RECORD_SUFFIX = ".json"
 
@@ -152,49 +153,23 @@ def pretrain(config: PretrainConfig, out_dir: str, enable_cache: bool = True) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = PretrainConfig()
     parser = argparse.ArgumentParser(
         description="Pretrain a backbone on generated source shapes (once; cached).",
     )
-    # The variables `make local` reads too, so one BACKBONE pretrains what a run will load.
-    environ = os.environ
-    backbone, alpha = TRAINING_SETTINGS["backbone"], TRAINING_SETTINGS["backbone_alpha"]
-    parser.add_argument(
-        "--out",
-        default=environ.get(PRETRAINED_DIR.env, DEFAULT_PRETRAINED_DIR),
-        help=PRETRAINED_DIR.described,
-    )
-    parser.add_argument(
-        backbone.flag,
-        default=environ.get(backbone.env, defaults.backbone),
-        help=backbone.described,
-    )
-    parser.add_argument(
-        alpha.flag,
-        type=float,
-        default=float(environ.get(alpha.env, defaults.backbone_alpha)),
-        help=alpha.described,
-    )
-    parser.add_argument("--image-size", type=int, default=defaults.image_size)
-    parser.add_argument("--per-class", type=int, default=defaults.per_class)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    add_settings(parser, PRETRAIN_SETTINGS, os.environ)
+    add_setting(parser, "pretrained_dir", PRETRAINED_DIR, os.environ, DEFAULT_PRETRAINED_DIR)
     parser.add_argument(
         "--force", action="store_true", help="rebuild even if the file exists (no TFX cache)"
     )
-    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    out, force = given.pop("pretrained_dir"), given.pop("force")
     try:
-        config = PretrainConfig(
-            backbone=args.backbone,
-            backbone_alpha=args.backbone_alpha,
-            image_size=args.image_size,
-            per_class=args.per_class,
-            epochs=args.epochs,
-        )
+        config = PretrainConfig(**given)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    path = os.path.join(args.out, weights_filename(config.backbone, config.backbone_alpha))
-    if os.path.exists(path) and not args.force:
+    path = os.path.join(out, weights_filename(config.backbone, config.backbone_alpha))
+    if os.path.exists(path) and not force:
         print(f"Pretrained backbone up to date: {path}")
         return 0
     print(
@@ -203,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "through a TFX pipeline ..."
     )
     try:
-        record = pretrain(config, args.out, enable_cache=not args.force)
+        record = pretrain(config, out, enable_cache=not force)
     except PretrainError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

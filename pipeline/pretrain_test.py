@@ -61,7 +61,7 @@ def test_the_pretraining_pipeline_leaves_a_backbone_the_trainer_loads_frozen(tmp
 @pytest.mark.unit
 def test_bad_settings_stop_before_anything_is_written(tmp_path, capsys):
     out = tmp_path / "pretrained"
-    assert pretrain.main(["--out", str(out), "--epochs", "0", "--image-size", "8"]) == 2
+    assert pretrain.main(["--pretrained-dir", str(out), "--epochs", "0", "--image-size", "8"]) == 2
     error = capsys.readouterr().err
     assert "epochs=0" in error and "image_size=8" in error
     assert not out.exists()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.evaluator.blessing import Gate
-from components.trainer.training_config import HEAD_RATE_FACTOR, TrainingConfig
+from components.trainer.training_config import HEAD_RATE_FACTOR, PretrainConfig, TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
 from pipeline.beam_runners import BeamSettings
 from pipeline.config import (
@@ -264,6 +264,19 @@ TRAINING_SETTINGS = {
     ),
 }
 
+# `make pretrain`; defaults from PretrainConfig. BACKBONE and BACKBONE_ALPHA are `make local`'s
+# own, so one variable pretrains what a run will load.
+PRETRAIN_SETTINGS = {
+    "backbone": TRAINING_SETTINGS["backbone"],
+    "backbone_alpha": TRAINING_SETTINGS["backbone_alpha"],
+    "image_size": Setting(
+        "--image-size", "PRETRAIN_IMAGE_SIZE", int, "the source images' size in pixels"
+    ),
+    "per_class": Setting(
+        "--per-class", "PRETRAIN_PER_CLASS", int, "generated source images per shape class"
+    ),
+    "epochs": Setting("--epochs", "PRETRAIN_EPOCHS", int, "epochs on the source task"),
+}
 # Owned by Transform (components/transform/augmentation_spec.py), apart from training's settings.
 AUGMENTATION_SETTINGS = {
     "flip": Setting(
@@ -458,19 +471,30 @@ MODELS_SETTINGS = {
 }
 
 
+def add_setting(
+    parser: argparse.ArgumentParser,
+    name: str,
+    setting: Setting,
+    environ: Mapping[str, str],
+    default: Any = None,
+) -> None:
+    """The setting's flag, its environment variable the fallback, then `default`; None leaves
+    the config dataclass's default to apply."""
+    parser.add_argument(
+        setting.flag,
+        dest=name,
+        type=setting.type,
+        default=environ.get(setting.env) or default,
+        help=setting.described,
+    )
+
+
 def add_settings(
     parser: argparse.ArgumentParser, settings: Mapping[str, Setting], environ: Mapping[str, str]
 ) -> None:
-    """A flag per setting, its environment variable the fallback; unset stays None, so the
-    config dataclasses' defaults apply."""
+    """A flag per setting (add_setting), each left to its config dataclass's default."""
     for name, setting in settings.items():
-        parser.add_argument(
-            setting.flag,
-            dest=name,
-            type=setting.type,
-            default=environ.get(setting.env) or None,
-            help=setting.described,
-        )
+        add_setting(parser, name, setting, environ)
 
 
 def typed_settings(given: dict, settings: dict[str, Setting]) -> dict:
@@ -501,6 +525,14 @@ def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type | None, st
             ("Training", TRAINING_SETTINGS, TrainingConfig, ""),
             ("Augmentation (Transform)", AUGMENTATION_SETTINGS, AugmentationSpec, ""),
             ("Blessing (Evaluator)", GATE_SETTINGS, Gate, "gate_"),
+        ],
+        "`make pretrain` (`image-classifier-pretrain`)": [
+            (
+                "The source task",
+                {**PRETRAIN_SETTINGS, "pretrained_dir": PRETRAINED_DIR},
+                PretrainConfig,
+                "",
+            ),
         ],
         "`make compile` (`image-classifier-compile`)": [
             ("Cluster", CLUSTER_SETTINGS, PipelineConfig, ""),
