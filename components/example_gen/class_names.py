@@ -6,10 +6,9 @@ exported model carries them, so a label id means the same class everywhere downs
 
 from __future__ import annotations
 
-import json
 import os
 
-import tensorflow as tf
+from components.common.artifact_json import read_json, write_json
 
 # Written beside the examples by ExampleGen; for TFRecord input, read from the input folder.
 CLASS_NAMES_FILE = "class_names.json"
@@ -19,21 +18,17 @@ TFRECORD_CLASS_NAMES_FILE = "class_names.txt"
 def write_class_names(directory: str, class_names: list[str]) -> str:
     """Records class names (index = label id) in `directory`; returns the file path."""
     path = os.path.join(directory, CLASS_NAMES_FILE)
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump({"class_names": list(class_names)}, f, indent=2)
+    write_json(path, {"class_names": list(class_names)})
     return path
 
 
 def read_class_names(directory: str) -> list[str]:
     """Reads the class names ExampleGen recorded in an Examples artifact's folder."""
-    path = os.path.join(directory, CLASS_NAMES_FILE)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(
-            f"No {CLASS_NAMES_FILE} in {directory}: these examples were not written by this "
-            "project's ExampleGen, so their class names are unknown."
-        )
-    with tf.io.gfile.GFile(path) as f:
-        return list(json.load(f)["class_names"])
+    missing = FileNotFoundError(
+        f"No {CLASS_NAMES_FILE} in {directory}: these examples were not written by this "
+        "project's ExampleGen, so their class names are unknown."
+    )
+    return list(read_json(os.path.join(directory, CLASS_NAMES_FILE), missing)["class_names"])
 
 
 def examples_dir_of_split_pattern(split_pattern: str) -> str:

@@ -13,12 +13,12 @@ with 0, the training images' mean colour: reflecting the image into them would i
 
 from __future__ import annotations
 
-import json
 import os
 
 import tensorflow as tf
 import tf_keras as keras
 
+from components.common.artifact_json import read_json, write_json
 from components.transform.augmentation_spec import AugmentationSpec, AugmentationSpecError
 
 SPEC_FILE = "augmentation.json"
@@ -28,20 +28,17 @@ FILL = "constant"
 
 def write_spec(transform_graph_dir: str, spec: AugmentationSpec) -> None:
     """Puts the spec into a transform graph artifact (Transform's executor calls this)."""
-    with tf.io.gfile.GFile(os.path.join(transform_graph_dir, SPEC_FILE), "w") as f:
-        json.dump(spec.to_dict(), f, indent=2)
+    write_json(os.path.join(transform_graph_dir, SPEC_FILE), spec.to_dict())
 
 
 def read_spec(transform_graph_dir: str) -> AugmentationSpec:
     """The spec Transform wrote beside its graph."""
     path = os.path.join(transform_graph_dir, SPEC_FILE)
-    if not tf.io.gfile.exists(path):
-        raise AugmentationSpecError(
-            f"No augmentation spec at {path}: the transform graph was not made by this "
-            "pipeline's Transform (components.transform), which writes one."
-        )
-    with tf.io.gfile.GFile(path) as f:
-        return AugmentationSpec.from_dict(json.load(f))
+    missing = AugmentationSpecError(
+        f"No augmentation spec at {path}: the transform graph was not made by this "
+        "pipeline's Transform (components.transform), which writes one."
+    )
+    return AugmentationSpec.from_dict(read_json(path, missing))
 
 
 def build_augmenter(spec: AugmentationSpec, seed: int) -> keras.Sequential | None:
