@@ -1,4 +1,4 @@
-"""The one place that names the data: feature keys, the label, image size and class names.
+"""The one place that names the data: feature keys, the label, splits, image size, formats.
 
 Every other module imports these; none repeats a literal. It imports nothing, so the settings
 and the pipeline's config read it without loading TensorFlow. Class names are discovered from

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components.transform import augmentation, augmentation_spec
+from components.transform import augmentation
 from components.transform.augmentation_spec import AugmentationSpec, AugmentationSpecError
 
 pytestmark = pytest.mark.unit
@@ -36,12 +36,6 @@ def test_training_batches_change_and_differ_every_pass(images):
     assert not any(np.allclose(a, b) for a, b in zip(first, second, strict=True))
     labels = [labels.numpy() for _, labels in augmented]
     np.testing.assert_array_equal(np.concatenate(labels), np.arange(8))
-
-
-def test_off_turns_every_transform_off():
-    off = AugmentationSpec.off()
-
-    assert not any(getattr(off, field.name) for field in dataclasses.fields(off))
 
 
 def test_the_same_seed_augments_the_same_images_in_the_same_batches():
@@ -94,19 +88,6 @@ def test_a_graph_without_a_spec_is_an_error_naming_the_file(tmp_path):
         augmentation.read_spec(str(tmp_path))
 
 
-@pytest.mark.parametrize(
-    ("values", "named"),
-    [
-        ({"zoom": 1.0}, "zoom=1.0"),
-        ({"rotation_degrees": -1}, "rotation_degrees"),
-        ({"hue": 1}, "hue"),
-    ],
-)
-def test_bad_spec_values_are_refused_by_name(values, named):
-    with pytest.raises(AugmentationSpecError, match=named):
-        AugmentationSpec.from_dict(values)
-
-
 def test_the_trainers_eval_batches_are_never_augmented_and_its_train_batches_are():
     from components.trainer import training
 
@@ -121,20 +102,6 @@ def test_the_trainers_eval_batches_are_never_augmented_and_its_train_batches_are
     for _ in range(2):  # every pass
         np.testing.assert_array_equal(np.concatenate(batches(eval_batches)), pixels)
         assert not np.allclose(np.concatenate(batches(train_batches)), pixels)
-
-
-def test_each_checked_group_alone_and_the_spec_without_it():
-    spec = AugmentationSpec(flip=True, rotation_degrees=10.0, shift=0.1, zoom=0.0)
-    groups = augmentation_spec.checks(spec)
-
-    assert groups["flip"] == dataclasses.replace(AugmentationSpec.off(), flip=True)
-    assert groups["geometry"] == dataclasses.replace(
-        AugmentationSpec.off(), rotation_degrees=10.0, shift=0.1
-    )
-    assert augmentation_spec.without(spec, groups["flip"]) == dataclasses.replace(spec, flip=False)
-    assert augmentation_spec.without(spec, groups["geometry"]) == AugmentationSpec(
-        flip=True, rotation_degrees=0.0, shift=0.0, zoom=0.0
-    )
 
 
 def test_uncovered_borders_are_the_mean_not_a_reflection_of_the_image():
