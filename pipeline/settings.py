@@ -582,12 +582,12 @@ def markdown() -> str:
         "stale. Every setting is a `make` variable (or environment variable) and a flag of the "
         "command; flags win over variables. Defaults are the config dataclasses' "
         "(`pipeline/config.py`, `components/trainer/training_config.py`, "
-        "`components/transform/augmentation_spec.py`, `components/evaluator/blessing.py`), "
-        "where the reason for each is written beside it.",
+        "`components/transform/augmentation_spec.py`, `components/evaluator/blessing.py`, "
+        "`pipeline/beam_runners.py`), where the reason for each is written beside it.",
         "",
         "To add a setting: a field with its default in the config dataclass that carries it, a "
         "`Setting` in the matching table of `pipeline/settings.py`, the code that uses it, then "
-        "`make settings-doc`.",
+        "`make settings-doc` ([development.md](development.md#adding-a-setting)).",
     ]
     for command, groups in _sections().items():
         lines += ["", f"## {command}"]
