@@ -25,8 +25,14 @@ export UV_COMPILE_BYTECODE := 1
 # TFX 1.16 needs Python 3.10: take python3.10 from PATH, else pyenv's. A virtual environment's
 # python (this one's, when it is activated) gives the interpreter it was made from: a venv
 # rebuilt on its own python would point at itself.
-PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
+ifndef PYTHON310
+PYTHON310 := $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
 	"$$p" -c 'import os, sys; assert sys.version_info[:2] == (3, 10); base = os.path.join(sys.base_prefix, "bin", "python3.10"); print(base if os.path.exists(base) else sys.executable)' 2>/dev/null && break; done)
+endif
+# Recipes read what a user gives (paths, names, a reason) from the environment, quoted, as data:
+# `make rollback REASON='$$(cmd)'` must not run cmd. Make exports command-line variables; these
+# have values of their own here, so they are exported too.
+export PYTHON310
 
 DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
@@ -43,8 +49,8 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(STAMP): pyproject.toml requirements.lock | $(UV)
-	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (TFX 1.16 needs it): install it or pass PYTHON310=/path/to/python3.10"; exit 1; }
-	$(UV) venv --allow-existing --python $(PYTHON310) $(VENV)
+	@test -n "$$PYTHON310" || { echo "error: Python 3.10 not found (TFX 1.16 needs it): install it or pass PYTHON310=/path/to/python3.10"; exit 1; }
+	$(UV) venv --allow-existing --python "$$PYTHON310" $(VENV)
 	$(UV) pip sync --python $(PY) requirements.lock
 	$(UV) pip install --python $(PY) --no-deps -e .
 	touch $@
@@ -64,21 +70,21 @@ demo-data: $(DEMO_STAMP) ## Generate the bundled demo dataset (deterministic).
 pretrain: $(STAMP) ## Pretrain the backbone on generated source shapes (once; minutes, cached).
 	$(PY) -m pipeline.pretrain
 
-ABLATION_SEEDS ?= 1,2
+export ABLATION_SEEDS ?= 1,2
 # SIZES (images per data set, comma-separated) and REPEATS (runs per size, medians reported).
 bench: $(STAMP) ## Pipeline vs plain TensorFlow, by data size: bench/results.json, docs/benchmarks.md.
-	$(PY) -m bench.speed $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEATS),--repeats $(REPEATS))
+	$(PY) -m bench.speed $${SIZES:+--sizes "$$SIZES"} $${REPEATS:+--repeats "$$REPEATS"}
 
 # DATASETS (demo, photos, digits, many_classes), SEEDS and VARIANTS, each comma-separated.
 quality: pretrain ## The pipeline against plain baselines on 4 data sets of different character: docs/quality.md.
-	$(PY) -m bench.quality $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(VARIANTS),--variants $(VARIANTS))
+	$(PY) -m bench.quality $${DATASETS:+--datasets "$$DATASETS"} $${SEEDS:+--seeds "$$SEEDS"} $${VARIANTS:+--variants "$$VARIANTS"}
 
 # SOURCES (shapes, fractals, shapes_and_fractals, random), comma-separated; weights kept and reused.
 backbone-sources: $(STAMP) ## Which generated pretraining source transfers to real images: docs/backbone_sources.md.
-	$(PY) -m bench.backbone_sources $(if $(SOURCES),--sources $(SOURCES))
+	$(PY) -m bench.backbone_sources $${SOURCES:+--sources "$$SOURCES"}
 
 ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regularizer removed: docs/ablation.md.
-	$(PY) -m bench.ablation --seeds $(ABLATION_SEEDS)
+	$(PY) -m bench.ablation --seeds "$$ABLATION_SEEDS"
 
 # DATA, IMAGE_SIZE, BACKBONE, WEIGHTS, EPOCHS, BATCH_SIZE, PIPELINE_ROOT, ... reach the runner
 # through the environment (make exports command-line variables); see docs/settings.md.
@@ -101,17 +107,17 @@ unschedule: $(STAMP) ## Remove the recurring run: KFP_HOST=...
 	$(PY) -m pipeline.deploy unschedule
 
 image: $(STAMP) ## Build and push the pipeline image (needs Docker): make image IMAGE=registry/name:tag
-	@test -n "$(IMAGE)" || { echo "error: say where to push: make image IMAGE=registry.example/image-classifier:1.0"; exit 2; }
-	docker build -f deploy/Dockerfile -t "$(IMAGE)" \
+	@test -n "$$IMAGE" || { echo "error: say where to push: make image IMAGE=registry.example/image-classifier:1.0"; exit 2; }
+	docker build -f deploy/Dockerfile -t "$$IMAGE" \
 	  --build-arg CODE_VERSION="$$($(PY) -c 'from components.registry.provenance import code_version; print(code_version())')" .
-	docker push "$(IMAGE)"
+	docker push "$$IMAGE"
 
 models: $(STAMP) ## List pushed model versions with their metrics (SERVING_DIR=...).
 	$(PY) -m pipeline.models list
 
 rollback: $(STAMP) ## Serve an earlier version again: make rollback VERSION=3 [REASON="..."].
-	@test -n "$(VERSION)" || { echo "error: say which version: make rollback VERSION=<n> (see make models)"; exit 2; }
-	$(PY) -m pipeline.models rollback "$(VERSION)" --reason "$(REASON)"
+	@test -n "$$VERSION" || { echo "error: say which version: make rollback VERSION=<n> (see make models)"; exit 2; }
+	$(PY) -m pipeline.models rollback "$$VERSION" --reason "$$REASON"
 
 settings-doc: $(STAMP) ## Regenerate docs/settings.md from pipeline/settings.py.
 	$(PY) -m pipeline.settings
@@ -125,10 +131,10 @@ format: $(STAMP) ## Apply ruff's fixes and formatting.
 	$(VENV)/bin/ruff format .
 
 test: $(STAMP) lint ## Lint, then every test tier (unit, component, pipeline, e2e).
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $$PYTEST_ARGS
 
 test-fast: $(STAMP) ## Every tier but e2e.
-	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not e2e" $$PYTEST_ARGS
 
 clean: ## Remove outputs and generated data (keeps .venv).
 	rm -rf outputs data build
