@@ -136,5 +136,13 @@ test: $(STAMP) lint ## Lint, then every test tier (unit, component, pipeline, e2
 test-fast: $(STAMP) ## Every tier but e2e.
 	$(PY) -m pytest -m "not e2e" $$PYTEST_ARGS
 
-clean: ## Remove outputs and generated data (keeps .venv).
-	rm -rf outputs data build
+# Only what is rebuilt in seconds. Pushed models, the ML Metadata store and the artifacts it
+# indexes, the pretrained backbone (minutes to rebuild) and any data of yours stay; the demo
+# data goes only if the generator's stamp says it wrote the folder.
+clean: ## Remove build/, the generated demo data and run logs; never models, metadata, the backbone or your data.
+	@outputs="$${OUTPUTS:-outputs}"; \
+	for path in build "$$outputs/logs" "$$outputs/last_run.json" \
+	    $$(test -f $(DEMO_STAMP) && echo $(DEMO_DATA)); do \
+	  if [ -e "$$path" ]; then echo "removed $$path"; rm -rf -- "$$path"; fi; \
+	done; \
+	echo "kept: pushed models, the pipeline's artifacts and ML Metadata (under $$outputs), the pretrained backbone, your data"

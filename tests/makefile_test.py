@@ -67,3 +67,37 @@ def test_a_rollback_reason_is_kept_as_written_and_runs_nothing(tmp_path):
     assert result.returncode != 0  # there is no version 7 to serve again
     assert "7" in result.stderr + result.stdout
     assert not marker.exists()
+
+
+def clean_in(folder: Path) -> subprocess.CompletedProcess:
+    """`make clean` as if the project's outputs and data were in `folder`."""
+    command = ["make", "-f", str(ROOT / "Makefile"), "clean"]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True)
+
+
+def test_clean_removes_what_is_rebuilt_in_seconds_and_keeps_the_rest(tmp_path):
+    removed = ["build/pipeline.yaml", "outputs/logs/run.log", "outputs/last_run.json"]
+    removed += ["data/demo/.complete", "data/demo/circle/0.png"]
+    kept = ["outputs/serving/1/saved_model.pb", "outputs/pipeline/metadata.sqlite"]
+    kept += ["outputs/pipeline/Trainer/model/5/x", "data/pretrained/m.weights.h5", "data/own/a.png"]
+    for relative in removed + kept:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("x")
+
+    result = clean_in(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert [path for path in removed if (tmp_path / path).exists()] == []
+    assert [path for path in kept if not (tmp_path / path).exists()] == []
+    for folder in ("build", "data/demo", "outputs/logs", "outputs/last_run.json"):
+        assert f"removed {folder}\n" in result.stdout
+
+
+def test_clean_leaves_a_demo_folder_it_did_not_generate(tmp_path):
+    own = tmp_path / "data" / "demo" / "cats" / "1.jpg"  # no generator stamp: the user's
+    own.parent.mkdir(parents=True)
+    own.write_text("x")
+
+    assert clean_in(tmp_path).returncode == 0
+
+    assert own.exists()
