@@ -27,7 +27,10 @@ def _metric(metrics: dict | None, name: str) -> str:
     return f"{metrics[name]:.4f}"
 
 
-def _what(record: dict | None) -> str:
+def _what(version: registry.Version) -> str:
+    record = version.record
+    if version.record_problem:
+        return f"(record unreadable: {version.record_problem})"
     if record is None:
         return "(no record: not pushed by this pipeline)"
     decision = record.get("decision") or {}
@@ -39,10 +42,16 @@ def _what(record: dict | None) -> str:
     return f"pushed, beat version {baseline}" if baseline else "pushed, first (no baseline)"
 
 
-def format_versions(versions: list[registry.Version]) -> str:
-    """A table, newest last, the served one marked."""
+def format_versions(versions: list[registry.Version], stray: list[str] = ()) -> str:
+    """A table, newest last, the served one marked; numbered folders that are no version named."""
+    note = (
+        f"\nNot versions (numbered folders without a SavedModel, left as they are): "
+        f"{', '.join(stray)}"
+        if stray
+        else ""
+    )
     if not versions:
-        return "No model has been pushed yet."
+        return "No model has been pushed yet." + note
     header = f"  {'version':>7}  {'pushed at (UTC)':<26}" + "".join(
         f"{name:>10}" for name in METRICS_SHOWN
     )
@@ -53,10 +62,14 @@ def format_versions(versions: list[registry.Version]) -> str:
         lines.append(
             f"{marker} {version.number:>7}  {record.get('pushed_at', '-'):<26}"
             + "".join(f"{_metric(record.get('metrics'), name):>10}" for name in METRICS_SHOWN)
-            + f"  {_what(version.record)}"
+            + f"  {_what(version)}"
         )
     lines.append(f"\n* served (and the baseline of the next run): version {versions[-1].number}")
-    return "\n".join(lines)
+    return "\n".join(lines) + note
+
+
+def listing(serving_dir: str) -> str:
+    return format_versions(registry.list_versions(serving_dir), registry.stray_folders(serving_dir))
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -75,7 +88,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     args.serving_dir = args.serving_dir or OutputLayout(DEFAULT_OUTPUTS).serving_dir
     if args.command == "list":
         print(f"Models in {args.serving_dir}:")
-        print(format_versions(registry.list_versions(args.serving_dir)))
+        print(listing(args.serving_dir))
         return 0
     if not args.version.isdigit():
         print(f"error: VERSION must be a version number, got {args.version!r}", file=sys.stderr)
@@ -86,7 +99,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"Version {args.version} is served again, as version {restored.number}: {restored.path}")
-    print(format_versions(registry.list_versions(args.serving_dir)))
+    print(listing(args.serving_dir))
     return 0
 
 

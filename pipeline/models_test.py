@@ -1,5 +1,7 @@
 """`make models` / `make rollback`: the listing and the rollback through the command line."""
 
+import os
+
 import pytest
 
 from components.registry import registry
@@ -62,3 +64,20 @@ def test_a_bad_rollback_is_refused_by_name_and_changes_nothing(serving, version,
     assert models.main(["--serving-dir", serving, "rollback", version]) == 2
     assert message in capsys.readouterr().err
     assert [v.number for v in registry.list_versions(serving)] == [1, 2]
+
+
+def test_the_listing_names_a_damaged_record_and_a_stray_folder(tmp_path, capsys):
+    serving = tmp_path / "serving"
+    version = registry.publish(str(serving), save_tiny_model(tmp_path / "m", 2.0), {})
+    record = os.path.join(version.path, registry.RECORD_FILE)
+    os.chmod(version.path, 0o755)
+    os.chmod(record, 0o644)
+    with open(record, "w") as f:
+        f.write("{")
+    (serving / "9").mkdir()
+
+    assert models.main(["--serving-dir", str(serving), "list"], environ={}) == 0
+
+    out = capsys.readouterr().out
+    assert f"record unreadable: {record} is not a JSON record" in out
+    assert "Not versions (numbered folders without a SavedModel, left as they are): 9" in out

@@ -176,7 +176,7 @@ def test_the_served_version_is_unchanged_after_the_rejected_run(runs):
         registry.model_fingerprint(registry.served_version(serving).path)
         == (runs["served_fingerprint"])
     )
-    assert not [name for name in os.listdir(serving) if name.startswith(".")]
+    assert not [name for name in os.listdir(serving) if name.startswith(registry.PARTIAL_PREFIX)]
 
 
 def test_data_that_drifted_from_the_served_versions_stops_before_transform(runs):

@@ -13,6 +13,11 @@ copy of an earlier version as the newest, with a record saying so.
 A version appears by one rename of a complete folder written aside (`.partial-*`), so a crash
 mid-push leaves no half model under a number. (Atomic on a local or POSIX file system; object
 stores emulate rename with copies, see docs/evaluation.md.)
+
+A number is never given twice: the next is above every numbered folder, complete or not, and
+above the highest ever published (`.last_version`), so a deleted version's number stays
+retired. Hand edits are named, never fatal: an unreadable record reads as none, with the reason
+kept on the version, and a numbered folder without a model is listed as stray.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ STATISTICS_FILE = "training_statistics.pb"
 # Files about a version, not of its model: outside its fingerprint and its model copies.
 VERSION_FILES = (RECORD_FILE, STATISTICS_FILE)
 PARTIAL_PREFIX = ".partial-"
+# The highest number ever published here; hidden, so TensorFlow Serving ignores it.
+LAST_VERSION_FILE = ".last_version"
 SAVED_MODEL_FILE = "saved_model.pb"
 
 
@@ -43,11 +50,13 @@ class RegistryError(RuntimeError):
 
 @dataclass(frozen=True)
 class Version:
-    """One pushed model: its number, folder and record (None for a folder pushed by others)."""
+    """One pushed model: its number, folder and record (None for a folder pushed by others,
+    or whose record cannot be read: `record_problem` then says why)."""
 
     number: int
     path: str
     record: dict[str, Any] | None
+    record_problem: str | None = None
 
     @property
     def fingerprint(self) -> str | None:
@@ -60,28 +69,77 @@ def _is_version_folder(serving_dir: str, name: str) -> bool:
 
 
 def read_record(version_dir: str) -> dict[str, Any] | None:
+    """A version's record, None if it has none; RegistryError naming the file if unreadable."""
     path = os.path.join(version_dir, RECORD_FILE)
     if not tf.io.gfile.exists(path):
         return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            record = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise RegistryError(f"{path} is not a JSON record ({e})") from e
+    if not isinstance(record, dict):
+        raise RegistryError(f"{path} holds a {type(record).__name__}, not a record")
+    return record
+
+
+def _version(serving_dir: str, number: int) -> Version:
+    path = os.path.join(serving_dir, str(number))
+    try:
+        return Version(number, path, read_record(path))
+    except RegistryError as e:
+        return Version(number, path, None, record_problem=str(e))
+
+
+def _numbered_names(serving_dir: str) -> list[str]:
+    return [
+        name.rstrip("/") for name in tf.io.gfile.listdir(serving_dir) if name.rstrip("/").isdigit()
+    ]
 
 
 def list_versions(serving_dir: str) -> list[Version]:
-    """Every complete version, oldest first; partial folders and stray files are ignored."""
+    """Every complete version, oldest first; partial folders, numbered folders without a
+    SavedModel and stray files are not versions (stray_folders names the numbered ones)."""
     if not tf.io.gfile.isdir(serving_dir):
         return []
     numbers = sorted(
-        int(name.rstrip("/"))
-        for name in tf.io.gfile.listdir(serving_dir)
-        if _is_version_folder(serving_dir, name)
+        int(name) for name in _numbered_names(serving_dir) if _is_version_folder(serving_dir, name)
     )
-    return [
-        Version(
-            n, os.path.join(serving_dir, str(n)), read_record(os.path.join(serving_dir, str(n)))
-        )
-        for n in numbers
-    ]
+    return [_version(serving_dir, n) for n in numbers]
+
+
+def stray_folders(serving_dir: str) -> list[str]:
+    """Numbered folders that hold no SavedModel (copied by hand, half-way): not served, and
+    their numbers are not given to a new version."""
+    if not tf.io.gfile.isdir(serving_dir):
+        return []
+    return sorted(
+        (
+            name
+            for name in _numbered_names(serving_dir)
+            if not _is_version_folder(serving_dir, name)
+        ),
+        key=int,
+    )
+
+
+def _last_published(serving_dir: str) -> int:
+    path = os.path.join(serving_dir, LAST_VERSION_FILE)
+    if not tf.io.gfile.exists(path):
+        return 0
+    with tf.io.gfile.GFile(path) as f:
+        text = f.read().strip()
+    return int(text) if text.isdigit() else 0
+
+
+def next_number(serving_dir: str) -> int:
+    """Above every numbered folder and every number ever published: never one used before."""
+    taken = (
+        [int(name) for name in _numbered_names(serving_dir)]
+        if tf.io.gfile.isdir(serving_dir)
+        else []
+    )
+    return max([_last_published(serving_dir), *taken]) + 1
 
 
 def served_version(serving_dir: str) -> Version | None:
@@ -181,8 +239,7 @@ def publish(
         if statistics is not None:
             write_statistics(partial, statistics)
         for _ in range(100):
-            latest = served_version(serving_dir)
-            number = latest.number + 1 if latest else 1
+            number = next_number(serving_dir)
             full_record = {**record, "version": number, "pushed_at": now()}
             _write_json(os.path.join(partial, RECORD_FILE), full_record)
             _no_write_for_others(partial)
@@ -193,6 +250,9 @@ def publish(
                 if not tf.io.gfile.exists(target):
                     raise
                 continue  # someone else published `number` first: take the next one
+            if number > _last_published(serving_dir):
+                with tf.io.gfile.GFile(os.path.join(serving_dir, LAST_VERSION_FILE), "w") as f:
+                    f.write(f"{number}\n")
             return Version(number, target, full_record)
         raise RegistryError(f"Could not find a free version number in {serving_dir}.")
     finally:

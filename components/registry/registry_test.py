@@ -34,7 +34,8 @@ def test_publish_numbers_versions_and_writes_the_record_inside(tmp_path, models)
     second = registry.publish(serving, models["b"], {"metrics": {"accuracy": 0.8}})
 
     assert (first.number, second.number) == (1, 2)
-    assert sorted(os.listdir(serving)) == ["1", "2"]  # no partial folder left behind
+    # No partial folder left behind; the highest number published is kept, hidden.
+    assert sorted(os.listdir(serving)) == [registry.LAST_VERSION_FILE, "1", "2"]
     assert registry.served_version(serving).number == 2
     assert served_scale(registry.served_version(serving)) == 3.0
     with open(os.path.join(serving, "1", registry.RECORD_FILE)) as f:
@@ -143,3 +144,44 @@ def test_a_pushed_version_is_writable_by_no_one_but_its_owner(tmp_path, models):
     for parent, _, names in os.walk(version.path):
         for path in [parent, *(os.path.join(parent, name) for name in names)]:
             assert os.stat(path).st_mode & 0o022 == 0, path
+
+
+def test_a_damaged_record_is_named_on_its_version_and_lists_everything_else(tmp_path, models):
+    serving = str(tmp_path)
+    first = registry.publish(serving, models["a"], {"metrics": {"accuracy": 0.9}})
+    registry.publish(serving, models["b"], {})
+    record = os.path.join(first.path, registry.RECORD_FILE)
+    os.chmod(first.path, 0o755)
+    os.chmod(record, 0o644)
+    with open(record, "w") as f:
+        f.write('{"metrics": {"accur')  # cut short by a hand edit
+
+    versions = registry.list_versions(serving)
+
+    assert [v.number for v in versions] == [1, 2]
+    assert versions[0].record is None
+    assert registry.RECORD_FILE in versions[0].record_problem
+    assert "not a JSON record" in versions[0].record_problem
+    assert registry.publish(serving, models["a"], {}).number == 3
+
+
+def test_a_numbered_folder_without_a_model_is_stray_and_its_number_skipped(tmp_path, models):
+    serving = tmp_path
+    registry.publish(str(serving), models["a"], {})
+    (serving / "2").mkdir()  # an empty folder where the next version would go
+
+    pushed = registry.publish(str(serving), models["b"], {})
+
+    assert pushed.number == 3
+    assert registry.stray_folders(str(serving)) == ["2"]
+    assert [v.number for v in registry.list_versions(str(serving))] == [1, 3]
+
+
+def test_a_deleted_versions_number_is_never_given_again(tmp_path, models):
+    serving = str(tmp_path)
+    registry.publish(serving, models["a"], {})
+    newest = registry.publish(serving, models["b"], {})
+    os.chmod(newest.path, 0o755)
+    tf.io.gfile.rmtree(newest.path)
+
+    assert registry.publish(serving, models["a"], {}).number == 3
