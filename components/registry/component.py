@@ -191,8 +191,13 @@ def RegistryPusher(  # noqa: N802 - TFX component naming
         model_run_uri=model_run.uri,
         pipeline_config=json.loads(pipeline_config),
     )
+    # Judged against the baseline: published over that version only, never over a newer one.
     version = registry.publish(
-        serving_dir, model_dir, record, training_statistics(statistics).SerializeToString()
+        serving_dir,
+        model_dir,
+        record,
+        training_statistics(statistics).SerializeToString(),
+        expected_served=baseline_version(baseline),
     )
     # A copy of the record in the artifact too, so ML Metadata's lineage leads to it.
     tf.io.gfile.makedirs(pushed_model.uri)

@@ -22,11 +22,14 @@ kept on the version, and a numbered folder without a model is listed as stray.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +44,8 @@ VERSION_FILES = (RECORD_FILE, STATISTICS_FILE)
 PARTIAL_PREFIX = ".partial-"
 # The highest number ever published here; hidden, so TensorFlow Serving ignores it.
 LAST_VERSION_FILE = ".last_version"
+# Held by whoever publishes (a push, a rollback) while it picks its number and renames.
+PUSH_LOCK_FILE = ".push.lock"
 SAVED_MODEL_FILE = "saved_model.pb"
 
 
@@ -218,19 +223,38 @@ def _write_json(path: str, content: dict[str, Any]) -> None:
         f.write("\n")
 
 
+@contextlib.contextmanager
+def push_lock(serving_dir: str) -> Iterator[None]:
+    """One publisher at a time per push destination, on a local or POSIX file system: the
+    kernel's lock (flock), which dies with its process. Object stores have no such lock; there
+    the served-version check in `publish` is the guard, and a race narrower than it remains."""
+    if "://" in serving_dir:
+        yield
+        return
+    with open(os.path.join(serving_dir, PUSH_LOCK_FILE), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # pushes take seconds: wait for the other to finish
+        yield
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def publish(
-    serving_dir: str, model_dir: str, record: dict[str, Any], statistics: bytes | None = None
+    serving_dir: str,
+    model_dir: str,
+    record: dict[str, Any],
+    statistics: bytes | None = None,
+    expected_served: int | None = None,
 ) -> Version:
     """Adds `model_dir` as the next version with `record` (and its training `statistics`, when
     given); returns it.
 
-    The model and its record are written under a hidden partial name, then renamed to the
-    version number in one step. If another push took that number meanwhile, the rename fails
-    and the next number is tried: two pushes never share a folder.
+    The model and its record are written under a hidden partial name, then, holding the push
+    lock, renamed to the version number in one step. If another push took that number
+    meanwhile, the rename fails and the next number is tried: two pushes never share a folder.
+    With `expected_served` (the version the model was judged against, 0 for none), a model is
+    not published over another version than that one: RegistryError names both.
     """
     tf.io.gfile.makedirs(serving_dir)
     partial = os.path.join(serving_dir, f"{PARTIAL_PREFIX}{uuid.uuid4().hex}")
@@ -238,26 +262,48 @@ def publish(
         copy_model(model_dir, partial)
         if statistics is not None:
             write_statistics(partial, statistics)
-        for _ in range(100):
-            number = next_number(serving_dir)
-            full_record = {**record, "version": number, "pushed_at": now()}
-            _write_json(os.path.join(partial, RECORD_FILE), full_record)
-            _no_write_for_others(partial)
-            target = os.path.join(serving_dir, str(number))
-            try:
-                tf.io.gfile.rename(partial, target, overwrite=False)
-            except (tf.errors.AlreadyExistsError, tf.errors.FailedPreconditionError, OSError):
-                if not tf.io.gfile.exists(target):
-                    raise
-                continue  # someone else published `number` first: take the next one
-            if number > _last_published(serving_dir):
-                with tf.io.gfile.GFile(os.path.join(serving_dir, LAST_VERSION_FILE), "w") as f:
-                    f.write(f"{number}\n")
-            return Version(number, target, full_record)
-        raise RegistryError(f"Could not find a free version number in {serving_dir}.")
+        with push_lock(serving_dir):
+            return _rename_into_place(serving_dir, partial, record, expected_served)
     finally:
         if tf.io.gfile.exists(partial):
             tf.io.gfile.rmtree(partial)
+
+
+def _refuse_if_served_changed(serving_dir: str, expected_served: int | None) -> None:
+    if expected_served is None:
+        return
+    served = served_version(serving_dir)
+    number = served.number if served else 0
+    if number != expected_served:
+        judged = f"version {expected_served}" if expected_served else "no served model"
+        raise RegistryError(
+            f"Not published: version {number} is served in {serving_dir} now, but this model "
+            f"was judged against {judged}. Run again to judge it against what is served."
+        )
+
+
+def _rename_into_place(
+    serving_dir: str, partial: str, record: dict[str, Any], expected_served: int | None
+) -> Version:
+    """The rename that makes `partial` a version (the caller holds the push lock)."""
+    _refuse_if_served_changed(serving_dir, expected_served)
+    for _ in range(100):
+        number = next_number(serving_dir)
+        full_record = {**record, "version": number, "pushed_at": now()}
+        _write_json(os.path.join(partial, RECORD_FILE), full_record)
+        _no_write_for_others(partial)
+        target = os.path.join(serving_dir, str(number))
+        try:
+            tf.io.gfile.rename(partial, target, overwrite=False)
+        except (tf.errors.AlreadyExistsError, tf.errors.FailedPreconditionError, OSError):
+            if not tf.io.gfile.exists(target):
+                raise
+            continue  # a publisher without the lock (an object store) took `number` first
+        if number > _last_published(serving_dir):
+            with tf.io.gfile.GFile(os.path.join(serving_dir, LAST_VERSION_FILE), "w") as f:
+                f.write(f"{number}\n")
+        return Version(number, target, full_record)
+    raise RegistryError(f"Could not find a free version number in {serving_dir}.")
 
 
 def rollback(serving_dir: str, number: int, reason: str = "") -> Version:
@@ -284,7 +330,13 @@ def rollback(serving_dir: str, number: int, reason: str = "") -> Version:
             "reason": reason,
         },
     }
-    return publish(serving_dir, source.path, record, read_statistics(source.path))
+    return publish(
+        serving_dir,
+        source.path,
+        record,
+        read_statistics(source.path),
+        expected_served=current.number if current else 0,
+    )
 
 
 def find_by_fingerprint(serving_dir: str, fingerprint: str) -> Version | None:

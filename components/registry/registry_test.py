@@ -2,6 +2,9 @@
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -35,7 +38,8 @@ def test_publish_numbers_versions_and_writes_the_record_inside(tmp_path, models)
 
     assert (first.number, second.number) == (1, 2)
     # No partial folder left behind; the highest number published is kept, hidden.
-    assert sorted(os.listdir(serving)) == [registry.LAST_VERSION_FILE, "1", "2"]
+    hidden = [registry.LAST_VERSION_FILE, registry.PUSH_LOCK_FILE]
+    assert sorted(os.listdir(serving)) == sorted([*hidden, "1", "2"])
     assert registry.served_version(serving).number == 2
     assert served_scale(registry.served_version(serving)) == 3.0
     with open(os.path.join(serving, "1", registry.RECORD_FILE)) as f:
@@ -185,3 +189,47 @@ def test_a_deleted_versions_number_is_never_given_again(tmp_path, models):
     tf.io.gfile.rmtree(newest.path)
 
     assert registry.publish(serving, models["a"], {}).number == 3
+
+
+def test_a_model_judged_against_an_older_version_is_not_published_over_a_newer(tmp_path, models):
+    serving = str(tmp_path)
+    registry.publish(serving, models["a"], {}, expected_served=0)
+    registry.publish(serving, models["b"], {}, expected_served=1)
+
+    with pytest.raises(registry.RegistryError, match="version 2 is served .* against version 1"):
+        registry.publish(serving, models["a"], {"late": True}, expected_served=1)
+
+    assert [v.number for v in registry.list_versions(serving)] == [1, 2]
+    assert not [n for n in os.listdir(serving) if n.startswith(registry.PARTIAL_PREFIX)]
+
+
+HOLD_THE_LOCK_AND_PUBLISH = """
+import sys, time
+from components.registry import registry
+serving, model = sys.argv[1:]
+with registry.push_lock(serving):
+    print("holding", flush=True)
+    time.sleep(1.5)
+    registry.copy_model(model, serving + "/1")  # a version lands while the lock is held
+"""
+
+
+def test_a_push_waits_for_another_process_publishing_and_then_sees_its_version(tmp_path, models):
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK_AND_PUBLISH, str(serving), models["a"]],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout.readline().strip() == "holding"
+        # Judged against nothing served; by the time the lock is ours, version 1 is.
+        with pytest.raises(registry.RegistryError, match="version 1 is served"):
+            registry.publish(str(serving), models["b"], {}, expected_served=0)
+    finally:
+        assert other.wait(timeout=60) == 0
+
+    assert [v.number for v in registry.list_versions(str(serving))] == [1]
+    assert served_scale(registry.served_version(str(serving))) == 2.0
