@@ -6,8 +6,9 @@ whole model built on it (say, someone's classifier): the backbone's layers are f
 their names, which `keras.applications` fixes per architecture.
 
 Safety: the architecture always comes from `keras.applications`, never from the file, and the
-file is only read for arrays (h5py for HDF5 and `.keras`, TensorFlow's SavedModel loader for
-variables), so no Python code, Lambda layer or custom object in it is ever deserialized or run.
+file is only read for arrays (h5py for HDF5 and `.keras`; a SavedModel's checkpoint, named by
+its object graph, never `tf.saved_model.load`, which runs the initializers of the resources it
+restores), so no Python code, Lambda layer, custom object or graph in it is ever run.
 """
 
 from __future__ import annotations
@@ -118,19 +119,31 @@ def _read_h5(f: h5py.File) -> LayerArrays:
 
 
 def _read_saved_model(path: str) -> LayerArrays:
+    """The variables of a SavedModel, read from its checkpoint as tensors, named by its object
+    graph: nothing in it is loaded or run (tf.saved_model.load would run the initializers of
+    the resources it restores, code that the file's author wrote)."""
     import tensorflow as tf  # heavy; only SavedModels need it here
+    from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
 
-    loaded = tf.saved_model.load(path)
-    # Every variable reachable in the object graph: a SavedModel saved without traces, or by
-    # Keras 3's export, has no `variables` list; a variable reached twice is read once.
-    variables = {}
-    for item in tf.train.TrackableView(loaded).descendants():
-        if isinstance(item, tf.Variable):
-            variables.setdefault(item.name, item)
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    objects = saved.meta_graphs[0].object_graph_def.nodes
+    reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
+    # The checkpoint's object graph numbers its nodes as the SavedModel's does.
+    checkpointed = trackable_object_graph_pb2.TrackableObjectGraph()
+    checkpointed.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    values: dict[str, np.ndarray] = {}
+    for node, stored in zip(objects, checkpointed.nodes, strict=False):
+        if node.WhichOneof("kind") != "variable":
+            continue
+        keys = [a.checkpoint_key for a in stored.attributes if a.name == "VARIABLE_VALUE"]
+        if keys:  # a variable reached twice is read once
+            values.setdefault(node.variable.name, reader.get_tensor(keys[0]))
     arrays: LayerArrays = defaultdict(list)
-    for full_name, variable in variables.items():
+    for full_name, value in values.items():
         layer, name = _split_variable_name(full_name)
-        arrays[layer].append((name, variable.numpy()))
+        arrays[layer].append((name, np.asarray(value)))
     return dict(arrays)
 
 

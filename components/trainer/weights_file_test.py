@@ -10,6 +10,7 @@ import os
 import keras as keras3
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras
 
 from components.trainer import model, weights_file
@@ -162,6 +163,38 @@ def test_code_in_a_file_never_runs(tmp_path, source_weights):
     path = str(tmp_path / "trojan.h5")
     trojan.save(path)
     os.remove(marker)  # building the model above ran the function once
+
+    loaded = _backbone(tf_keras)
+    weights_file.load_into(loaded, path)
+
+    assert not marker.exists()
+    np.testing.assert_array_equal(loaded.get_weights()[0], source_weights[0])
+
+
+class _InitializerThatWrites(tf.saved_model.experimental.TrackableResource):
+    """A resource whose initializer writes a file: tf.saved_model.load runs it on loading."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+        super().__init__()
+
+    def _create_resource(self):
+        return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[])
+
+    def _initialize(self):
+        tf.io.write_file(self.marker, "ran")
+        return tf.raw_ops.AssignVariableOp(resource=self.resource_handle, value=1.0)
+
+
+def test_code_in_a_savedmodel_never_runs(tmp_path, source_weights):
+    marker = tmp_path / "initializer-ran"
+    holder = tf.Module()
+    holder.backbone = _backbone(tf_keras)
+    holder.backbone.set_weights(source_weights)
+    holder.sneaky = _InitializerThatWrites(str(marker))
+    path = str(tmp_path / "trojan_savedmodel")
+    tf.saved_model.save(holder, path)
+    assert not marker.exists()
 
     loaded = _backbone(tf_keras)
     weights_file.load_into(loaded, path)
