@@ -20,6 +20,22 @@ from components.example_gen.class_names import write_class_names
 CLASS_NAMES_DIR = "assets.extra"
 
 
+class DivergedModelError(RuntimeError):
+    """The trained model holds NaN or infinite weights: it must never be exported or pushed."""
+
+
+def refuse_non_finite(model: keras.Model) -> None:
+    """Raises naming the first weight that is NaN or infinite: a diverged training's model
+    predicts one class for everything (all-NaN probabilities argmax to 0), which a first run's
+    floor could even bless."""
+    for weight in model.weights:
+        if not bool(tf.reduce_all(tf.math.is_finite(weight))):
+            raise DivergedModelError(
+                f"Training diverged: {weight.name} holds NaN or infinite values, so no model is "
+                "exported. Lower LEARNING_RATE (or FINE_TUNE_LR), or look for broken images."
+            )
+
+
 def _serving_functions(model: keras.Model, tft_output: tft.TFTransformOutput, class_names):
     model.tft_layer = tft_output.transform_features_layer()  # tracked, so saved with the model
     names = tf.constant(list(class_names))
@@ -42,7 +58,9 @@ def _serving_functions(model: keras.Model, tft_output: tft.TFTransformOutput, cl
 def export_serving_model(
     model: keras.Model, tft_output: tft.TFTransformOutput, class_names, export_dir: str
 ) -> None:
-    """Saves a SavedModel that serves raw image bytes; class names also go to assets.extra."""
+    """Saves a SavedModel that serves raw image bytes; class names also go to assets.extra.
+    A model with a NaN or infinite weight is refused before anything is written."""
+    refuse_non_finite(model)
     signatures = _serving_functions(model, tft_output, class_names)
     # Without Keras's per-layer traces: tracing every layer's call took 20-30 s of a 64 px
     # MobileNetV2's export (make bench), and nothing loads this folder back as Keras. Clients
