@@ -120,6 +120,9 @@ class PipelineConfig:
     # Stop when the data drifted from what trained the served version (the schema's
     # drift_comparators); off for one run to accept a deliberate change.
     check_drift: bool = True
+    # Stop when the classes differ from the served version's (label ids would name other
+    # classes); true for one run to accept a deliberate change, judged by the floor alone.
+    accept_class_change: bool = False
     # What a candidate must achieve to be blessed and pushed.
     gate: Gate = field(default_factory=Gate)
     training: TrainingConfig = field(default_factory=TrainingConfig)

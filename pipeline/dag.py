@@ -135,7 +135,9 @@ def create_components(config: PipelineConfig) -> list:
         statistics=statistics_gen.outputs["statistics"],
         schema=schema,
         baseline=baseline.outputs["baseline"],
+        examples=examples,
         check_drift=config.check_drift,
+        accept_class_change=config.accept_class_change,
     )
 
     transform = AugmentingTransform(

@@ -67,8 +67,15 @@ CHECK_DRIFT = Setting(
     "--check-drift",
     "CHECK_DRIFT",
     parse_bool,
-    "stop when the data drifted from what trained the served model (docs/running.md, Drift); false "
-    "accepts a deliberate change",
+    "stop when the data drifted from what trained the served model (docs/running.md, Drift); "
+    "false accepts a deliberate change",
+)
+ACCEPT_CLASS_CHANGE = Setting(
+    "--accept-class-change",
+    "ACCEPT_CLASS_CHANGE",
+    parse_bool,
+    "train although the classes differ from the served version's (added, removed, renamed); "
+    "the candidate is judged by the floor alone (docs/running.md, Changing the classes)",
 )
 # `make local`'s data and run; defaults from PipelineConfig.
 PIPELINE_SETTINGS = {
@@ -104,6 +111,7 @@ PIPELINE_SETTINGS = {
         "fail above this fraction of undecodable files (they are skipped and reported below it)",
     ),
     "check_drift": CHECK_DRIFT,
+    "accept_class_change": ACCEPT_CLASS_CHANGE,
     "tune": Setting(
         "--tune",
         "TUNE",
@@ -357,6 +365,7 @@ CLUSTER_SETTINGS = {
     "input_format": Setting("--input-format", "INPUT_FORMAT", str, "images or tfrecord"),
     "latest_snapshot": LATEST_SNAPSHOT,
     "check_drift": CHECK_DRIFT,
+    "accept_class_change": ACCEPT_CLASS_CHANGE,
     "pipeline_name": Setting("--pipeline-name", "PIPELINE_NAME", str, "name on the cluster"),
 }
 RESOURCE_SETTINGS = {

@@ -44,7 +44,11 @@ def _change(metric: str, candidate: float | None, baseline: float | None) -> str
 
 
 def decision_lines(
-    gate: evaluation.Gate, blessed: bool, failures: list[str], baseline_version: int
+    gate: evaluation.Gate,
+    blessed: bool,
+    failures: list[str],
+    baseline_version: int,
+    class_change: str | None = None,
 ) -> list[str]:
     """The verdict, the rule, what it was compared with, and each failed threshold."""
     if blessed:
@@ -58,7 +62,13 @@ def decision_lines(
         )
     else:
         verdict = "**Decision: not blessed.** Nothing is pushed."
-    if baseline_version:
+    if class_change:
+        against = (
+            f"Baseline: not compared. Version {baseline_version}, served when this run started, "
+            f"answers with other classes ({class_change}); the change was accepted "
+            "(ACCEPT_CLASS_CHANGE), so the floor alone decided."
+        )
+    elif baseline_version:
         against = f"Baseline: version {baseline_version}, the model served when this run started."
     else:
         against = "Baseline: none (no model served yet), so the floor alone decided."
@@ -111,12 +121,13 @@ def render(
     blessed: bool,
     failures: list[str],
     baseline_version: int,
+    class_change: str | None = None,
 ) -> str:
     """The report in Markdown; `found` is `evaluation.read_evaluation`'s result."""
     candidate = found[evaluation.CANDIDATE] or {"overall": {}, "per_class": {}}
     baseline = found[evaluation.BASELINE]
     lines = ["# Evaluation report", ""]
-    lines += decision_lines(gate, blessed, failures, baseline_version)
+    lines += decision_lines(gate, blessed, failures, baseline_version, class_change)
     lines += ["", "## Metrics on the eval split", ""]
     lines += metrics_table(candidate["overall"], baseline and baseline["overall"], gate.metric)
     lines += ["", "## Per class", ""]
@@ -186,6 +197,7 @@ def write(
     gate: evaluation.Gate,
     blessed: bool,
     baseline_version: int,
+    class_change: str | None = None,
 ) -> str:
     """Write report.md and confusion_matrix.png into `directory`; return the report's path."""
     found = evaluation.read_evaluation(evaluation_uri, class_names)
@@ -200,5 +212,5 @@ def write(
         plot_confusion_matrices(matrices, class_names, os.path.join(directory, MATRIX_FILE))
     path = os.path.join(directory, REPORT_FILE)
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write(render(found, class_names, gate, blessed, failures, baseline_version))
+        f.write(render(found, class_names, gate, blessed, failures, baseline_version, class_change))
     return path

@@ -71,3 +71,12 @@ def test_a_class_missing_from_the_eval_split_is_flagged_not_scored():
 
     assert "| dog | 0 | – | – | – | – |" in text
     assert "**No examples in the eval split: dog.**" in text
+
+
+def test_an_accepted_class_change_says_the_served_version_was_not_compared():
+    change = "added ['fox'] (served: ['cat', 'dog']; now: ['cat', 'dog', 'fox'])"
+    lines = evaluation_report.decision_lines(Gate(), True, [], 3, class_change=change)
+
+    against = next(line for line in lines if line.startswith("Baseline:"))
+    assert against.startswith("Baseline: not compared. Version 3")
+    assert change in against and "floor alone decided" in against

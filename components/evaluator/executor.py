@@ -28,7 +28,11 @@ from tfx.utils import proto_utils
 from components.common import tracing
 from components.evaluator import evaluation, evaluation_report
 from components.example_gen.class_names import read_class_names
-from components.registry.component import baseline_version
+from components.registry.component import (
+    baseline_version,
+    class_set_change,
+    served_class_names,
+)
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
@@ -37,14 +41,19 @@ BLESSING_KEY = standard_component_specs.BLESSING_KEY
 BLESSED_PROPERTY = evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY  # 1 blessed, 0 not
 
 
-def without_empty_baseline(
-    input_dict: dict[str, list[types.Artifact]],
-) -> dict[str, list[types.Artifact]]:
-    """`input_dict` minus a baseline that holds no model."""
+def comparable_inputs(
+    input_dict: dict[str, list[types.Artifact]], class_names: list[str]
+) -> tuple[dict[str, list[types.Artifact]], str | None]:
+    """`input_dict` minus a baseline that holds no model, or one that answers with other
+    classes (then also how they differ): TFMA compares the two models label id by label id, so
+    an id must name the same class in both, or the comparison is meaningless."""
     baselines = input_dict.get(BASELINE_KEY) or []
-    if baselines and all(baseline_version(b) == 0 for b in baselines):
-        return {key: value for key, value in input_dict.items() if key != BASELINE_KEY}
-    return input_dict
+    if not baselines:
+        return input_dict, None
+    change = class_set_change(served_class_names(baselines[0]), class_names)
+    if change or all(baseline_version(b) == 0 for b in baselines):
+        return {key: value for key, value in input_dict.items() if key != BASELINE_KEY}, change
+    return input_dict, None
 
 
 def read_eval_config(exec_properties: dict[str, Any]) -> tfma.EvalConfig:
@@ -71,11 +80,10 @@ class Executor(evaluator_executor.Executor):
         )
         class_names = read_class_names(examples.uri)
         tracing.leave_keras_unconverted()
-        super().Do(
-            without_empty_baseline(input_dict),
-            output_dict,
-            with_classes(exec_properties, len(class_names)),
-        )
+        judged, class_change = comparable_inputs(input_dict, class_names)
+        if class_change:
+            logging.warning("Not compared with the served version: %s.", class_change)
+        super().Do(judged, output_dict, with_classes(exec_properties, len(class_names)))
         evaluation_uri = artifact_utils.get_single_uri(output_dict[EVALUATION_KEY])
         blessing = artifact_utils.get_single_instance(output_dict[BLESSING_KEY])
         baselines = input_dict.get(BASELINE_KEY) or []
@@ -86,5 +94,6 @@ class Executor(evaluator_executor.Executor):
             gate=evaluation.gate_of(read_eval_config(exec_properties)),
             blessed=bool(blessing.get_int_custom_property(BLESSED_PROPERTY)),
             baseline_version=baseline_version(baselines[0]) if baselines else 0,
+            class_change=class_change,
         )
         logging.info("Evaluation report: %s", report_path)

@@ -32,6 +32,7 @@ from components.evaluator import evaluation
 from components.example_gen.class_names import read_class_names
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.registry import provenance, registry
+from components.trainer.export import CLASS_NAMES_DIR
 from components.trainer.training_report import EFFECTIVE_CONFIG_FILE
 
 # The node id the pipeline gives BaselineModel; the run summary finds its output by it.
@@ -56,6 +57,42 @@ def baseline_version(baseline: types.Artifact | None) -> int:
     ):
         return 0
     return baseline.get_int_custom_property(BASELINE_VERSION_PROPERTY)
+
+
+def served_class_names(baseline: types.Artifact | None) -> list[str] | None:
+    """The classes the served version (copied in by BaselineModel) answers with, by label id;
+    None when nothing is served, or the served model does not say (not exported here)."""
+    if baseline_version(baseline) == 0:
+        return None
+    model_dir = path_utils.serving_model_dir(baseline.uri)
+    try:
+        return read_class_names(os.path.join(model_dir, CLASS_NAMES_DIR))
+    except FileNotFoundError:
+        logging.warning("The served version names no classes: its classes are not compared.")
+        return None
+
+
+def class_set_change(served: list[str] | None, current: list[str]) -> str | None:
+    """How today's classes differ from the served version's, in words; None if they are the
+    same names in the same order (so label id i means the same class in both)."""
+    if served is None or list(served) == list(current):
+        return None
+    added = [name for name in current if name not in served]
+    removed = [name for name in served if name not in current]
+    changes = []
+    if added and len(added) == len(removed):
+        changes.append(
+            "renamed (or replaced) "
+            + ", ".join(f"{old!r} -> {new!r}" for old, new in zip(removed, added, strict=True))
+        )
+    else:
+        changes += [f"added {added}"] * bool(added) + [f"removed {removed}"] * bool(removed)
+    if not added and not removed:
+        changes.append("reordered")
+    return (
+        "; ".join(changes)
+        + f" (served: {list(served)}; now: {list(current)}): label ids would name other classes"
+    )
 
 
 @component

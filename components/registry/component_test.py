@@ -10,7 +10,8 @@ import pytest
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components.evaluator.executor import BASELINE_KEY, without_empty_baseline
+from components.evaluator.executor import BASELINE_KEY, comparable_inputs
+from components.example_gen.class_names import write_class_names
 from components.registry import registry
 from components.registry.component import (
     ALREADY_PUSHED_PROPERTY,
@@ -18,7 +19,10 @@ from components.registry.component import (
     BaselineModel,
     RegistryPusher,
     baseline_version,
+    class_set_change,
+    served_class_names,
 )
+from components.trainer.export import CLASS_NAMES_DIR
 from tests.helpers import save_tiny_model
 
 pytestmark = pytest.mark.component
@@ -43,7 +47,7 @@ def test_no_served_model_gives_an_empty_baseline_the_evaluator_drops(tmp_path):
     assert baseline_version(baseline) == 0
     assert not os.path.exists(path_utils.serving_model_dir(str(tmp_path / "baseline")))
     inputs = {"model": [standard_artifacts.Model()], BASELINE_KEY: [baseline]}
-    assert BASELINE_KEY not in without_empty_baseline(inputs)
+    assert comparable_inputs(inputs, ["a", "b"]) == ({"model": inputs["model"]}, None)
 
 
 def test_the_baseline_is_a_copy_of_the_served_version(tmp_path):
@@ -57,7 +61,7 @@ def test_the_baseline_is_a_copy_of_the_served_version(tmp_path):
     copied = path_utils.serving_model_path(baseline.uri)
     assert registry.model_fingerprint(copied) == registry.model_fingerprint(served.path)
     inputs = {BASELINE_KEY: [baseline]}
-    assert without_empty_baseline(inputs) is inputs
+    assert comparable_inputs(inputs, ["a", "b"]) == (inputs, None)  # it names no classes
 
 
 def test_the_baseline_carries_the_statistics_its_version_was_trained_on(tmp_path):
@@ -121,3 +125,45 @@ def test_a_blessed_model_the_registry_already_holds_is_not_pushed_again(tmp_path
     assert pushed.get_int_custom_property(PUSHED_PROPERTY) == 0
     assert pushed.get_int_custom_property(ALREADY_PUSHED_PROPERTY) == 1
     assert [v.number for v in registry.list_versions(str(serving))] == [1, 2]
+
+
+def served_with_classes(tmp_path, names: list[str]):
+    """A BaselineModel artifact holding a served version that answers with `names`."""
+    model = save_tiny_model(tmp_path / "model", 1.0)
+    os.makedirs(os.path.join(model, CLASS_NAMES_DIR), exist_ok=True)
+    write_class_names(os.path.join(model, CLASS_NAMES_DIR), names)
+    registry.publish(str(tmp_path / "serving"), model, {})
+    return run_baseline(tmp_path / "serving", tmp_path / "baseline")
+
+
+def test_a_baseline_answering_with_other_classes_is_not_compared(tmp_path):
+    baseline = served_with_classes(tmp_path, ["cat", "dog"])
+    inputs = {"model": [standard_artifacts.Model()], BASELINE_KEY: [baseline]}
+
+    assert served_class_names(baseline) == ["cat", "dog"]
+    assert comparable_inputs(inputs, ["cat", "dog"]) == (inputs, None)
+    judged, change = comparable_inputs(inputs, ["cat", "wolf"])
+    assert judged == {"model": inputs["model"]}
+    assert "renamed (or replaced) 'dog' -> 'wolf'" in change
+
+
+@pytest.mark.parametrize(
+    ("served", "now", "said"),
+    [
+        (["a", "b"], ["a", "b", "c"], "added ['c']"),
+        (["a", "b", "c"], ["a", "c"], "removed ['b']"),
+        (["a", "b"], ["a", "x"], "renamed (or replaced) 'b' -> 'x'"),
+        (["b", "a"], ["a", "b"], "reordered"),
+        (["a", "b"], ["b", "c", "d"], "added ['c', 'd']; removed ['a']"),
+    ],
+)
+def test_each_kind_of_class_change_is_named(served, now, said):
+    change = class_set_change(served, now)
+
+    assert change.startswith(said)
+    assert f"served: {served}; now: {now}" in change
+
+
+def test_the_same_classes_or_nothing_served_is_no_change():
+    assert class_set_change(["a", "b"], ["a", "b"]) is None
+    assert class_set_change(None, ["a", "b"]) is None

@@ -5,6 +5,12 @@ TFX's ExampleValidator only records anomalies (and a `blessed` flag); downstream
 anyway. This gate reads the anomalies and raises with a readable list, and the pipeline makes
 Transform wait on it, so bad data never reaches training.
 
+It stops a change of the class set too (a class added, removed, renamed): label ids are
+positions in the sorted class list, so the served model's id 3 would be judged against another
+class's images, and clients asking for `class_name` would get other classes unannounced. A
+deliberate change is accepted with `accept_class_change` for one run, which the Evaluator then
+judges by the floor alone.
+
 It also checks drift, which ExampleValidator in TFX 1.16 cannot (it takes no previous
 statistics): the train split's statistics against those the served version was trained on,
 which the Pusher keeps in the registry and BaselineModel copies in. The schema's
@@ -22,8 +28,14 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from components import features
+from components.example_gen.class_names import read_class_names
 from components.registry import registry
-from components.registry.component import baseline_version, training_statistics
+from components.registry.component import (
+    baseline_version,
+    class_set_change,
+    served_class_names,
+    training_statistics,
+)
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
@@ -106,15 +118,27 @@ def ValidationGate(  # noqa: N802 - TFX component naming
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     schema: InputArtifact[standard_artifacts.Schema],
     baseline: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
     check_drift: Parameter[bool] = True,
+    accept_class_change: Parameter[bool] = False,
 ) -> None:
-    """Raises DataValidationError if any split has schema anomalies, or (with `check_drift`)
-    if the train split drifted from the served version's training data; passes otherwise."""
+    """Raises DataValidationError if any split has schema anomalies, if the classes differ
+    from the served version's (unless `accept_class_change`), or (with `check_drift`) if the
+    train split drifted from the served version's training data; passes otherwise."""
     problems = describe_anomalies(anomalies)
     if problems:
         raise DataValidationError(
             "The examples do not match the schema in schemas/; the run stops before training:\n  "
             + "\n  ".join(problems)
+        )
+    change = class_set_change(served_class_names(baseline), read_class_names(examples.uri))
+    if change and not accept_class_change:
+        raise DataValidationError(
+            f"The classes differ from those of the served version {baseline_version(baseline)}: "
+            f"{change}. The run stops before training. If the change is deliberate, run once "
+            "with ACCEPT_CLASS_CHANGE=true (--accept-class-change true): the candidate is then "
+            "judged by the gate's floor alone, and the version it pushes answers with the new "
+            "classes."
         )
     previous = served_statistics(baseline) if check_drift else None
     if previous is None:

@@ -1,6 +1,7 @@
 """ValidationGate: its message lists each schema anomaly, and it stops data that drifted from
 the served version's training data (real TFDV statistics, the curated schema)."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,11 +10,14 @@ import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import path_utils
 
 from components import features
 from components.example_gen import ingest
+from components.example_gen.class_names import write_class_names
 from components.registry import registry
 from components.registry.component import BASELINE_VERSION_PROPERTY
+from components.trainer.export import CLASS_NAMES_DIR
 from components.validation.component import (
     ANOMALIES_FILE,
     DataValidationError,
@@ -80,9 +84,18 @@ def statistics(tmp_path_factory):
     }
 
 
-def run_gate(tmp_path, current, served, check_drift: bool = True) -> None:
+def run_gate(
+    tmp_path,
+    current,
+    served,
+    check_drift: bool = True,
+    classes_now: tuple[str, ...] = ("cat", "dog"),
+    classes_served: tuple[str, ...] = ("cat", "dog"),
+    accept_class_change: bool = False,
+) -> None:
     """ValidationGate's executor on real artifacts: clean anomalies, the curated schema, the
-    train split's statistics and a baseline holding `served` (None: nothing served)."""
+    train split's statistics, examples of `classes_now`, and a baseline holding `served`
+    statistics and a model answering with `classes_served` (None: nothing served)."""
     anomalies = anomalies_artifact(tmp_path / "anomalies", {"train": anomalies_pb2.Anomalies()})
     statistics = standard_artifacts.ExampleStatistics()
     statistics.uri = str(tmp_path / "statistics")
@@ -99,13 +112,22 @@ def run_gate(tmp_path, current, served, check_drift: bool = True) -> None:
     baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, 4 if served else 0)
     if served is not None:
         registry.write_statistics(baseline.uri, served.SerializeToString())
+        names_dir = os.path.join(path_utils.serving_model_dir(baseline.uri), CLASS_NAMES_DIR)
+        os.makedirs(names_dir)
+        write_class_names(names_dir, list(classes_served))
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    os.makedirs(examples.uri)
+    write_class_names(examples.uri, list(classes_now))
     inputs = {
         "anomalies": [anomalies],
         "statistics": [statistics],
         "schema": [schema],
         "baseline": [baseline],
+        "examples": [examples],
     }
-    ValidationGate.EXECUTOR_SPEC.executor_class().Do(inputs, {}, {"check_drift": check_drift})
+    properties = {"check_drift": check_drift, "accept_class_change": accept_class_change}
+    ValidationGate.EXECUTOR_SPEC.executor_class().Do(inputs, {}, properties)
 
 
 def test_the_same_kind_of_data_passes(tmp_path, statistics):
@@ -137,3 +159,27 @@ def test_grayscale_instead_of_colour_is_drift(tmp_path, statistics):
 def test_drift_passes_when_not_checked_or_nothing_was_served(tmp_path, statistics):
     run_gate(tmp_path / "off", statistics["large"], statistics["small"], check_drift=False)
     run_gate(tmp_path / "first", statistics["large"], None)
+
+
+def test_a_renamed_class_stops_the_run_naming_it(tmp_path, statistics):
+    with pytest.raises(DataValidationError) as raised:
+        run_gate(tmp_path, statistics["small"], statistics["small"], classes_now=("cat", "wolf"))
+
+    message = str(raised.value)
+    assert "differ from those of the served version 4" in message
+    assert "renamed (or replaced) 'dog' -> 'wolf'" in message
+    assert "ACCEPT_CLASS_CHANGE=true" in message
+
+
+def test_an_added_class_stops_the_run_unless_accepted(tmp_path, statistics):
+    more = ("cat", "dog", "fox")
+    with pytest.raises(DataValidationError, match=r"added \['fox'\]"):
+        run_gate(tmp_path / "stopped", statistics["small"], statistics["small"], classes_now=more)
+
+    run_gate(
+        tmp_path / "accepted",
+        statistics["small"],
+        statistics["small"],
+        classes_now=more,
+        accept_class_change=True,
+    )

@@ -283,7 +283,10 @@ def format_table(summary: dict[str, Any]) -> str:
                 f"{name:<12}{_metric_cell(metrics['candidate'], name):>12}"
                 f"{_metric_cell(metrics['baseline'], name):>12}"
             )
-        if metrics["baseline"] is None:
+        served = (summary.get("push") or {}).get("baseline_version")
+        if metrics["baseline"] is None and served:
+            lines.append(f"(version {served} not compared: see the evaluation report)")
+        elif metrics["baseline"] is None:
             lines.append("(no model served yet: the floor alone decides)")
 
     tuned = summary.get("tuned_hyperparameters")

@@ -33,6 +33,12 @@ def summary(**overrides):
     return {**base, **overrides}
 
 
+def test_with_nothing_served_the_table_says_the_floor_alone_decides():
+    first_run = summary(push={"baseline_version": None, "version": None, "already_pushed_as": None})
+
+    assert "(no model served yet: the floor alone decides)" in run_summary.format_table(first_run)
+
+
 def test_table_shows_components_cache_metrics_and_why_not_blessed():
     table = run_summary.format_table(summary())
 
@@ -42,7 +48,7 @@ def test_table_shows_components_cache_metrics_and_why_not_blessed():
     assert "Peak memory: 2.4 GB" in table
     assert "accuracy          0.4100           -" in table
     assert "examples             226           -" in table
-    assert "no model served yet: the floor alone decides" in table
+    assert "(version 3 not compared: see the evaluation report)" in table
     assert "cats/bad.jpg: empty file" in table
     assert "Blessed: no\n  accuracy 0.4100: below the floor 0.5" in table
     assert "Pushed: nothing; version 3 stays served" in table
