@@ -140,11 +140,13 @@ def deploy(client: Any, settings: DeploySettings, params: dict[str, str]) -> str
 
 
 def schedule(client: Any, settings: DeploySettings, params: dict[str, str]) -> str:
-    """Upload a new version and make it the one recurring run with `params`; returns its id."""
+    """Upload a new version and make it the one recurring run with `params`; returns its id.
+
+    The new recurring run is created before the old one is deleted: if creating it fails, the
+    old schedule keeps retraining, and two never coexist for longer than this call."""
     pipeline_id, version_id = upload_version(client, settings, version_name(settings))
     experiment = client.create_experiment(settings.experiment)
-    for old in recurring_runs(client, experiment.experiment_id, settings.schedule_name):
-        client.delete_recurring_run(old.recurring_run_id)
+    old = recurring_runs(client, experiment.experiment_id, settings.schedule_name)
     created = client.create_recurring_run(
         experiment.experiment_id,
         job_name=settings.schedule_name,
@@ -155,6 +157,8 @@ def schedule(client: Any, settings: DeploySettings, params: dict[str, str]) -> s
         version_id=version_id,
         **run_options(settings, params),
     )
+    for replaced in old:
+        client.delete_recurring_run(replaced.recurring_run_id)
     return created.recurring_run_id
 
 
@@ -197,17 +201,26 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     import warnings
 
     import kfp
+    from kfp_server_api.exceptions import ApiException
 
     # kfp.Client warns on every start that it needs a KFP v2 backend; docs/kubeflow.md says so.
     warnings.filterwarnings("ignore", "This client only works with Kubeflow", FutureWarning)
     client = kfp.Client(host=settings.host)
-    if action == "deploy":
-        print(f"Started run {deploy(client, settings, params)}")
-    elif action == "schedule":
-        recurring = schedule(client, settings, params)
-        print(f"Recurring run {recurring}: {settings.cron!r}, one at a time, no catch-up")
-    else:
-        print(f"Removed {unschedule(client, settings)} recurring run(s)")
+    try:
+        if action == "deploy":
+            print(f"Started run {deploy(client, settings, params)}")
+        elif action == "schedule":
+            recurring = schedule(client, settings, params)
+            print(f"Recurring run {recurring}: {settings.cron!r}, one at a time, no catch-up")
+        else:
+            print(f"Removed {unschedule(client, settings)} recurring run(s)")
+    except ApiException as e:
+        print(
+            f"error: the KFP API at {settings.host} refused the {action} "
+            f"(HTTP {e.status} {e.reason}): {(e.body or '').strip()}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -78,8 +78,25 @@ def test_schedule_twice_updates_the_one_recurring_run(kfp_api, package):
     (pipeline_id,) = kfp_api.pipelines
     latest = kfp_api.versions[pipeline_id][-1]["pipeline_version_id"]
     assert recurring["pipeline_version_reference"]["pipeline_version_id"] == latest
-    # Replaced (KFP has no update for recurring runs), not added beside.
-    assert ("DELETE", f"/apis/v2beta1/recurringruns/{first}") in kfp_api.calls()
+    # Replaced (KFP has no update for recurring runs), not added beside: the new one is
+    # created first, then the old one deleted.
+    calls = kfp_api.calls()
+    deleted = calls.index(("DELETE", f"/apis/v2beta1/recurringruns/{first}"))
+    created = [i for i, call in enumerate(calls) if call == ("POST", "/apis/v2beta1/recurringruns")]
+    assert created[-1] < deleted
+
+
+def test_a_schedule_that_cannot_be_created_leaves_the_old_one_running(kfp_api, package, capsys):
+    run(kfp_api, package, "schedule")
+    (first,) = kfp_api.recurring_runs
+    kfp_api.refuse_recurring_runs = True
+
+    assert run(kfp_api, package, "schedule", "--cron", "0 30 1 * * *") == 1
+
+    assert list(kfp_api.recurring_runs) == [first]
+    error = capsys.readouterr().err
+    assert "the KFP API at http://127.0.0.1" in error
+    assert "refused the schedule (HTTP 400" in error and "recurring run refused" in error
 
 
 def test_runs_use_the_service_account_given(kfp_api, package):

@@ -40,6 +40,8 @@ class FakeKfp:
     runs: list[dict] = field(default_factory=list)
     recurring_runs: dict[str, dict] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    # When set, creating a recurring run is refused (HTTP 400), as a server refusing a request.
+    refuse_recurring_runs: bool = False
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def new_id(self, kind: str) -> str:
@@ -83,6 +85,8 @@ class FakeKfp:
             ]
             return {"recurringRuns": found, "total_size": len(found)} if found else {}
         if (method, path) == ("POST", f"{API}/recurringruns"):
+            if self.refuse_recurring_runs:
+                raise ValueError("recurring run refused")
             recurring = {**body, "recurring_run_id": self.new_id("recurring")}
             self.recurring_runs[recurring["recurring_run_id"]] = recurring
             return recurring
@@ -117,6 +121,8 @@ class FakeKfp:
                     status, answer = 200, fake.handle(self.command, url.path, query, body)
                 except LookupError as e:
                     status, answer = 404, {"error": str(e)}
+                except ValueError as e:
+                    status, answer = 400, {"error": str(e)}
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
