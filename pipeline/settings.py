@@ -60,8 +60,8 @@ LATEST_SNAPSHOT = Setting(
     "--latest-snapshot",
     "LATEST_SNAPSHOT",
     parse_bool,
-    "DATA holds snapshot folders (e.g. 2026-11-22/<class>/<image>); each run reads the last "
-    "by name (docs/running.md, Snapshots)",
+    "DATA holds snapshot folders named by date or number (e.g. 2026-11-22/<class>/<image>); "
+    "each run reads the latest (docs/running.md, Snapshots)",
 )
 CHECK_DRIFT = Setting(
     "--check-drift",

@@ -49,3 +49,29 @@ def test_an_image_folder_taken_for_snapshots_is_explained(tmp_path):
 def test_a_missing_root_is_named(tmp_path):
     with pytest.raises(DataError, match="missing.*does not exist"):
         latest_snapshot(str(tmp_path / "missing"))
+
+
+def test_folders_not_named_as_snapshots_are_ignored_and_named(tmp_path, caplog):
+    # A name that would sort after the real latest by text: none of these is a snapshot.
+    make_snapshots(tmp_path, ["2026-09-30", "2026-11-22", "old", "latest", "2026-9-30"])
+
+    with caplog.at_level("WARNING"):
+        assert latest_snapshot(str(tmp_path)) == str(tmp_path / "2026-11-22")
+
+    assert "Not snapshots, ignored" in caplog.text
+    assert "2026-9-30, latest, old" in caplog.text
+
+
+def test_numbered_snapshots_are_taken_by_value_and_dated_ones_may_carry_a_time(tmp_path):
+    make_snapshots(tmp_path / "numbers", ["9", "10", "0042"])
+    make_snapshots(tmp_path / "times", ["2026-11-22T03-00", "2026-11-22T14-30", "2026-11-21"])
+
+    assert latest_snapshot(str(tmp_path / "numbers")) == str(tmp_path / "numbers" / "0042")
+    assert latest_snapshot(str(tmp_path / "times")) == str(tmp_path / "times" / "2026-11-22T14-30")
+
+
+def test_dated_and_numbered_snapshots_mixed_are_refused(tmp_path):
+    make_snapshots(tmp_path, ["2026-11-22", "7"])
+
+    with pytest.raises(DataError, match="mixes dated snapshots .* numbered ones"):
+        latest_snapshot(str(tmp_path))
