@@ -3,6 +3,11 @@ Transform does with what passes: decoded to RGB, or rejected with a reason (the 
 file). docs/reliability.md lists the outcomes."""
 
 import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +114,35 @@ def test_the_scan_names_each_rejected_file_and_keeps_the_rest(tmp_path):
 
     assert {r.path for r in scan.rejected} == set(bad)
     assert len(scan.files) == 20
+
+
+SCAN_AND_PRINT = """
+import json, sys
+from components.example_gen import ingest
+scan = ingest.scan_image_folder(sys.argv[1], max_bad_file_fraction=0.5)
+print(json.dumps({"files": len(scan.files), "rejected": {r.path: r.reason for r in scan.rejected}}))
+"""
+
+
+def test_a_fifo_and_a_dangling_link_are_skipped_and_named_without_waiting(tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        for i in range(5):
+            (tmp_path / name / f"{i}.png").write_bytes(encode_image(seed=i))
+    os.mkfifo(tmp_path / "cat" / "pipe.png")  # opening it to read would wait for a writer
+    (tmp_path / "dog" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+
+    # In a process of its own, so that a scan stuck on the FIFO fails the test, not hangs it.
+    done = subprocess.run(
+        [sys.executable, "-c", SCAN_AND_PRINT, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    scan = json.loads(done.stdout.strip().splitlines()[-1])
+    assert scan["rejected"]["cat/pipe.png"] == "not a regular file (a FIFO, socket or device)"
+    assert scan["rejected"]["dog/gone.jpg"].startswith("cannot be read (No such file")
+    assert scan["files"] == 10

@@ -10,6 +10,7 @@ Class ids are the sorted class folder names' positions. Nothing under `root` is 
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -172,6 +173,25 @@ def why_undecodable(image_bytes: bytes) -> str | None:
     return inspect_image(image_bytes)[1]
 
 
+def read_image_file(path: str) -> tuple[bytes | None, str | None]:
+    """(its bytes, None), or (None, why it cannot be read). A FIFO, socket or device under an
+    image's name is refused unopened (reading a FIFO would wait forever for a writer), and a
+    dangling link or an unreadable file is a reason, not a traceback."""
+    if "://" not in path:  # object stores hold only regular objects
+        try:
+            mode = os.stat(path).st_mode  # follows links: a dangling one fails here
+        except OSError as e:
+            return None, f"cannot be read ({e.strerror})"
+        if not stat.S_ISREG(mode):
+            return None, "not a regular file (a FIFO, socket or device)"
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read(), None
+    except (tf.errors.OpError, OSError) as e:
+        message = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)
+        return None, f"cannot be read ({message})"
+
+
 def scan_image_folder(
     root: str, max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
 ) -> ImageFolderScan:
@@ -181,8 +201,8 @@ def scan_image_folder(
     shapes: dict[str, ImageShape] = {}
     rejected: list[RejectedFile] = []
     for relative_path, label in candidates:
-        with tf.io.gfile.GFile(os.path.join(root, relative_path), "rb") as f:
-            shape, reason = inspect_image(f.read())
+        image_bytes, reason = read_image_file(os.path.join(root, relative_path))
+        shape, reason = inspect_image(image_bytes) if reason is None else (None, reason)
         if shape is None:
             rejected.append(RejectedFile(relative_path, reason))
         else:
