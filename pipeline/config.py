@@ -117,6 +117,9 @@ class PipelineConfig:
     latest_snapshot: bool = False
     eval_percent: int = DEFAULT_EVAL_PERCENT
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
+    # The data folder's fingerprint when the local runner started (set by it; on Kubeflow,
+    # DataSnapshot takes it each run): ExampleGen's cache misses when a file moved class.
+    data_fingerprint: str = ""
     # Stop when the data drifted from what trained the served version (the schema's
     # drift_comparators); off for one run to accept a deliberate change.
     check_drift: bool = True

@@ -92,7 +92,8 @@ def run_parameter(config: PipelineConfig, name: str) -> data_types.RuntimeParame
 def data_steps(config: PipelineConfig) -> tuple[DataSnapshot | None, FileBasedExampleGen]:
     """ImageExampleGen, preceded on Kubeflow by DataSnapshot.
 
-    Locally, TFX's ExampleGen driver fingerprints the folder and the cache follows the data.
+    Locally, TFX's ExampleGen driver fingerprints the folder (count, sizes, times) and the
+    runner's fingerprint adds the files' paths, so the cache follows the data and the labels.
     KFP's open-source backend runs no driver and keys its cache on parameters, so there
     DataSnapshot lists the data when the run starts (taking the latest snapshot if asked) and
     hands ExampleGen the folder and its fingerprint as parameters.
@@ -103,6 +104,7 @@ def data_steps(config: PipelineConfig) -> tuple[DataSnapshot | None, FileBasedEx
             input_format=config.input_format,
             eval_percent=config.eval_percent,
             max_bad_file_fraction=config.max_bad_file_fraction,
+            fingerprint=config.data_fingerprint,
         )
         return None, example_gen
     snapshot = DataSnapshot(

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping
 
 from components.example_gen import ingest
+from components.snapshot.component import fingerprint
 from components.snapshot.snapshots import data_folder
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
@@ -96,11 +97,13 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     paths = {name: os.path.abspath(path) for name, path in paths.items()}
     metadata_path = given.get("metadata_path", metadata_path_in(paths["pipeline_root"]))
     other_settings = {k: v for k, v in PIPELINE_SETTINGS.items() if k not in PATH_SETTINGS}
+    input_format = ingest.detect_input_format(paths["data_root"])
     return PipelineConfig(
         **paths,
         metadata_path=os.path.abspath(metadata_path),
         schema_path=str(CURATED_SCHEMA),
-        input_format=ingest.detect_input_format(paths["data_root"]),
+        input_format=input_format,
+        data_fingerprint=fingerprint(paths["data_root"], input_format),
         training=resolve_training(given, args.pretrained_dir),
         augmentation=AugmentationSpec(**typed_settings(given, AUGMENTATION_SETTINGS)),
         gate=gate_config(given),

@@ -184,3 +184,21 @@ def test_a_rebuilt_weights_file_changes_the_trainer_settings(image_folder, tmp_p
     assert (
         config_for(["--data", str(image_folder), "--weights", "none"]).training.weights_digest == ""
     )
+
+
+def test_a_file_moved_between_classes_changes_what_the_example_gen_cache_is_keyed_on(
+    image_folder, tmp_path
+):
+    from components.example_gen import EXAMPLE_GEN_NODE_ID
+    from pipeline.dag import create_pipeline
+
+    def example_gen_options() -> str:
+        config = config_for(["--data", str(image_folder), "--outputs", str(tmp_path)])
+        components = create_pipeline(config).components
+        (example_gen,) = [c for c in components if c.id == EXAMPLE_GEN_NODE_ID]
+        return example_gen.exec_properties["custom_config"]
+
+    before = example_gen_options()
+    (image_folder / "cat" / "rgb.png").rename(image_folder / "dog" / "rgb.png")
+
+    assert example_gen_options() != before

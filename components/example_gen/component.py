@@ -60,12 +60,16 @@ def ImageExampleGen(  # noqa: N802 - named like the TFX components it stands bes
     input_format: str = "images",
     eval_percent: int = DEFAULT_EVAL_PERCENT,
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION,
+    fingerprint: str = "",
 ) -> FileBasedExampleGen:
-    """An ExampleGen over `data_root/<class>/<image>` (or TFRecord files of tf.Examples)."""
+    """An ExampleGen over `data_root/<class>/<image>` (or TFRecord files of tf.Examples).
+    `fingerprint`, the folder's as the runner found it, keys the cache on what TFX's own
+    fingerprint misses (a file moved between class folders)."""
     options = executor.pack_custom_config(
         {
             executor.INPUT_FORMAT_KEY: input_format,
             executor.MAX_BAD_FILE_FRACTION_KEY: max_bad_file_fraction,
+            **({executor.FINGERPRINT_KEY: fingerprint} if fingerprint else {}),
         }
     )
     return _example_gen(data_root, input_config(input_format), eval_percent, options)

@@ -27,6 +27,9 @@ from components.example_gen.class_names import write_class_names
 INGESTION_REPORT_FILE = "ingestion_report.json"
 INPUT_FORMAT_KEY = "input_format"
 MAX_BAD_FILE_FRACTION_KEY = "max_bad_file_fraction"
+# The input folder's fingerprint (the runner's or DataSnapshot's): ignored by the executor, it
+# is there so that the cache, keyed on ExampleGen's options, misses whenever the files change.
+FINGERPRINT_KEY = "input_fingerprint"
 
 
 def pack_custom_config(options: dict[str, Any]) -> example_gen_pb2.CustomConfig:

@@ -6,7 +6,8 @@ import os
 import pytest
 
 from components.example_gen import executor
-from components.snapshot.component import FINGERPRINT_KEY, DataSnapshot
+from components.example_gen.executor import FINGERPRINT_KEY
+from components.snapshot.component import DataSnapshot, fingerprint
 
 pytestmark = pytest.mark.component
 
@@ -56,3 +57,14 @@ def test_latest_reads_the_last_snapshot(tmp_path, image_folder):
     snapshot = snapshot_of(tmp_path / "root", latest=True)
 
     assert snapshot["data_folder"] == str(tmp_path / "root" / "2026-11-22")
+
+
+def test_a_file_moved_to_another_class_folder_moves_the_fingerprint(image_folder):
+    before = fingerprint(str(image_folder), "images")
+    # Same bytes, same modification time (a rename keeps both): only its label changes.
+    (image_folder / "cat" / "rgb.png").rename(image_folder / "dog" / "rgb.png")
+
+    after = fingerprint(str(image_folder), "images")
+
+    assert after != before
+    assert after.split(",paths:")[0] == before.split(",paths:")[0]  # what TFX alone sees
