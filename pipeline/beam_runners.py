@@ -11,10 +11,17 @@ workers need.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
 RUNNERS = ("direct", "dataflow", "flink", "spark")
+# Options that carry a secret: every Beam option is written into the compiled spec and, with the
+# pipeline's config, into each pushed version's record, where anyone who reads them sees it.
+SECRET_OPTION = re.compile(
+    r"--[\w-]*(token|secret|password|passwd|credential|api_?key|private_?key|key_?file)[\w-]*",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,15 @@ class BeamSettings:
         missing = [env for name, env in needed.items() if not getattr(self, name)]
         if missing:
             raise ValueError(f"the {self.runner} Beam runner needs {', '.join(missing)}")
+        secrets = [
+            arg.split("=")[0] for arg in shlex.split(self.extra_args) if SECRET_OPTION.match(arg)
+        ]
+        if secrets:
+            raise ValueError(
+                f"BEAM_ARGS must not carry credentials ({', '.join(secrets)}): the compiled "
+                "spec and every push record keep the Beam options. Give the runs' service "
+                "account access instead (workload identity, docs/kubeflow.md)."
+            )
 
 
 def beam_args(settings: BeamSettings, image: str) -> tuple[str, ...]:

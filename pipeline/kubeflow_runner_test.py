@@ -227,6 +227,18 @@ def test_every_data_step_gets_the_beam_runner_settings(tmp_path, environ, expect
         assert args[-len(expected) :] == expected, task
 
 
+def test_a_credential_in_beam_args_is_refused_and_nothing_is_written(tmp_path, capsys):
+    output = tmp_path / "pipeline.yaml"
+    environ = {"BEAM_ARGS": "--num_workers=4 --service_account_key_file=/keys/sa.json"}
+
+    assert kubeflow_runner.main([*REQUIRED_FLAGS, "--output", str(output)], environ) == 2
+
+    error = capsys.readouterr().err
+    assert "BEAM_ARGS must not carry credentials (--service_account_key_file)" in error
+    assert "/keys/sa.json" not in error
+    assert not output.exists()
+
+
 def test_a_beam_runner_without_its_settings_is_named(tmp_path, capsys):
     output = tmp_path / "pipeline.yaml"
     environ = {"BEAM_RUNNER": "dataflow", "BEAM_PROJECT": "p"}
