@@ -1,7 +1,8 @@
 """The Evaluator's executor, run for real on a tiny examples artifact and a model that reads its
 answers from the image bytes: it completes the config from the class names, blesses by the
-floor alone without a baseline and within the tolerance of a served one, writes the report, and leaves Keras's code to AutoGraph
-unconverted even in a process that never trained (as on Kubeflow, one pod per component)."""
+floor alone without a baseline and within the tolerance of a served one, writes the report,
+and leaves Keras's code to AutoGraph unconverted even in a process that never trained (as on
+Kubeflow, one pod per component)."""
 
 import os
 

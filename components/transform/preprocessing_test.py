@@ -61,3 +61,15 @@ def test_constant_channel_does_not_divide_by_zero(tmp_path):
     pixels = np.stack([row[features.TRANSFORMED_IMAGE_KEY] for row in transformed])
     assert np.isfinite(pixels).all()
     np.testing.assert_array_equal(pixels, 0.0)
+
+
+def test_statistics_are_the_whole_datas_not_each_images(tmp_path):
+    # Two flat images: standardized each on its own, both would be all zeros; standardized by
+    # the training data's statistics (mean 125/255, std 75/255), one is -1 and the other +1.
+    dark, bright = (tf.io.encode_png(np.full((6, 6, 3), v, np.uint8)).numpy() for v in (50, 200))
+
+    transformed = analyze_and_transform([dark, bright], [0, 1], str(tmp_path))
+
+    pixels = [row[features.TRANSFORMED_IMAGE_KEY] for row in transformed]
+    np.testing.assert_allclose(pixels[0], -1.0, atol=1e-3)
+    np.testing.assert_allclose(pixels[1], 1.0, atol=1e-3)
