@@ -1,12 +1,24 @@
-"""Export refuses a diverged model before writing anything."""
+"""Export: what is served is exactly what training saw, and a diverged model is refused."""
+
+import functools
+import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
 import tf_keras as keras
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
+from components import features
 from components.trainer import export
+from components.transform import preprocessing
+from tests.helpers import encode_image
 
 pytestmark = pytest.mark.unit
+
+SIZE = 8  # pixels: Transform's image size in these tests
 
 
 def small_model() -> keras.Model:
@@ -30,3 +42,41 @@ def test_a_model_with_a_non_finite_weight_is_never_exported(tmp_path, bad):
 
 def test_a_finite_model_passes_the_check():
     export.refuse_non_finite(small_model())
+
+
+def transform_graph(images: list[bytes], folder: str) -> tuple[tft.TFTransformOutput, np.ndarray]:
+    """Transform's graph analyzed on `images` by tf.Transform on Beam, and the images as
+    Transform hands them to the Trainer."""
+    raw_spec = {
+        features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
+        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+    }
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    fn = functools.partial(
+        preprocessing.preprocessing_fn, custom_config={preprocessing.IMAGE_SIZE_KEY: SIZE}
+    )
+    raw = [{features.IMAGE_KEY: [image], features.LABEL_KEY: [0]} for image in images]
+    with tft_beam.Context(temp_dir=os.path.join(folder, "tmp")):
+        (transformed, _), transform_fn = (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(folder, "graph"))
+    pixels = np.stack([row[features.TRANSFORMED_IMAGE_KEY] for row in transformed])
+    return tft.TFTransformOutput(os.path.join(folder, "graph")), pixels
+
+
+def test_serving_applies_exactly_the_preprocessing_training_saw(tmp_path):
+    images = [
+        encode_image(mode, size=(13, 9), fmt=fmt, seed=i)
+        for i, (mode, fmt) in enumerate([("RGB", "PNG"), ("L", "JPEG"), ("RGBA", "PNG")])
+    ]
+    tft_output, trained_on = transform_graph(images, str(tmp_path))
+    # A "model" that answers with the image it is given, so the signature's output is exactly
+    # what the model received from the exported preprocessing.
+    inputs = keras.Input((SIZE, SIZE, 3))
+    echo = keras.Model(inputs, keras.layers.Flatten()(inputs))
+    names = [f"value {i}" for i in range(SIZE * SIZE * 3)]
+
+    export.export_serving_model(echo, tft_output, names, str(tmp_path / "model"))
+    serve = tf.saved_model.load(str(tmp_path / "model")).signatures[features.SERVING_SIGNATURE]
+    served = serve(**{features.IMAGE_KEY: tf.constant(images)})[features.PROBABILITIES_KEY]
+
+    np.testing.assert_allclose(served.numpy(), trained_on.reshape(len(images), -1), atol=1e-6)
