@@ -477,6 +477,7 @@ def test_early_stopping_is_a_setting_that_picks_the_kept_epoch(weights_file, ear
     val_loss = model.evaluate(data.validation_batches(), verbose=0)[0]
     losses = record.history["val_loss"]
     if early_stopping:
+        assert record.epochs_run < training.HEAD_EPOCHS  # it stopped, not ran out of epochs
         assert val_loss == pytest.approx(min(losses), rel=1e-4)
         assert record.best_epoch() == 1 + losses.index(min(losses))
     else:
