@@ -16,6 +16,7 @@ import tensorflow as tf
 from components import features
 from components.evaluator.blessing import Gate
 from components.example_gen.class_names import read_class_names
+from components.registry import registry
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
 from pipeline import demo_data
@@ -68,16 +69,20 @@ def test_every_component_ran_and_a_blessed_model_was_pushed(first_run):
     assert summary["status"] == "succeeded"
     for name, component in summary["components"].items():
         assert component["status"] == "complete", name
-        assert component["seconds"] >= 0
     assert summary["blessed"] is True
     assert summary["metrics"]["baseline"] is None
-    assert 0 <= summary["metrics"]["candidate"]["accuracy"] <= 1
     assert summary["pipeline_root"] == first_run["config"].pipeline_root
     assert 100 < summary["peak_memory_mb"] < 24 * 1024
 
     pushed = summary["pushed_model_dir"]
     assert pushed == os.path.join(first_run["config"].serving_dir, "1")
     assert tf.saved_model.contains_saved_model(pushed)
+    # The summary's scores are the ones the pushed version's record keeps.
+    with open(os.path.join(pushed, registry.RECORD_FILE)) as f:
+        pushed_metrics = json.load(f)["metrics"]
+    assert summary["metrics"]["candidate"]["accuracy"] == pytest.approx(
+        pushed_metrics["accuracy"], abs=1e-4
+    )
 
 
 def test_the_trainer_trained_with_the_tuners_best_values(first_run):
