@@ -76,8 +76,11 @@ def test_ablation_writes_the_table_the_numbers_and_the_chart(tmp_path):
     assert "| scratch |" in report and "| fine-tuning - dropout |" in report
     numbers = json.loads((out / "ablation.json").read_text())
     assert [run["variant"] for run in numbers["runs"]] == ["scratch", "fine-tuning - dropout"]
+    held_out = numbers["facts"]["eval_images"]
     for run in numbers["runs"]:
-        assert 0 <= run["val_accuracy"] <= 1
+        # A share of the held-out images, rounded to 4 places: k of them right, for a whole k.
+        right = run["val_accuracy"] * held_out
+        assert right == pytest.approx(round(right), abs=held_out * 5e-5)
         assert run["gap"] == pytest.approx(run["train_accuracy"] - run["val_accuracy"], abs=2e-4)
     assert (out / "ablation.png").read_bytes().startswith(b"\x89PNG")
 
