@@ -225,3 +225,17 @@ def test_the_label_check_stops_a_beam_ingestion(tmp_path):
             | beam.Map(tf.train.Example.FromString)
             | beam.Map(ingest.check_label, ["cat", "dog"])
         )
+
+
+def test_hidden_files_and_folders_are_skipped_without_a_word(image_folder):
+    # What macOS and editors leave behind: never images to train on, never bad files to count.
+    (image_folder / "cat" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (image_folder / "cat" / "._rgb.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    (image_folder / ".git").mkdir()
+    (image_folder / ".git" / "x.png").write_bytes(b"not a class")
+
+    scan = ingest.scan_image_folder(str(image_folder), max_bad_file_fraction=0.0)
+
+    assert scan.class_names == ("cat", "dog")
+    assert len(scan.files) == 6
+    assert scan.rejected == () and scan.ignored == ("dog/notes.txt",)
