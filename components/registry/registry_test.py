@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -233,3 +235,37 @@ def test_a_push_waits_for_another_process_publishing_and_then_sees_its_version(t
 
     assert [v.number for v in registry.list_versions(str(serving))] == [1]
     assert served_scale(registry.served_version(str(serving))) == 2.0
+
+
+PUBLISH = """
+import sys
+from components.registry import registry
+registry.publish(sys.argv[1], sys.argv[2], {"killed": True})
+"""
+
+
+def test_a_push_killed_mid_copy_leaves_the_served_version_and_no_new_one(tmp_path, models):
+    serving = tmp_path / "serving"
+    registry.publish(str(serving), models["a"], {})
+    big = tmp_path / "big"  # enough files that the copy takes a while to kill it in
+    shutil.copytree(models["b"], big)
+    bulk = big / "assets.extra" / "bulk"
+    bulk.mkdir(parents=True)
+    for i in range(3000):
+        (bulk / f"{i}.bin").write_bytes(os.urandom(4096))
+    pusher = subprocess.Popen(
+        [sys.executable, "-c", PUBLISH, str(serving), str(big)],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    deadline = time.monotonic() + 120
+    while not [n for n in os.listdir(serving) if n.startswith(registry.PARTIAL_PREFIX)]:
+        assert pusher.poll() is None, "the push ended before its copy could be interrupted"
+        assert time.monotonic() < deadline, "the push never started copying"
+        time.sleep(0.005)
+    pusher.kill()  # SIGKILL: no cleanup runs
+    pusher.wait()
+
+    assert [n for n in os.listdir(serving) if n.startswith(registry.PARTIAL_PREFIX)]
+    assert [v.number for v in registry.list_versions(str(serving))] == [1]
+    assert served_scale(registry.served_version(str(serving))) == 2.0
+    assert registry.publish(str(serving), models["b"], {}).number == 2
