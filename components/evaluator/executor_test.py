@@ -28,20 +28,28 @@ pytestmark = pytest.mark.unit
 CLASSES = ["a", "b", "c"]
 
 
-@pytest.fixture
-def artifacts(tmp_path):
-    """Examples (an eval split of 30, gzipped as ExampleGen writes them) and a model getting
-    half of them right; plus the two outputs."""
+def eval_examples(tmp_path, labels: np.ndarray, *answers: np.ndarray):
+    """An Examples artifact whose eval split (gzipped, as ExampleGen writes it) holds `labels`
+    and, per model, the answers an AnswerReader will give."""
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
     examples.split_names = '["eval"]'
     eval_dir = artifact_utils.get_split_uri([examples], "eval")
     os.makedirs(eval_dir)
-    labels = np.arange(30) % len(CLASSES)
-    answers = predictions(labels, np.arange(30) % 2 == 0, len(CLASSES))
     path = os.path.join(eval_dir, "data_tfrecord-00000-of-00001.gz")
-    write_answer_examples(path, labels, answers, compression="GZIP")
+    write_answer_examples(path, labels, *answers, compression="GZIP")
     write_class_names(examples.uri, CLASSES)
+    return examples
+
+
+@pytest.fixture
+def artifacts(tmp_path):
+    """Examples (an eval split of 30, gzipped as ExampleGen writes them) and a model getting
+    half of them right; plus the two outputs."""
+    labels = np.arange(30) % len(CLASSES)
+    examples = eval_examples(
+        tmp_path, labels, predictions(labels, np.arange(30) % 2 == 0, len(CLASSES))
+    )
 
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
@@ -94,23 +102,12 @@ def test_it_judges_the_served_signature_and_leaves_keras_unconverted(
 
 def candidate_and_baseline(tmp_path, candidate_right: int, baseline_right: int = 80):
     """100 eval examples; a candidate and a served baseline right on the given numbers of them."""
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    examples.split_names = '["eval"]'
-    eval_dir = artifact_utils.get_split_uri([examples], "eval")
-    os.makedirs(eval_dir)
     labels = np.arange(100) % len(CLASSES)
     answers = [
-        predictions(labels, np.arange(100) < n, len(CLASSES))
-        for n in (candidate_right, baseline_right)
+        predictions(labels, np.arange(100) < right, len(CLASSES))
+        for right in (candidate_right, baseline_right)
     ]
-    write_answer_examples(
-        os.path.join(eval_dir, "data_tfrecord-00000-of-00001.gz"),
-        labels,
-        *answers,
-        compression="GZIP",
-    )
-    write_class_names(examples.uri, CLASSES)
+    examples = eval_examples(tmp_path, labels, *answers)
     models = []
     for index, name in enumerate(("model", "baseline")):
         model = standard_artifacts.Model()
