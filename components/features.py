@@ -23,6 +23,10 @@ EVAL_SPLIT = "eval"
 TRANSFORMED_IMAGE_KEY = "image"
 
 DEFAULT_IMAGE_SIZE = 96
+# Images above this many megapixels are refused before decoding (a 379 KB PNG can declare
+# 20000x20000 pixels). 64 takes a 48 MP phone photo and a 600 dpi A4 scan (35 MP); decoding
+# and resizing one costs about 15 bytes a pixel, 1 GB at the cap.
+DEFAULT_MAX_MEGAPIXELS = 64.0
 CHANNELS = 3
 
 # Formats TensorFlow's decode_image reads; the same ones ingestion accepts.

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components import features
 from components.evaluator.blessing import Gate
 from components.example_gen import DEFAULT_EVAL_PERCENT, DEFAULT_MAX_BAD_FILE_FRACTION
 from components.trainer.training_config import PretrainConfig, TrainingConfig
@@ -117,6 +118,9 @@ class PipelineConfig:
     latest_snapshot: bool = False
     eval_percent: int = DEFAULT_EVAL_PERCENT
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
+    # Images above this size are skipped at ingestion and refused by Transform and serving,
+    # before decoding: decoding costs memory by pixels, not by file size.
+    max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS
     # The data folder's fingerprint when the local runner started (set by it; on Kubeflow,
     # DataSnapshot takes it each run): ExampleGen's cache misses when a file moved class.
     data_fingerprint: str = ""
@@ -154,6 +158,8 @@ class PipelineConfig:
                 "latest_snapshot is resolved at run time on Kubeflow only; a local run passes "
                 "the latest snapshot's folder as data_root (see components/snapshot)"
             )
+        if not self.max_megapixels > 0:
+            raise ValueError(f"max_megapixels must be above 0, got {self.max_megapixels}")
         if not 0 <= self.max_bad_file_fraction <= 1:
             raise ValueError(
                 f"max_bad_file_fraction must be in [0, 1], got {self.max_bad_file_fraction}"

@@ -104,6 +104,7 @@ def data_steps(config: PipelineConfig) -> tuple[DataSnapshot | None, FileBasedEx
             input_format=config.input_format,
             eval_percent=config.eval_percent,
             max_bad_file_fraction=config.max_bad_file_fraction,
+            max_megapixels=config.max_megapixels,
             fingerprint=config.data_fingerprint,
         )
         return None, example_gen
@@ -111,6 +112,7 @@ def data_steps(config: PipelineConfig) -> tuple[DataSnapshot | None, FileBasedEx
         data_root=run_parameter(config, DATA_ROOT_PARAMETER),
         input_format=config.input_format,
         max_bad_file_fraction=config.max_bad_file_fraction,
+        max_megapixels=config.max_megapixels,
         latest=config.latest_snapshot,
     ).with_id(DATA_SNAPSHOT_NODE_ID)
     example_gen = ImageExampleGenFromSnapshot(
@@ -148,6 +150,7 @@ def create_components(config: PipelineConfig) -> list:
         preprocessing_fn=import_path(preprocessing.preprocessing_fn),
         image_size=config.training.image_size,
         augmentation=config.augmentation,
+        max_megapixels=config.max_megapixels,
     )
     transform.add_upstream_node(validation_gate)
 

@@ -110,6 +110,12 @@ PIPELINE_SETTINGS = {
         float,
         "fail above this fraction of undecodable files (they are skipped and reported below it)",
     ),
+    "max_megapixels": Setting(
+        "--max-megapixels",
+        "MAX_MEGAPIXELS",
+        float,
+        "larger images are skipped at ingestion and refused by serving, before decoding",
+    ),
     "check_drift": CHECK_DRIFT,
     "accept_class_change": ACCEPT_CLASS_CHANGE,
     "tune": Setting(

@@ -189,3 +189,25 @@ def save_tiny_model(path, scale: float) -> str:
     )
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     return str(path)
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid all-black grayscale PNG of width x height pixels, small on disk (350 KB for
+    9000x9000: every row compresses to almost nothing), as decompression bombs are."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    compressor = zlib.compressobj(1)
+    row = bytes(width + 1)  # filter byte 0, then one zero byte per pixel
+    compressed = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", compressed)
+        + chunk(b"IEND", b"")
+    )

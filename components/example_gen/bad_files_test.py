@@ -16,7 +16,7 @@ from PIL import Image
 from components.example_gen import ingest
 from components.transform import preprocessing
 from components.transform.preprocessing import decode_and_resize
-from tests.helpers import encode_image
+from tests.helpers import encode_image, png_bomb
 
 pytestmark = pytest.mark.unit
 
@@ -114,6 +114,40 @@ def test_the_scan_names_each_rejected_file_and_keeps_the_rest(tmp_path):
 
     assert {r.path for r in scan.rejected} == set(bad)
     assert len(scan.files) == 20
+
+
+def test_an_image_above_the_pixel_cap_is_skipped_and_named_undecoded(tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            (tmp_path / name / f"{i}.png").write_bytes(encode_image(seed=i))
+    # 353 KB on disk, 81 megapixels (243 MB as RGB, about 1.2 GB as the floats Transform makes).
+    (tmp_path / "dog" / "bomb.png").write_bytes(png_bomb(9000, 9000))
+
+    scan = ingest.scan_image_folder(str(tmp_path), max_bad_file_fraction=0.1)
+
+    [rejected] = scan.rejected
+    assert rejected.path == "dog/bomb.png"
+    assert rejected.reason == "9000x9000 pixels, above the cap of 64 megapixels"
+    assert len(scan.files) == 20
+
+
+def test_the_pixel_cap_is_a_setting_and_an_image_at_it_passes(tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "wide.png").write_bytes(encode_image(size=(40, 25)))  # 1000 pixels
+        (tmp_path / name / "small.png").write_bytes(encode_image(size=(10, 10)))
+
+    at_cap = ingest.scan_image_folder(str(tmp_path), max_megapixels=0.001)
+    below = ingest.scan_image_folder(
+        str(tmp_path), max_bad_file_fraction=1.0, max_megapixels=0.0009
+    )
+
+    assert len(at_cap.files) == 4 and not at_cap.rejected
+    assert {r.path: r.reason for r in below.rejected} == {
+        f"{name}/wide.png": "40x25 pixels, above the cap of 0.0009 megapixels"
+        for name in ("cat", "dog")
+    }
 
 
 SCAN_AND_PRINT = """

@@ -60,6 +60,7 @@ def ImageExampleGen(  # noqa: N802 - named like the TFX components it stands bes
     input_format: str = "images",
     eval_percent: int = DEFAULT_EVAL_PERCENT,
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION,
+    max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS,
     fingerprint: str = "",
 ) -> FileBasedExampleGen:
     """An ExampleGen over `data_root/<class>/<image>` (or TFRecord files of tf.Examples).
@@ -69,6 +70,7 @@ def ImageExampleGen(  # noqa: N802 - named like the TFX components it stands bes
         {
             executor.INPUT_FORMAT_KEY: input_format,
             executor.MAX_BAD_FILE_FRACTION_KEY: max_bad_file_fraction,
+            executor.MAX_MEGAPIXELS_KEY: max_megapixels,
             **({executor.FINGERPRINT_KEY: fingerprint} if fingerprint else {}),
         }
     )

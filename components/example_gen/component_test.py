@@ -13,7 +13,7 @@ pytestmark = pytest.mark.component
 
 def test_carries_the_folder_split_and_options_to_the_executor():
     component = ImageExampleGen(
-        data_root="/data/flowers", eval_percent=25, max_bad_file_fraction=0.05
+        data_root="/data/flowers", eval_percent=25, max_bad_file_fraction=0.05, max_megapixels=12
     )
 
     assert component.id == "ImageExampleGen"
@@ -23,6 +23,7 @@ def test_carries_the_folder_split_and_options_to_the_executor():
     assert executor.unpack_custom_config(props) == {
         executor.INPUT_FORMAT_KEY: "images",
         executor.MAX_BAD_FILE_FRACTION_KEY: 0.05,
+        executor.MAX_MEGAPIXELS_KEY: 12,
     }
     output = example_gen_pb2.Output()
 

@@ -21,12 +21,14 @@ from tfx.components.example_gen import base_example_gen_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
+from components import features
 from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION, ingest
 from components.example_gen.class_names import write_class_names
 
 INGESTION_REPORT_FILE = "ingestion_report.json"
 INPUT_FORMAT_KEY = "input_format"
 MAX_BAD_FILE_FRACTION_KEY = "max_bad_file_fraction"
+MAX_MEGAPIXELS_KEY = "max_megapixels"
 # The input folder's fingerprint (the runner's or DataSnapshot's): ignored by the executor, it
 # is there so that the cache, keyed on ExampleGen's options, misses whenever the files change.
 FINGERPRINT_KEY = "input_fingerprint"
@@ -64,6 +66,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         """Called by the base class once per input split, while it builds the Beam graph."""
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         options = unpack_custom_config(exec_properties)
+        max_megapixels = options.get(MAX_MEGAPIXELS_KEY, features.DEFAULT_MAX_MEGAPIXELS)
         if options.get(INPUT_FORMAT_KEY, "images") == "tfrecord":
             self._class_names = ingest.read_tfrecord_class_names(root)
             self._report = {"root": root, "class_names": self._class_names, "format": "tfrecord"}
@@ -72,18 +75,20 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 | "ReadTFRecords" >> beam.io.ReadFromTFRecord(os.path.join(root, split_pattern))
                 | "ParseExamples" >> beam.Map(tf.train.Example.FromString)
                 | "CheckLabels" >> beam.Map(ingest.check_label, self._class_names)
-                | "AddImageShapes" >> beam.Map(ingest.with_image_shape)
+                | "AddImageShapes" >> beam.Map(ingest.with_image_shape, max_megapixels)
             )
         scan = ingest.scan_image_folder(
             root,
             max_bad_file_fraction=options.get(
                 MAX_BAD_FILE_FRACTION_KEY, DEFAULT_MAX_BAD_FILE_FRACTION
             ),
+            max_megapixels=max_megapixels,
         )
         for rejected in scan.rejected:
             logging.warning("Skipped %s: %s", rejected.path, rejected.reason)
         logging.info(
-            "Found %d images in %d classes %s (%d undecodable skipped, %d non-image files ignored)",
+            "Found %d images in %d classes %s (%d undecodable or oversized skipped, "
+            "%d non-image files ignored)",
             len(scan.files),
             len(scan.class_names),
             scan.class_counts,

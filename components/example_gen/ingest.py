@@ -19,6 +19,7 @@ import tensorflow as tf
 from components import features
 from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.example_gen.class_names import TFRECORD_CLASS_NAMES_FILE
+from components.transform import preprocessing
 
 
 class DataError(ValueError):
@@ -148,16 +149,32 @@ def list_image_files(root: str) -> tuple[list[str], list[tuple[str, int]], list[
     return class_names, files, ignored
 
 
-def inspect_image(image_bytes: bytes) -> tuple[ImageShape | None, str | None]:
+def why_oversized(image_bytes: bytes, max_megapixels: float) -> str | None:
+    """Why an image is refused for its size, read from its header without decoding it (as
+    Transform and serving refuse it); None within the cap. Raises tf.errors.OpError for a
+    JPEG whose header is damaged."""
+    height, width = (int(d) for d in preprocessing.encoded_image_size(image_bytes))
+    if height * width > preprocessing.max_pixels(max_megapixels):
+        return preprocessing.oversized_reason(width, height, max_megapixels)
+    return None
+
+
+def inspect_image(
+    image_bytes: bytes, max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS
+) -> tuple[ImageShape | None, str | None]:
     """(its shape as stored, None) if the bytes decode, else (None, a short reason).
 
     Decodes once, natively (channels as stored). TensorFlow's decoders turn any image they
     decode into RGB when asked, so what passes here decodes in Transform and in serving too
-    (bad_files_test.py proves it on the awkward formats).
+    (bad_files_test.py proves it on the awkward formats). An image of more than
+    `max_megapixels` is refused from its header, before decoding, as Transform refuses it.
     """
     if not image_bytes:
         return None, "empty file"
     try:
+        too_large = why_oversized(image_bytes, max_megapixels)
+        if too_large:
+            return None, too_large
         image = tf.io.decode_image(image_bytes, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -168,9 +185,11 @@ def inspect_image(image_bytes: bytes) -> tuple[ImageShape | None, str | None]:
     return (height, width, channels), None
 
 
-def why_undecodable(image_bytes: bytes) -> str | None:
+def why_undecodable(
+    image_bytes: bytes, max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS
+) -> str | None:
     """None if the bytes decode as Transform will decode them, else a short reason."""
-    return inspect_image(image_bytes)[1]
+    return inspect_image(image_bytes, max_megapixels)[1]
 
 
 def read_image_file(path: str) -> tuple[bytes | None, str | None]:
@@ -193,16 +212,22 @@ def read_image_file(path: str) -> tuple[bytes | None, str | None]:
 
 
 def scan_image_folder(
-    root: str, max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION
+    root: str,
+    max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION,
+    max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS,
 ) -> ImageFolderScan:
-    """Lists and decodes every image once; skips undecodable ones, failing past the threshold."""
+    """Lists and decodes every image once; skips undecodable ones and those above
+    `max_megapixels` (refused undecoded), failing past the threshold."""
     class_names, candidates, ignored = list_image_files(root)
     good: list[tuple[str, int]] = []
     shapes: dict[str, ImageShape] = {}
     rejected: list[RejectedFile] = []
     for relative_path, label in candidates:
         image_bytes, reason = read_image_file(os.path.join(root, relative_path))
-        shape, reason = inspect_image(image_bytes) if reason is None else (None, reason)
+        if reason is None:
+            shape, reason = inspect_image(image_bytes, max_megapixels)
+        else:
+            shape = None
         if shape is None:
             rejected.append(RejectedFile(relative_path, reason))
         else:
@@ -212,7 +237,7 @@ def scan_image_folder(
         listed = "\n".join(f"  {r.path}: {r.reason}" for r in rejected[:20])
         more = f"\n  ... and {len(rejected) - 20} more" if len(rejected) > 20 else ""
         raise DataError(
-            f"{len(rejected)} of {len(candidates)} image files in {root!r} cannot be decoded, "
+            f"{len(rejected)} of {len(candidates)} image files in {root!r} cannot be used, "
             f"more than the allowed {max_bad_file_fraction:.1%}:\n{listed}{more}"
         )
     counts = count_by_class(class_names, good)
@@ -276,17 +301,27 @@ def _example_name(example: tf.train.Example) -> str:
     return f"Example {names[0].decode('utf-8', 'replace')!r}" if names else "An example"
 
 
-def with_image_shape(example: tf.train.Example) -> tf.train.Example:
+def with_image_shape(
+    example: tf.train.Example, max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS
+) -> tf.train.Example:
     """A TFRecord example with its image's shape added (as make_example records it), unless it
-    has one. An image that does not decode raises DataError naming the example; an example
-    with no image passes unchanged, for the schema check to report."""
-    feature = example.features.feature
-    if any(key in feature for key in features.IMAGE_SHAPE_KEYS):
-        return example
+    has one. An image that does not decode, or is above `max_megapixels`, raises DataError
+    naming the example; an example with no image passes unchanged, for the schema check."""
     images = _bytes_values(example, features.IMAGE_KEY)
     if not images:
         return example
-    shape, reason = inspect_image(images[0])
+    if any(key in example.features.feature for key in features.IMAGE_SHAPE_KEYS):
+        # Its shape was recorded already; its size is still checked, as Transform will.
+        try:
+            too_large = why_oversized(images[0], max_megapixels)
+        except tf.errors.OpError as e:
+            too_large = f"not a decodable image ({e.message[:120]})"
+        if too_large:
+            raise DataError(
+                f"{_example_name(example)} has an image that cannot be used: {too_large}."
+            )
+        return example
+    shape, reason = inspect_image(images[0], max_megapixels)
     if shape is None:
         raise DataError(f"{_example_name(example)} has an image that cannot be used: {reason}.")
     shaped = tf.train.Example()

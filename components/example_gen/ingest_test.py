@@ -158,6 +158,21 @@ def test_a_tfrecord_image_that_does_not_decode_is_named_and_a_missing_one_passes
     assert ingest.with_image_shape(imageless) == imageless  # the schema's to report
 
 
+@pytest.mark.parametrize("shape_recorded", [False, True], ids=["bare", "shape-recorded"])
+def test_a_tfrecord_image_above_the_pixel_cap_is_named(shape_recorded):
+    """Refused whether or not the example carries its shape already: Transform would refuse it."""
+    image = encode_image(size=(40, 30))  # 1200 pixels
+    shape = (30, 40, 3) if shape_recorded else None
+    large = ingest.make_example(image, 0, "shard-1/4", shape)
+
+    with pytest.raises(ingest.DataError, match=r"'shard-1/4' .* 40x30 pixels, above the cap of"):
+        ingest.with_image_shape(large, max_megapixels=0.001)
+
+    assert ingest.with_image_shape(large, max_megapixels=0.0012).features.feature[
+        features.IMAGE_SHAPE_KEYS[0]
+    ].int64_list.value == [30]
+
+
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P"])
 def test_every_channel_layout_decodes_to_rgb(mode):
     image = preprocessing.decode_image(encode_image(mode, size=(7, 5), fmt="PNG"))

@@ -66,6 +66,7 @@ def DataSnapshot(  # noqa: N802 - TFX component naming
     data_root: Parameter[str],
     input_format: Parameter[str],
     max_bad_file_fraction: Parameter[float],
+    max_megapixels: Parameter[float],
     latest: Parameter[bool],
 ) -> Snapshot:
     """The folder ExampleGen reads, and ExampleGen's options with that folder's fingerprint."""
@@ -74,6 +75,7 @@ def DataSnapshot(  # noqa: N802 - TFX component naming
         {
             executor.INPUT_FORMAT_KEY: input_format,
             executor.MAX_BAD_FILE_FRACTION_KEY: max_bad_file_fraction,
+            executor.MAX_MEGAPIXELS_KEY: max_megapixels,
             executor.FINGERPRINT_KEY: fingerprint(folder, input_format),
         }
     )

@@ -17,6 +17,7 @@ def snapshot_of(data_root, latest=False, input_format="images") -> dict:
         data_root=str(data_root),
         input_format=input_format,
         max_bad_file_fraction=0.05,
+        max_megapixels=2.5,
         latest=latest,
     )
 
@@ -32,6 +33,7 @@ def test_carries_the_ingestion_options_and_a_fingerprint(image_folder):
     options = example_gen_options(snapshot)
     assert options[executor.INPUT_FORMAT_KEY] == "images"
     assert options[executor.MAX_BAD_FILE_FRACTION_KEY] == 0.05
+    assert options[executor.MAX_MEGAPIXELS_KEY] == 2.5
     assert "num_files:7" in options[FINGERPRINT_KEY]
 
 

@@ -18,13 +18,18 @@ from components.snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
 from pipeline import demo_data
 from pipeline.config import LOCAL_BEAM_ARGS
 from pipeline.dag import compile_ir, sqlite_metadata
+from tests.helpers import encode_image
 
 pytestmark = pytest.mark.e2e
 
 
-def run_snapshot_and_ingestion(data_root, root) -> None:
+def run_snapshot_and_ingestion(data_root, root, max_megapixels: float = 64.0) -> None:
     snapshot = DataSnapshot(
-        data_root=str(data_root), input_format="images", max_bad_file_fraction=0.0, latest=True
+        data_root=str(data_root),
+        input_format="images",
+        max_bad_file_fraction=0.1,
+        max_megapixels=max_megapixels,
+        latest=True,
     ).with_id(DATA_SNAPSHOT_NODE_ID)
     pipeline = Pipeline(
         pipeline_name="snapshots",
@@ -51,9 +56,19 @@ def test_each_run_reads_the_latest_snapshot(tmp_path):
 
     run_snapshot_and_ingestion(data, tmp_path)
     demo_data.generate(str(data / "2026-11-22"), per_class=4, seed=2)
-    run_snapshot_and_ingestion(data, tmp_path)
+    # Demo images are at most 128x128 pixels; the cap, handed over as DataSnapshot's option,
+    # makes ingestion skip this one.
+    wide = data / "2026-11-22" / demo_data.CLASSES[0] / "wide.png"
+    wide.write_bytes(encode_image(size=(300, 200)))
+    run_snapshot_and_ingestion(data, tmp_path, max_megapixels=0.05)
 
     first, latest = ingestions(tmp_path)
     assert first["root"] == str(data / "2026-11-01")
     assert latest["root"] == str(data / "2026-11-22")
     assert sum(latest["class_counts"].values()) == 4 * len(demo_data.CLASSES)
+    assert latest["rejected"] == [
+        {
+            "path": f"{demo_data.CLASSES[0]}/wide.png",
+            "reason": "300x200 pixels, above the cap of 0.05 megapixels",
+        }
+    ]

@@ -14,7 +14,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 from components import features
 from components.trainer import export
 from components.transform import preprocessing
-from tests.helpers import encode_image
+from tests.helpers import encode_image, png_bomb
 
 pytestmark = pytest.mark.unit
 
@@ -44,7 +44,9 @@ def test_a_finite_model_passes_the_check():
     export.refuse_non_finite(small_model())
 
 
-def transform_graph(images: list[bytes], folder: str) -> tuple[tft.TFTransformOutput, np.ndarray]:
+def transform_graph(
+    images: list[bytes], folder: str, max_megapixels: float = 64.0
+) -> tuple[tft.TFTransformOutput, np.ndarray]:
     """Transform's graph analyzed on `images` by tf.Transform on Beam, and the images as
     Transform hands them to the Trainer."""
     raw_spec = {
@@ -53,7 +55,11 @@ def transform_graph(images: list[bytes], folder: str) -> tuple[tft.TFTransformOu
     }
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
     fn = functools.partial(
-        preprocessing.preprocessing_fn, custom_config={preprocessing.IMAGE_SIZE_KEY: SIZE}
+        preprocessing.preprocessing_fn,
+        custom_config={
+            preprocessing.IMAGE_SIZE_KEY: SIZE,
+            preprocessing.MAX_MEGAPIXELS_KEY: max_megapixels,
+        },
     )
     raw = [{features.IMAGE_KEY: [image], features.LABEL_KEY: [0]} for image in images]
     with tft_beam.Context(temp_dir=os.path.join(folder, "tmp")):
@@ -80,3 +86,25 @@ def test_serving_applies_exactly_the_preprocessing_training_saw(tmp_path):
     served = serve(**{features.IMAGE_KEY: tf.constant(images)})[features.PROBABILITIES_KEY]
 
     np.testing.assert_allclose(served.numpy(), trained_on.reshape(len(images), -1), atol=1e-6)
+
+
+def test_serving_refuses_a_decompression_bomb_before_decoding_it(tmp_path):
+    """A 353 KB PNG declaring 9000x9000 pixels: served, the model's answer is an error naming
+    the size and the cap, raised from the header before the 81 megapixels are decoded; an
+    ordinary image is answered by the same model."""
+    tft_output, _ = transform_graph([encode_image(size=(13, 9))], str(tmp_path))
+    inputs = keras.Input((SIZE, SIZE, 3))
+    model = keras.Model(
+        inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs))
+    )
+    export.export_serving_model(model, tft_output, ["cat", "dog"], str(tmp_path / "model"))
+    serve = tf.saved_model.load(str(tmp_path / "model")).signatures[features.SERVING_SIGNATURE]
+
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="Image of 9000x9000 pixels, above the cap of 64 megapixels: refused before decoding",
+    ):
+        serve(**{features.IMAGE_KEY: tf.constant([png_bomb(9000, 9000)])})
+
+    answer = serve(**{features.IMAGE_KEY: tf.constant([encode_image(size=(13, 9))])})
+    assert answer[features.PROBABILITIES_KEY].shape == (1, 2)

@@ -12,6 +12,7 @@ from tfx.components import Transform
 from tfx.dsl.components.base import executor_spec
 from tfx.types import Channel
 
+from components import features
 from components.transform import TRANSFORM_NODE_ID, executor, preprocessing
 from components.transform.augmentation_spec import AugmentationSpec
 
@@ -26,14 +27,18 @@ def AugmentingTransform(  # noqa: N802 - named like the TFX components it stands
     preprocessing_fn: str,
     image_size: int,
     augmentation: AugmentationSpec,
+    max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS,
 ) -> Transform:
-    """Transform with `preprocessing_fn` at `image_size`, carrying `augmentation` for training."""
+    """Transform with `preprocessing_fn` at `image_size`, refusing images above
+    `max_megapixels` (in its graph, so serving does too), carrying `augmentation` for
+    training."""
     return _AugmentingTransform(
         examples=examples,
         schema=schema,
         preprocessing_fn=preprocessing_fn,
         custom_config={
             preprocessing.IMAGE_SIZE_KEY: image_size,
+            preprocessing.MAX_MEGAPIXELS_KEY: max_megapixels,
             executor.AUGMENTATION_KEY: augmentation.to_dict(),
         },
         # The Trainer applies the transform graph itself and caches the result in memory:

@@ -1,4 +1,4 @@
-"""Transform's preprocessing_fn: decode, resize, normalize per channel.
+"""Transform's preprocessing_fn: refuse oversized images, decode, resize, normalize per channel.
 
 The mean and standard deviation per channel are tf.Transform analyzers over the training split,
 so they are computed once by Beam and baked into the transform graph as constants. The Trainer
@@ -16,28 +16,120 @@ import tensorflow_transform as tft
 from components import features
 
 IMAGE_SIZE_KEY = "image_size"
+MAX_MEGAPIXELS_KEY = "max_megapixels"
 # The floor of a channel's standard deviation: a constant-colour channel must not divide by
 # zero. The experiments' plain baselines normalize with the same floor (channel_stats).
 MIN_STD = 1e-3
 
 
-def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
+# The first bytes of each format TensorFlow's decode_image reads, as it tells them apart.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8"
+_GIF_SIGNATURE = b"GIF"
+_BMP_SIGNATURE = b"BM"
+_HEADER_BYTES = 26  # enough for every size field below (BMP's height ends at byte 26)
+
+
+def _header(image_bytes: tf.Tensor) -> tf.Tensor:
+    """The first _HEADER_BYTES bytes as int64 [_HEADER_BYTES], zero-padded if shorter."""
+    head = tf.strings.substr(image_bytes, 0, _HEADER_BYTES)
+    padded = tf.strings.join([head, tf.constant(b"\0" * _HEADER_BYTES)])
+    raw = tf.io.decode_raw(tf.strings.substr(padded, 0, _HEADER_BYTES), tf.uint8)
+    return tf.cast(tf.reshape(raw, [_HEADER_BYTES]), tf.int64)
+
+
+def _number(header: tf.Tensor, start: int, size: int, little_endian: bool) -> tf.Tensor:
+    """The unsigned integer in header[start:start + size]."""
+    digits = header[start : start + size]
+    if not little_endian:
+        digits = tf.reverse(digits, [0])
+    return tf.reduce_sum(digits * tf.constant([256**i for i in range(size)], tf.int64))
+
+
+def _bmp_dimension(header: tf.Tensor, start: int) -> tf.Tensor:
+    """A BMP width or height: a signed 32-bit field (a negative height means top-down)."""
+    value = _number(header, start, 4, little_endian=True)
+    return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+
+def encoded_image_size(image_bytes: tf.Tensor) -> tf.Tensor:
+    """(height, width) as int64 [2] read from an encoded image's header, without decoding it.
+
+    The fields are those TensorFlow's decoders size their output by (a GIF's logical screen,
+    a JPEG's frame header). Bytes of no known format give (0, 0), for the decoder to reject.
+    """
+    header = _header(image_bytes)
+
+    def starts_with(signature: bytes) -> tf.Tensor:
+        return tf.reduce_all(tf.equal(header[: len(signature)], list(signature)))
+
+    return tf.case(
+        [
+            (
+                starts_with(_PNG_SIGNATURE),
+                lambda: tf.stack([_number(header, 20, 4, False), _number(header, 16, 4, False)]),
+            ),
+            (
+                starts_with(_GIF_SIGNATURE),
+                lambda: tf.stack([_number(header, 8, 2, True), _number(header, 6, 2, True)]),
+            ),
+            (
+                starts_with(_BMP_SIGNATURE),
+                lambda: tf.stack([_bmp_dimension(header, 22), _bmp_dimension(header, 18)]),
+            ),
+            (
+                starts_with(_JPEG_SIGNATURE),
+                lambda: tf.cast(tf.io.extract_jpeg_shape(image_bytes)[:2], tf.int64),
+            ),
+        ],
+        default=lambda: tf.zeros([2], tf.int64),
+    )
+
+
+def max_pixels(max_megapixels: float) -> int:
+    return round(max_megapixels * 1_000_000)
+
+
+def oversized_reason(width: object, height: object, max_megapixels: float) -> str:
+    """Why an image is refused; width and height may be "{}" for tf.strings.format."""
+    return f"{width}x{height} pixels, above the cap of {max_megapixels:g} megapixels"
+
+
+def refuse_oversized(image_bytes: tf.Tensor, max_megapixels: float) -> tf.Operation:
+    """An assertion that fails, naming the size and the cap, when the encoded image would
+    decode to more than `max_megapixels`: its header is read, nothing is decoded, so a small
+    file declaring 20000x20000 pixels costs no memory."""
+    height, width = tf.unstack(encoded_image_size(image_bytes))
+    message = tf.strings.format(
+        "Image of " + oversized_reason("{}", "{}", max_megapixels) + ": refused before decoding",
+        [width, height],
+    )
+    return tf.debugging.Assert(height * width <= max_pixels(max_megapixels), [message])
+
+
+def decode_image(image_bytes: tf.Tensor, max_megapixels: float | None = None) -> tf.Tensor:
     """Decodes one encoded image (JPEG/PNG/BMP/GIF, any channels) to uint8 RGB [H, W, 3].
 
     Ingestion decodes every file with the same TensorFlow decoders (natively, to record its
     shape), so whatever passes ingestion decodes here, in Transform and in serving.
-    Animated GIFs give their first frame.
+    Animated GIFs give their first frame. With `max_megapixels`, a larger image is refused
+    before it is decoded (an InvalidArgumentError naming its size).
     """
-    image = tf.io.decode_image(image_bytes, channels=features.CHANNELS, expand_animations=False)
+    checks = [] if max_megapixels is None else [refuse_oversized(image_bytes, max_megapixels)]
+    with tf.control_dependencies(checks):
+        image = tf.io.decode_image(image_bytes, channels=features.CHANNELS, expand_animations=False)
     image.set_shape([None, None, features.CHANNELS])
     return image
 
 
-def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
-    """Encoded bytes [batch] -> float32 RGB in [0, 1], [batch, size, size, 3]."""
+def decode_and_resize(
+    image_bytes: tf.Tensor, image_size: int, max_megapixels: float | None = None
+) -> tf.Tensor:
+    """Encoded bytes [batch] -> float32 RGB in [0, 1], [batch, size, size, 3]; images above
+    `max_megapixels` are refused before decoding."""
 
     def one(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.image.convert_image_dtype(decode_image(encoded), tf.float32)
+        image = tf.image.convert_image_dtype(decode_image(encoded, max_megapixels), tf.float32)
         return tf.image.resize(image, [image_size, image_size], antialias=True)
 
     return tf.map_fn(
@@ -64,8 +156,11 @@ def channel_mean_and_std(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
     """Raw features -> {image: normalized float32 [b, s, s, 3], label: int64 [b]}."""
     image_size = int(custom_config.get(IMAGE_SIZE_KEY, features.DEFAULT_IMAGE_SIZE))
+    max_megapixels = float(custom_config.get(MAX_MEGAPIXELS_KEY, features.DEFAULT_MAX_MEGAPIXELS))
     image_bytes = tf.reshape(inputs[features.IMAGE_KEY], [-1])
-    images = decode_and_resize(image_bytes, image_size)
+    # The cap travels in the transform graph, so the Trainer, the Evaluator and serving
+    # (which all run this graph) refuse what ingestion would have skipped.
+    images = decode_and_resize(image_bytes, image_size, max_megapixels)
     mean, std = channel_mean_and_std(images)
     return {
         features.TRANSFORMED_IMAGE_KEY: (images - mean) / std,

@@ -21,14 +21,20 @@ RAW_SPEC = {
 }
 
 
-def analyze_and_transform(images: list[bytes], labels: list[int], temp_dir: str):
+def analyze_and_transform(
+    images: list[bytes], labels: list[int], temp_dir: str, max_megapixels: float = 64.0
+):
     raw = [
         {features.IMAGE_KEY: [image], features.LABEL_KEY: [label]}
         for image, label in zip(images, labels, strict=True)
     ]
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
     fn = functools.partial(
-        preprocessing.preprocessing_fn, custom_config={preprocessing.IMAGE_SIZE_KEY: IMAGE_SIZE}
+        preprocessing.preprocessing_fn,
+        custom_config={
+            preprocessing.IMAGE_SIZE_KEY: IMAGE_SIZE,
+            preprocessing.MAX_MEGAPIXELS_KEY: max_megapixels,
+        },
     )
     with tft_beam.Context(temp_dir=temp_dir):
         (transformed, _), _ = (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
@@ -73,3 +79,41 @@ def test_statistics_are_the_whole_datas_not_each_images(tmp_path):
     pixels = [row[features.TRANSFORMED_IMAGE_KEY] for row in transformed]
     np.testing.assert_allclose(pixels[0], -1.0, atol=1e-3)
     np.testing.assert_allclose(pixels[1], 1.0, atol=1e-3)
+
+
+def top_down_bmp() -> bytes:
+    """A BMP stored top row first, which its header says with a negative height."""
+    stored = bytearray(encode_image("RGB", size=(13, 7), fmt="BMP"))
+    stored[22:26] = (-7).to_bytes(4, "little", signed=True)
+    return bytes(stored)
+
+
+@pytest.mark.parametrize(
+    "image_bytes",
+    [
+        pytest.param(encode_image(mode, size=(13, 7), fmt=fmt), id=f"{fmt}-{mode}")
+        for fmt in ("PNG", "JPEG", "GIF", "BMP")
+        for mode in ("L", "RGB")
+    ]
+    + [pytest.param(top_down_bmp(), id="BMP-top-down")],
+)
+def test_the_header_gives_the_size_the_decoder_makes(image_bytes):
+    decoded = tf.io.decode_image(image_bytes, expand_animations=False)
+
+    assert preprocessing.encoded_image_size(image_bytes).numpy().tolist() == [7, 13]
+    assert decoded.shape[:2] == (7, 13)
+
+
+@pytest.mark.parametrize("image_bytes", [b"", b"GIF", b"<html>not found</html>"])
+def test_bytes_of_no_format_or_cut_short_read_as_no_pixels(image_bytes):
+    """Left for the decoder to reject with its own message; the cap never mistakes them."""
+    assert preprocessing.encoded_image_size(image_bytes).numpy().tolist() == [0, 0]
+
+
+def test_transform_refuses_an_image_above_the_cap_naming_its_size(tmp_path):
+    images = [encode_image(size=(40, 30), seed=1), encode_image(size=(10, 10), seed=2)]
+
+    with pytest.raises(Exception, match="Image of 40x30 pixels, above the cap of 0.001 megapixels"):
+        analyze_and_transform(images, [0, 1], str(tmp_path / "capped"), max_megapixels=0.001)
+
+    assert len(analyze_and_transform(images, [0, 1], str(tmp_path / "at-cap"), 0.0012)) == 2
