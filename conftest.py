@@ -12,14 +12,16 @@ from tests.helpers import encode_image  # noqa: E402
 
 @pytest.fixture
 def image_folder(tmp_path):
-    """Two classes in every supported format and channel layout, plus a README to ignore."""
+    """Two classes in every supported format and channel layout, plus a README to ignore.
+    Named so that each class has an image in each split (cat/rgba.png and dog/bitmap.BMP are
+    eval's), which a run requires."""
     root = tmp_path / "images"
     files = {
         "cat/rgb.png": encode_image("RGB", fmt="PNG", seed=1),
         "cat/gray.jpg": encode_image("L", fmt="JPEG", seed=2),
         "cat/rgba.png": encode_image("RGBA", fmt="PNG", seed=3),
         "dog/photo.JPEG": encode_image("RGB", fmt="JPEG", seed=4),
-        "dog/bitmap.bmp": encode_image("RGB", fmt="BMP", seed=5),
+        "dog/bitmap.BMP": encode_image("RGB", fmt="BMP", seed=5),
         "dog/palette.gif": encode_image("P", fmt="GIF", seed=6),
         "dog/notes.txt": b"not an image, ignored by extension",
     }

@@ -82,7 +82,8 @@ def run_step(spec, task: str, parameters: dict, outputs: dict[str, dict], workdi
 def test_data_snapshot_step_hands_example_gen_the_latest_folder_and_options(spec, tmp_path):
     data = tmp_path / "data"
     for name in ("2026-11-01", "2026-11-22"):
-        demo_data.generate(str(data / name), per_class=2, seed=1)
+        # 10 a class: the fewest that give each class an image in the 20% eval split.
+        demo_data.generate(str(data / name), per_class=10, seed=1)
     # data_root is the run parameter: a run sets it.
     parameters = {"data_root": str(data), **constants(spec, "DataSnapshot")}
     outputs = {"data_folder": STRING_ARTIFACT, "example_gen_config": STRING_ARTIFACT}
@@ -94,7 +95,7 @@ def test_data_snapshot_step_hands_example_gen_the_latest_folder_and_options(spec
     assert values["data_folder"] == str(data / "2026-11-22")
     options = executor.unpack_custom_config({"custom_config": values["example_gen_config"]})
     assert options[executor.INPUT_FORMAT_KEY] == "images"
-    assert "num_files:8" in options["input_fingerprint"]
+    assert "num_files:40" in options["input_fingerprint"]
 
     # KFP's driver gives those outputs to ExampleGen as its input_base and custom_config.
     parameters = {
@@ -111,4 +112,4 @@ def test_data_snapshot_step_hands_example_gen_the_latest_folder_and_options(spec
         (tmp_path / "example_gen" / "examples" / "ingestion_report.json").read_text()
     )
     assert report["root"] == str(data / "2026-11-22")
-    assert sum(report["class_counts"].values()) == 2 * len(demo_data.CLASSES)
+    assert sum(report["class_counts"].values()) == 10 * len(demo_data.CLASSES)

@@ -15,7 +15,8 @@ from pipeline import demo_data, pretrain
 from pipeline.config import weights_filename
 from tests.helpers import tree_digest
 
-TINY = PretrainConfig(image_size=32, per_class=5, epochs=1, batch_size=8, held_out_percent=25)
+# 10 a class: the fewest that give each source class a held-out image.
+TINY = PretrainConfig(image_size=32, per_class=10, epochs=1, batch_size=8, held_out_percent=25)
 
 
 @pytest.mark.unit
@@ -23,7 +24,7 @@ def test_source_images_are_written_once_and_are_not_the_demo_classes(tmp_path):
     assert set(demo_data.SOURCE_CLASSES).isdisjoint(demo_data.CLASSES)
     config = pretrain.pipeline_config(TINY, str(tmp_path))
 
-    assert pretrain.write_source_images(config) == 5 * len(demo_data.SOURCE_CLASSES)
+    assert pretrain.write_source_images(config) == TINY.per_class * len(demo_data.SOURCE_CLASSES)
     written = tree_digest(config.source_root)
     assert sorted(os.listdir(config.source_root)) == sorted(
         [*demo_data.SOURCE_CLASSES, demo_data.COMPLETE_MARKER]
@@ -44,7 +45,7 @@ def test_the_pretraining_pipeline_leaves_a_backbone_the_trainer_loads_frozen(tmp
 
     path = tmp_path / weights_filename(TINY.backbone, TINY.backbone_alpha)
     assert json.loads((tmp_path / (path.name + pretrain.RECORD_SUFFIX)).read_text()) == record
-    assert record["images"] == 5 * len(demo_data.SOURCE_CLASSES)
+    assert record["images"] == TINY.per_class * len(demo_data.SOURCE_CLASSES)
     assert record["source_classes"] == sorted(demo_data.SOURCE_CLASSES)
     # The accuracy the Trainer measured on its held-out source images, carried over unchanged.
     trained = json.loads(

@@ -21,7 +21,7 @@ from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
 from pipeline import demo_data
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
-from tests.helpers import encode_image, run_and_read_summary, tree_digest
+from tests.helpers import SMALL_DATA_EVAL_PERCENT, encode_image, run_and_read_summary, tree_digest
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,7 @@ def tiny_config(root, data_root, **settings) -> PipelineConfig:
         metadata_path=str(root / "pipeline" / "metadata.sqlite"),
         gate=Gate(floor=0.0),  # one epoch on 40 images: the gate's arithmetic is not on trial here
         training=TINY_TRAINING,
-        **settings,
+        **{"eval_percent": SMALL_DATA_EVAL_PERCENT, **settings},
     )
 
 

@@ -1,14 +1,15 @@
-"""End to end, the gate: a good model is pushed with its record; a crippled one is not.
+"""End to end, the gate: a better model replaces the served one, a crippled one does not.
 
 Real LocalDagRunner runs on one tiny, easy data set (eight colour classes) and one registry.
-Run 1 trains properly and, with nothing served yet, is judged by the floor alone and pushed as
-version 1. Run 2 trains a deliberately crippled candidate (one epoch at a learning rate of
-1e-7: an untrained head) and is compared with version 1 as the baseline: not blessed, nothing
-pushed, version 1 still served, byte for byte. Run 3 brings the same classes as larger
-grayscale images: the gate stops it before Transform as drift from version 1's training data.
+Run 1 hardly trains (one epoch at a learning rate of 1e-7: an untrained head) and, with nothing
+served yet, is judged by the floor alone and pushed as version 1. Run 2 trains properly, beats
+version 1 measured again as its baseline, and is pushed as version 2 with its record; version 1
+stays, byte for byte. Run 3 trains a crippled candidate like run 1: not blessed, nothing
+pushed, version 2 still served. Run 4 brings the same classes as larger grayscale images: the
+gate stops it before Transform as drift from version 2's training data.
 
 The backbone is untrained with calibrated BatchNorm statistics (tests/helpers.py): quick to
-make, and good enough for run 1 to learn colours. What this does not prove: anything about
+make, and good enough for run 2 to learn colours. What this does not prove: anything about
 model quality on real data.
 """
 
@@ -25,6 +26,7 @@ from components.transform.augmentation_spec import AugmentationSpec
 from pipeline.config import CURATED_SCHEMA, PipelineConfig, file_digest
 from tests.helpers import (
     COLOR_CLASSES,
+    SMALL_DATA_EVAL_PERCENT,
     random_backbone_weights,
     run_and_read_summary,
     write_color_classes,
@@ -43,6 +45,7 @@ def run(root, name: str, weights: str, data: str = "data", **training) -> tuple[
         schema_path=str(CURATED_SCHEMA),
         metadata_path=str(root / "pipeline" / "metadata.sqlite"),
         gate=Gate(floor=0.0),  # the baseline decides here, not the floor
+        eval_percent=SMALL_DATA_EVAL_PERCENT,
         augmentation=AugmentationSpec.off(),
         training=TrainingConfig(
             image_size=IMAGE_SIZE,
@@ -74,6 +77,10 @@ def runs(tmp_path_factory):
     weights = random_backbone_weights(
         str(root / "backbone.weights.h5"), str(root / "data"), IMAGE_SIZE
     )
+    # Version 1: hardly trained, blessed by the floor alone since nothing is served yet.
+    weak = run(root, "weak", weights, epochs=1, learning_rate=1e-7)
+    first = registry.served_version(str(root / "serving"))
+    first_fingerprint = registry.model_fingerprint(first.path) if first else None
     good = run(root, "good", weights, epochs=30, learning_rate=0.01)
     served = registry.served_version(str(root / "serving"))
     served_fingerprint = registry.model_fingerprint(served.path) if served else None
@@ -81,16 +88,18 @@ def runs(tmp_path_factory):
     drifted = run(root, "drifted", weights, data=drifted_copy(root / "data"), epochs=1)
     return {
         "root": root,
+        "weak": weak,
         "good": good,
         "crippled": crippled,
         "drifted": drifted,
+        "first_fingerprint": first_fingerprint,
         "served_after_good": served,
         "served_fingerprint": served_fingerprint,
     }
 
 
 def test_the_first_run_is_blessed_by_the_floor_alone_and_pushed_as_version_1(runs):
-    code, summary = runs["good"]
+    code, summary = runs["weak"]
     assert code == 0, summary["error"]
     assert summary["blessed"] is True
     assert summary["metrics"]["baseline"] is None
@@ -99,17 +108,36 @@ def test_the_first_run_is_blessed_by_the_floor_alone_and_pushed_as_version_1(run
     assert summary["components"]["BaselineModel"]["status"] == "complete"
 
 
+def test_a_better_candidate_replaces_the_served_version_which_is_kept(runs):
+    _, weak = runs["weak"]
+    code, summary = runs["good"]
+    serving = str(runs["root"] / "serving")
+
+    assert code == 0, summary["error"]
+    assert summary["blessed"] is True
+    # Version 1 was measured again, on the same eval split, as the baseline.
+    assert summary["metrics"]["baseline"] == weak["metrics"]["candidate"]
+    assert summary["metrics"]["candidate"]["accuracy"] > weak["metrics"]["candidate"]["accuracy"]
+    assert summary["push"] == {"baseline_version": 1, "version": 2, "already_pushed_as": None}
+    assert summary["pushed_model_dir"] == os.path.join(serving, "2")
+    assert runs["served_after_good"].number == 2
+    # The old version stays, unchanged, for a rollback.
+    [first] = [v for v in registry.list_versions(serving) if v.number == 1]
+    assert registry.model_fingerprint(first.path) == runs["first_fingerprint"]
+
+
 def test_the_pushed_version_carries_its_record(runs):
     served = runs["served_after_good"]
     _, summary = runs["good"]
+    _, weak = runs["weak"]
     record = served.record
 
-    assert record["version"] == 1
+    assert record["version"] == 2
     assert record["decision"]["action"] == "push"
-    assert record["decision"]["baseline_version"] is None
+    assert record["decision"]["baseline_version"] == 1
     assert record["decision"]["gate"] == {"metric": "accuracy", "floor": 0.0, "tolerance": 0.02}
     assert record["metrics"] == summary["metrics"]["candidate"]
-    assert record["baseline_metrics"] is None
+    assert record["baseline_metrics"] == weak["metrics"]["candidate"]
     assert set(record["metrics"]) == {"accuracy", "loss", "examples", "macro_f1", "macro_auc"}
     assert record["class_names"] == sorted(COLOR_CLASSES)
     matrix = record["confusion_matrix"]
@@ -145,8 +173,8 @@ def test_a_crippled_candidate_is_not_blessed_and_nothing_is_pushed(runs):
     assert code == 0, summary["error"]
     assert summary["components"]["Trainer"]["status"] == "complete"
     assert summary["blessed"] is False
-    # The baseline is version 1, measured again on the same eval split.
-    assert summary["push"]["baseline_version"] == 1
+    # The baseline is version 2, measured again on the same eval split.
+    assert summary["push"]["baseline_version"] == 2
     assert summary["metrics"]["baseline"] == good["metrics"]["candidate"]
     assert summary["metrics"]["candidate"]["accuracy"] < good["metrics"]["candidate"]["accuracy"]
     assert any("worse than the baseline" in reason for reason in summary["not_blessed_because"])
@@ -155,14 +183,14 @@ def test_a_crippled_candidate_is_not_blessed_and_nothing_is_pushed(runs):
 
 
 def test_each_run_writes_an_evaluation_report_the_summary_links(runs):
-    _, good = runs["good"]
+    _, weak = runs["weak"]
     _, crippled = runs["crippled"]
-    first = pathlib.Path(good["evaluation_report"]).read_text()
+    first = pathlib.Path(weak["evaluation_report"]).read_text()
     second = pathlib.Path(crippled["evaluation_report"]).read_text()
 
     assert "**Decision: blessed.**" in first
     assert "Baseline: none (no model served yet), so the floor alone decided." in first
-    assert "**Decision: not blessed.** Nothing is pushed; version 1 stays served." in second
+    assert "**Decision: not blessed.** Nothing is pushed; version 2 stays served." in second
     assert "accuracy change vs baseline" in second
     for name in COLOR_CLASSES:
         assert f"| {name} |" in second
@@ -173,7 +201,7 @@ def test_each_run_writes_an_evaluation_report_the_summary_links(runs):
 
 def test_the_served_version_is_unchanged_after_the_rejected_run(runs):
     serving = str(runs["root"] / "serving")
-    assert [v.number for v in registry.list_versions(serving)] == [1]
+    assert [v.number for v in registry.list_versions(serving)] == [1, 2]
     assert (
         registry.model_fingerprint(registry.served_version(serving).path)
         == (runs["served_fingerprint"])
@@ -186,7 +214,7 @@ def test_data_that_drifted_from_the_served_versions_stops_before_transform(runs)
 
     assert code == 1
     assert summary["components"]["ValidationGate"]["status"] == "failed"
-    assert "drifted from what trained the served version 1" in summary["error"]
+    assert "drifted from what trained the served version 2" in summary["error"]
     for feature in ("image_height", "image_width"):
         assert f"'{feature}'" in summary["error"], feature
     assert "Now 72; in the served version's training data 24." in summary["error"]

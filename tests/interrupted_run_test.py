@@ -6,40 +6,24 @@ Metadata (SQLite) and TensorFlow."""
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from pipeline import demo_data
+from tests.helpers import start_local_run
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
 DONE_BEFORE_TRAINER = ["ImageExampleGen", "StatisticsGen", "ExampleValidator", "Transform"]
-
-
-def local_run(data, outputs) -> subprocess.Popen:
-    flags = ["--data", str(data), "--outputs", str(outputs), "--weights", "none"]
-    flags += ["--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "1"]
-    flags += ["--batch-size", "16", "--gate-floor", "0"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.local_runner", *flags],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, killed whole
-    )
 
 
 def test_a_run_killed_during_training_completes_when_started_again(tmp_path):
     data, outputs = tmp_path / "data", tmp_path / "outputs"
     demo_data.generate(str(data), per_class=8, seed=3)
 
-    killed = local_run(data, outputs)
+    killed = start_local_run(data, outputs)
     for line in killed.stdout:
         if "] Trainer ..." in line:
             time.sleep(5)  # into the Trainer's work, its output folders made
@@ -47,7 +31,7 @@ def test_a_run_killed_during_training_completes_when_started_again(tmp_path):
             break
     assert killed.wait(timeout=60) == -signal.SIGKILL
 
-    again = local_run(data, outputs)
+    again = start_local_run(data, outputs)
     output, _ = again.communicate(timeout=1200)
     assert again.returncode == 0, output[-3000:]
 

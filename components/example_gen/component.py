@@ -18,28 +18,11 @@ from components.example_gen import (
     EXAMPLE_GEN_NODE_ID,
     executor,
 )
+from components.example_gen.splits import split_config
 
 # Glob patterns, relative to the data folder, that name the input files of each format.
 # TFRecord files must be named *.tfrecord* so that class_names.txt beside them is not read.
 INPUT_PATTERNS = {"images": "*/*", "tfrecord": "*.tfrecord*"}
-
-
-Split = example_gen_pb2.SplitConfig.Split
-
-
-def split_config(eval_percent: int) -> example_gen_pb2.Output:
-    """Train/eval split by a hash of the file name: deterministic, stable as files are added."""
-    if not 0 < eval_percent < 100:
-        raise ValueError(f"eval_percent must be between 1 and 99, got {eval_percent}")
-    return example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                Split(name=features.TRAIN_SPLIT, hash_buckets=100 - eval_percent),
-                Split(name=features.EVAL_SPLIT, hash_buckets=eval_percent),
-            ],
-            partition_feature_name=features.FILENAME_KEY,
-        )
-    )
 
 
 def input_config(input_format: str) -> example_gen_pb2.Input:

@@ -22,7 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from components import features
-from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION, ingest
+from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION, ingest, splits
 from components.example_gen.class_names import write_class_names
 
 INGESTION_REPORT_FILE = "ingestion_report.json"
@@ -96,7 +96,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             len(scan.ignored),
         )
         self._class_names = list(scan.class_names)
-        self._report = {**scan.to_report(), "format": "images"}
+        # The runner checked the listed files before the run; decoding may have skipped some.
+        output = example_gen_pb2.Output()
+        json_format.Parse(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output)
+        counts = splits.check_splits(self._class_names, list(scan.files), output.split_config)
+        self._report = {**scan.to_report(), "format": "images", "split_counts": counts}
         for warning in self._report["warnings"]:
             logging.warning(warning)
         return (

@@ -19,7 +19,7 @@ def test_scan_reads_every_format_and_ignores_non_images(image_folder):
         "cat/gray.jpg": 0,
         "cat/rgb.png": 0,
         "cat/rgba.png": 0,
-        "dog/bitmap.bmp": 1,
+        "dog/bitmap.BMP": 1,
         "dog/palette.gif": 1,
         "dog/photo.JPEG": 1,
     }
@@ -39,7 +39,7 @@ def test_scan_records_each_images_shape_as_stored(image_folder):
         "cat/rgb.png": (16, 20, 3),
         "cat/rgba.png": (16, 20, 4),
         "cat/tall.png": (70, 30, 3),
-        "dog/bitmap.bmp": (16, 20, 3),
+        "dog/bitmap.BMP": (16, 20, 3),
         "dog/palette.gif": (16, 20, 3),
         "dog/photo.JPEG": (16, 20, 3),
     }

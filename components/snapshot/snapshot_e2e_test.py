@@ -18,7 +18,7 @@ from components.snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
 from pipeline import demo_data
 from pipeline.config import LOCAL_BEAM_ARGS
 from pipeline.dag import compile_ir, sqlite_metadata
-from tests.helpers import encode_image
+from tests.helpers import SMALL_DATA_EVAL_PERCENT, encode_image
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,10 @@ def run_snapshot_and_ingestion(data_root, root, max_megapixels: float = 64.0) ->
     pipeline = Pipeline(
         pipeline_name="snapshots",
         pipeline_root=str(root / "pipeline"),
-        components=[snapshot, ImageExampleGenFromSnapshot(snapshot)],
+        components=[
+            snapshot,
+            ImageExampleGenFromSnapshot(snapshot, eval_percent=SMALL_DATA_EVAL_PERCENT),
+        ],
         enable_cache=True,
         metadata_connection_config=sqlite_metadata(str(root / "metadata.sqlite")),
         beam_pipeline_args=list(LOCAL_BEAM_ARGS),

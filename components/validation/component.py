@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
@@ -112,6 +113,20 @@ def served_statistics(
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(serialized)
 
 
+def empty_splits(statistics: standard_artifacts.ExampleStatistics) -> list[str]:
+    """The splits StatisticsGen found no example in. (Image folders are refused earlier, class
+    by class; TFRecords are split as they are read, so this is where an empty split shows.)"""
+    return [
+        split
+        for split in artifact_utils.decode_split_names(statistics.split_names)
+        if sum(
+            d.num_examples
+            for d in stats_artifact_utils.load_statistics(statistics, split).proto().datasets
+        )
+        == 0
+    ]
+
+
 @component
 def ValidationGate(  # noqa: N802 - TFX component naming
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
@@ -125,6 +140,13 @@ def ValidationGate(  # noqa: N802 - TFX component naming
     """Raises DataValidationError if any split has schema anomalies, if the classes differ
     from the served version's (unless `accept_class_change`), or (with `check_drift`) if the
     train split drifted from the served version's training data; passes otherwise."""
+    empty = empty_splits(statistics)
+    if empty:
+        raise DataValidationError(
+            f"No examples in the {' and '.join(empty)} split: a model cannot be trained or "
+            "judged. The examples go to a split by a hash of their file name; add data, or "
+            "raise the eval percent."
+        )
     problems = describe_anomalies(anomalies)
     if problems:
         raise DataValidationError(

@@ -92,17 +92,24 @@ def run_gate(
     classes_now: tuple[str, ...] = ("cat", "dog"),
     classes_served: tuple[str, ...] = ("cat", "dog"),
     accept_class_change: bool = False,
+    eval_statistics=None,
 ) -> None:
     """ValidationGate's executor on real artifacts: clean anomalies, the curated schema, the
-    train split's statistics, examples of `classes_now`, and a baseline holding `served`
-    statistics and a model answering with `classes_served` (None: nothing served)."""
+    train split's statistics (the eval split's: `eval_statistics`, else the same), examples of
+    `classes_now`, and a baseline holding `served` statistics and a model answering with
+    `classes_served` (None: nothing served)."""
     anomalies = anomalies_artifact(tmp_path / "anomalies", {"train": anomalies_pb2.Anomalies()})
     statistics = standard_artifacts.ExampleStatistics()
     statistics.uri = str(tmp_path / "statistics")
-    statistics.split_names = artifact_utils.encode_split_names([features.TRAIN_SPLIT])
-    split = Path(artifact_utils.get_split_uri([statistics], features.TRAIN_SPLIT))
-    split.mkdir(parents=True)
-    (split / "FeatureStats.pb").write_bytes(current.SerializeToString())
+    by_split = {
+        features.TRAIN_SPLIT: current,
+        features.EVAL_SPLIT: current if eval_statistics is None else eval_statistics,
+    }
+    statistics.split_names = artifact_utils.encode_split_names(list(by_split))
+    for name, split_statistics in by_split.items():
+        split = Path(artifact_utils.get_split_uri([statistics], name))
+        split.mkdir(parents=True)
+        (split / "FeatureStats.pb").write_bytes(split_statistics.SerializeToString())
     schema = standard_artifacts.Schema()
     schema.uri = str(tmp_path / "schema")
     (tmp_path / "schema").mkdir()
@@ -183,3 +190,13 @@ def test_an_added_class_stops_the_run_unless_accepted(tmp_path, statistics):
         classes_now=more,
         accept_class_change=True,
     )
+
+
+def test_an_empty_eval_split_stops_the_run_naming_it(tmp_path, statistics):
+    """TFRecords are split as they are read; an eval split left empty must not train a model
+    that nothing can judge (it was "not blessed" without a reason)."""
+    empty = write_statistics(tmp_path / "empty", [])
+    assert [d.num_examples for d in empty.datasets] == [0]
+
+    with pytest.raises(DataValidationError, match="No examples in the eval split"):
+        run_gate(tmp_path / "gate", statistics["small"], None, eval_statistics=empty)

@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Iterator
 
-from components.example_gen import ingest
+from components.example_gen import ingest, splits
 from components.trainer import model
 from components.trainer.training_config import TrainingConfig
 from pipeline.config import OutputLayout, PipelineConfig
@@ -42,6 +42,9 @@ def preflight(config: PipelineConfig, reserve_bytes: int = RESERVE_BYTES) -> Non
         warning = ingest.imbalance_warning(ingest.count_by_class(class_names, files))
         if warning:
             print(f"Warning: {warning}")
+        splits.check_splits(
+            class_names, files, splits.split_config(config.eval_percent).split_config
+        )
     else:
         class_names = ingest.read_tfrecord_class_names(config.data_root)
         print(f"Data: TFRecord files with {len(class_names)} classes under {config.data_root}")

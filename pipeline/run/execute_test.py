@@ -36,6 +36,17 @@ def test_missing_data_folder_is_named(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
+def test_a_class_without_an_eval_image_is_refused_before_anything_is_written(tmp_path):
+    for name, count in (("cat", 4), ("dog", 3)):  # the names put only cat/1.png in eval
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(count):
+            (tmp_path / "data" / name / f"{i}.png").write_bytes(encode_image(seed=i))
+
+    with pytest.raises(DataError, match=r"'dog': 0 in eval \(3 in train\)"):
+        preflight(_config(tmp_path, tmp_path / "data"))
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_missing_weights_file_is_named_before_anything_is_written(tmp_path, image_folder):
     config = _config(tmp_path, image_folder, weights=str(tmp_path / "nope.weights.h5"))
     with pytest.raises(PreflightError, match="nope.weights.h5"):
@@ -74,9 +85,9 @@ def test_unwritable_output_folder_is_named(tmp_path, image_folder):
 
 def test_extreme_imbalance_is_warned_at_start_with_the_counts(tmp_path, capsys):
     data = tmp_path / "data"
-    for name, count in (("common", 20), ("rare", 2)):
+    for name, numbers in (("common", range(20)), ("rare", (3, 5))):  # rare/3.png is eval's
         (data / name).mkdir(parents=True)
-        for i in range(count):
+        for i in numbers:
             (data / name / f"{i}.png").write_bytes(encode_image(seed=i))
 
     preflight(_config(tmp_path, data, weights="none"))
