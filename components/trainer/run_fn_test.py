@@ -1,0 +1,171 @@
+"""The Trainer's entry point itself, `training.run_fn`, on FnArgs as TFX builds them: raw
+gzipped examples, a transform graph analyzed by tf.Transform with the augmentation spec
+beside it, and the training settings as custom_config.
+
+What it pins: augmentation reaches the batches the model fits on, and never the validation
+batches that early stopping and the recorded losses judge; and what run_fn exports serves
+raw image bytes with the class names it found.
+"""
+
+import functools
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from components import features
+from components.example_gen import ingest, split_dir
+from components.example_gen.class_names import write_class_names
+from components.trainer import fine_tuning, training, training_report
+from components.trainer.training_config import TrainingConfig
+from components.transform import augmentation, preprocessing
+from components.transform.augmentation_spec import AugmentationSpec
+from tests.helpers import encode_image
+
+pytestmark = pytest.mark.component
+
+CLASSES = ["cat", "dog"]
+PER_CLASS = 20
+IMAGE_SIZE = 32
+# From scratch, so the fit batches are images (a pretrained backbone's head fits on features
+# computed once); no dropout or weight decay, so a loss is the images' cross-entropy alone.
+CONFIG = TrainingConfig(
+    image_size=IMAGE_SIZE,
+    strategy=fine_tuning.SCRATCH,
+    epochs=2,
+    batch_size=8,
+    dropout=0.0,
+    weight_decay=0.0,
+    early_stopping=False,
+    seed=3,
+)
+
+
+def raw_examples() -> list[tf.train.Example]:
+    """Random images of the two classes, interleaved, in the order the train split holds them."""
+    examples = []
+    for i in range(PER_CLASS):
+        for label, name in enumerate(CLASSES):
+            image = encode_image(size=(24, 20), seed=100 * label + i)
+            examples.append(ingest.make_example(image, label, f"{name}/{i}.png"))
+    return examples
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict:
+    """An Examples folder (train split and class names) and a transform graph, as TFX leaves
+    them for the Trainer."""
+    root = tmp_path_factory.mktemp("trainer-inputs")
+    examples_dir = str(root / "examples")
+    train_dir = split_dir(examples_dir, features.TRAIN_SPLIT)
+    os.makedirs(train_dir)
+    examples = raw_examples()
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(os.path.join(train_dir, "data.gz"), options) as writer:
+        for example in examples:
+            writer.write(example.SerializeToString())
+    write_class_names(examples_dir, CLASSES)
+
+    raw_spec = {
+        features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
+        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+    }
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    fn = functools.partial(
+        preprocessing.preprocessing_fn,
+        custom_config={preprocessing.IMAGE_SIZE_KEY: IMAGE_SIZE},
+    )
+    raw = [
+        {
+            features.IMAGE_KEY: [e.features.feature[features.IMAGE_KEY].bytes_list.value[0]],
+            features.LABEL_KEY: [e.features.feature[features.LABEL_KEY].int64_list.value[0]],
+        }
+        for e in examples
+    ]
+    graph_dir = str(root / "transform_graph")
+    with tft_beam.Context(temp_dir=str(root / "tmp")):
+        transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(graph_dir)
+    return {"examples": examples, "train_pattern": os.path.join(train_dir, "*"), "graph": graph_dir}
+
+
+def run_trainer(inputs: dict, folder, spec: AugmentationSpec) -> tuple[dict, str]:
+    """run_fn on the inputs, `spec` written beside a copy of the transform graph as Transform
+    writes it; returns the training history it recorded and the exported model's folder."""
+    graph = str(folder / "transform_graph")
+    shutil.copytree(inputs["graph"], graph)
+    augmentation.write_spec(graph, spec)
+    fn_args = FnArgs(
+        train_files=[inputs["train_pattern"]],
+        eval_files=[],
+        transform_graph_path=graph,
+        serving_model_dir=str(folder / "serving_model"),
+        model_run_dir=str(folder / "model_run"),
+        custom_config=CONFIG.to_dict(),
+        hyperparameters=None,
+    )
+
+    training.run_fn(fn_args)
+
+    with open(folder / "model_run" / training_report.HISTORY_FILE) as f:
+        return json.load(f)["history"], fn_args.serving_model_dir
+
+
+def clean_validation_loss(model_dir: str, examples: list[tf.train.Example]) -> float:
+    """The exported model's cross-entropy on the validation part of the train split (every
+    HOLDOUT_EVERY-th example, as run_fn holds them out), from the raw bytes, unaugmented."""
+    held_out = examples[:: training.HOLDOUT_EVERY]
+    images = [e.features.feature[features.IMAGE_KEY].bytes_list.value[0] for e in held_out]
+    labels = [e.features.feature[features.LABEL_KEY].int64_list.value[0] for e in held_out]
+    serve = tf.saved_model.load(model_dir).signatures[features.SERVING_SIGNATURE]
+    probabilities = serve(**{features.IMAGE_KEY: tf.constant(images)})[features.PROBABILITIES_KEY]
+    answered = probabilities.numpy()[np.arange(len(labels)), labels]
+    return float(-np.log(np.maximum(answered, 1e-7)).mean())
+
+
+@pytest.fixture(scope="module")
+def trained(inputs, tmp_path_factory) -> dict:
+    """run_fn twice with the same seed: augmentation off, and every augmentation on."""
+    runs = {}
+    for name, spec in [("plain", AugmentationSpec.off()), ("augmented", AugmentationSpec())]:
+        runs[name] = run_trainer(inputs, tmp_path_factory.mktemp(name), spec)
+    return runs
+
+
+def test_augmentation_changes_the_batches_the_model_fits_on(trained):
+    """Same seed, same images, same order: only augmentation can change the training loss
+    (the same seed trains the same model: training_test.py)."""
+    plain, _ = trained["plain"]
+    augmented, _ = trained["augmented"]
+
+    assert plain["loss"][0] != pytest.approx(augmented["loss"][0], rel=1e-3)
+
+
+@pytest.mark.parametrize("run", ["plain", "augmented"])
+def test_the_recorded_validation_loss_is_the_exported_models_on_unaugmented_images(
+    trained, inputs, run
+):
+    """Early stopping and the kept epoch go by this loss: were the validation batches
+    augmented, it would be the loss on other images than these."""
+    history, model_dir = trained[run]
+
+    assert clean_validation_loss(model_dir, inputs["examples"]) == pytest.approx(
+        history["val_loss"][-1], rel=1e-4
+    )
+
+
+def test_what_run_fn_exports_answers_with_the_class_names_it_found(trained, inputs):
+    _, model_dir = trained["augmented"]
+    serve = tf.saved_model.load(model_dir).signatures[features.SERVING_SIGNATURE]
+    image = inputs["examples"][0].features.feature[features.IMAGE_KEY].bytes_list.value[0]
+
+    answer = serve(**{features.IMAGE_KEY: tf.constant([image])})
+
+    assert answer[features.CLASS_NAME_KEY].numpy()[0].decode() in CLASSES
+    assert answer[features.PROBABILITIES_KEY].shape == (1, len(CLASSES))
