@@ -11,8 +11,11 @@ must beat" are one rule: the latest version. A rollback never deletes history; i
 copy of an earlier version as the newest, with a record saying so.
 
 A version appears by one rename of a complete folder written aside (`.partial-*`), so a crash
-mid-push leaves no half model under a number. (Atomic on a local or POSIX file system; object
-stores emulate rename with copies, see docs/evaluation.md.)
+mid-push leaves no half model under a number. Object stores have no rename (theirs copies
+object by object, in name order: `saved_model.pb` before `variables/`), so there the folder is
+copied into place with `saved_model.pb` last: until that object exists, the folder is no
+version to this registry and no loadable SavedModel to TensorFlow Serving, which keeps serving
+the version before (docs/evaluation.md).
 
 A number is never given twice: the next is above every numbered folder, complete or not, and
 above the highest ever published (`.last_version`), so a deleted version's number stays
@@ -161,15 +164,18 @@ def get_version(serving_dir: str, number: int) -> Version:
     raise RegistryError(f"No version {number} in {serving_dir} (versions: {known}).")
 
 
+def _all_files(folder: str) -> list[str]:
+    """Relative paths of every file under `folder`, sorted."""
+    return sorted(
+        os.path.relpath(os.path.join(parent, name), folder)
+        for parent, _, names in tf.io.gfile.walk(folder)
+        for name in names
+    )
+
+
 def _files(model_dir: str) -> list[str]:
     """Relative paths of every model file under model_dir, sorted (VERSION_FILES excluded)."""
-    found = []
-    for folder, _, names in tf.io.gfile.walk(model_dir):
-        for name in names:
-            relative = os.path.relpath(os.path.join(folder, name), model_dir)
-            if relative not in VERSION_FILES:
-                found.append(relative)
-    return sorted(found)
+    return [relative for relative in _all_files(model_dir) if relative not in VERSION_FILES]
 
 
 def model_fingerprint(model_dir: str) -> str:
@@ -294,7 +300,7 @@ def _rename_into_place(
         _no_write_for_others(partial)
         target = os.path.join(serving_dir, str(number))
         try:
-            tf.io.gfile.rename(partial, target, overwrite=False)
+            _move_into_place(partial, target)
         except (tf.errors.AlreadyExistsError, tf.errors.FailedPreconditionError, OSError):
             if not tf.io.gfile.exists(target):
                 raise
@@ -304,6 +310,26 @@ def _rename_into_place(
                 f.write(f"{number}\n")
         return Version(number, target, full_record)
     raise RegistryError(f"Could not find a free version number in {serving_dir}.")
+
+
+def _is_object_store(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _move_into_place(partial: str, target: str) -> None:
+    """`partial` becomes `target`, which must not exist: one rename on a file system; on an
+    object store, a copy of every object with `saved_model.pb` last, so that the version is
+    complete when it becomes one (then `partial` is deleted)."""
+    if not _is_object_store(target):
+        tf.io.gfile.rename(partial, target, overwrite=False)
+        return
+    if tf.io.gfile.exists(target):
+        raise tf.errors.AlreadyExistsError(None, None, f"{target} exists")
+    for relative in sorted(_all_files(partial), key=lambda name: name == SAVED_MODEL_FILE):
+        destination = os.path.join(target, relative)
+        tf.io.gfile.makedirs(os.path.dirname(destination))
+        tf.io.gfile.copy(os.path.join(partial, relative), destination, overwrite=False)
+    tf.io.gfile.rmtree(partial)
 
 
 def rollback(serving_dir: str, number: int, reason: str = "") -> Version:

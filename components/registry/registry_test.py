@@ -269,3 +269,32 @@ def test_a_push_killed_mid_copy_leaves_the_served_version_and_no_new_one(tmp_pat
     assert [v.number for v in registry.list_versions(str(serving))] == [1]
     assert served_scale(registry.served_version(str(serving))) == 2.0
     assert registry.publish(str(serving), models["b"], {}).number == 2
+
+
+def test_on_an_object_store_a_version_is_complete_before_it_is_one(models, monkeypatch):
+    """TensorFlow's in-memory file system (`ram://`) stands for an object store: the same
+    code path as gs:// or s3://. Every copy into the numbered folder is recorded as it is
+    made: saved_model.pb, which makes the folder a version to the registry and a SavedModel to
+    TensorFlow Serving, comes last, after the variables it needs."""
+    serving = f"ram://serving-{os.getpid()}"
+    copied = []
+    real_copy = tf.io.gfile.copy
+
+    def recording_copy(source, target, overwrite=False):
+        if target.startswith(os.path.join(serving, "1")):
+            copied.append(os.path.relpath(target, os.path.join(serving, "1")))
+            # Until the last object lands, the folder is not a version.
+            assert registry.list_versions(serving) == []
+        real_copy(source, target, overwrite=overwrite)
+
+    monkeypatch.setattr(tf.io.gfile, "copy", recording_copy)
+    published = registry.publish(serving, models["a"], {"metrics": {"accuracy": 0.7}})
+
+    assert copied[-1] == registry.SAVED_MODEL_FILE
+    assert any(name.startswith("variables/") for name in copied)
+    assert registry.RECORD_FILE in copied
+    assert published.path == os.path.join(serving, "1")
+    assert [v.number for v in registry.list_versions(serving)] == [1]
+    assert registry.served_version(serving).record["metrics"] == {"accuracy": 0.7}
+    assert [name for name in tf.io.gfile.listdir(serving) if registry.PARTIAL_PREFIX in name] == []
+    assert registry.model_fingerprint(published.path) == registry.model_fingerprint(models["a"])
