@@ -163,19 +163,21 @@ def test_sizes_too_small_to_split_are_refused():
 @pytest.mark.e2e
 def test_a_tiny_bench_measures_every_stage_and_keeps_them_when_a_later_size_fails(tmp_path):
     results, work = tmp_path / "results.json", tmp_path / "work"
-    (work / "data-32").mkdir(parents=True)  # the second size's images: none, so its run fails
-    flags = ["--sizes", "24,32", "--repeats", "1", "--results", str(results), "--work", str(work)]
-    with pytest.raises(RuntimeError, match=r"pipeline run failed .*run-32-0\.log"):
+    # 60 images, 15 a class: the fewest demo images that give every class an eval image. The
+    # second size's images: none, so its run fails.
+    (work / "data-64").mkdir(parents=True)
+    flags = ["--sizes", "60,64", "--repeats", "1", "--results", str(results), "--work", str(work)]
+    with pytest.raises(RuntimeError, match=r"pipeline run failed .*run-64-0\.log"):
         bench.main([*flags, "--docs", str(tmp_path / "docs")])
 
     saved = json.loads(results.read_text())
-    assert "Partial: sizes up to 24 of 24,32" in saved["note"]
-    assert {e["size"] for e in saved["results"]} == {24}
+    assert "Partial: sizes up to 60 of 60,64" in saved["note"]
+    assert {e["size"] for e in saved["results"]} == {60}
     entries = {e["name"]: e for e in saved["results"]}
     for stage in bench.STAGES:
         ours, plain = entries[stage], entries[f"{stage}_plain"]
         assert ours["seconds"] > 0 and plain["seconds"] > 0, stage
-        # Seconds are saved to 0.01 s and a plain transform of 24 images takes a few hundredths,
+        # Seconds are saved to 0.01 s and a plain transform of 60 images takes a few hundredths,
         # so the ratio (from the unrounded seconds) is checked against what the rounding allows.
         half_step = 0.005
         lowest = (ours["seconds"] - half_step) / (plain["seconds"] + half_step)
@@ -187,4 +189,4 @@ def test_a_tiny_bench_measures_every_stage_and_keeps_them_when_a_later_size_fail
     assert entries["run"]["seconds"] > entries["trainer"]["seconds"]
     for component in ["ImageExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"]:
         assert f"component:{component}" in entries, component
-    assert "| evaluator @ 24 |" in (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "| evaluator @ 60 |" in (tmp_path / "docs" / "benchmarks.md").read_text()

@@ -15,14 +15,15 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features
 from components.example_gen import ingest, split_dir
 from components.example_gen.class_names import write_class_names
-from components.trainer import fine_tuning, training, training_report
+from components.trainer import training, training_report
 from components.trainer.training_config import TrainingConfig
 from components.transform import augmentation, preprocessing
 from components.transform.augmentation_spec import AugmentationSpec
@@ -33,11 +34,12 @@ pytestmark = pytest.mark.component
 CLASSES = ["cat", "dog"]
 PER_CLASS = 20
 IMAGE_SIZE = 32
-# From scratch, so the fit batches are images (a pretrained backbone's head fits on features
-# computed once); no dropout or weight decay, so a loss is the images' cross-entropy alone.
+# No weights, so from scratch: the fit batches are images (a pretrained backbone's head fits
+# on features computed once); no dropout or weight decay, so a loss is the images'
+# cross-entropy alone.
 CONFIG = TrainingConfig(
     image_size=IMAGE_SIZE,
-    strategy=fine_tuning.SCRATCH,
+    weights="none",
     epochs=2,
     batch_size=8,
     dropout=0.0,
@@ -92,6 +94,11 @@ def inputs(tmp_path_factory) -> dict:
     with tft_beam.Context(temp_dir=str(root / "tmp")):
         transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(graph_dir)
+    # The raw examples' metadata, beside the graph as TFX's Transform leaves it: run_fn parses
+    # the raw examples by it.
+    metadata_io.write_metadata(
+        metadata, os.path.join(graph_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
+    )
     return {"examples": examples, "train_pattern": os.path.join(train_dir, "*"), "graph": graph_dir}
 
 
