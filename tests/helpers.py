@@ -35,6 +35,50 @@ def encode_image(mode: str = "RGB", size=(20, 16), fmt: str = "PNG", seed: int =
     return buffer.getvalue()
 
 
+def transform_with_graph(
+    images: list[bytes],
+    labels: list[int],
+    folder: str,
+    image_size: int,
+    max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS,
+) -> tuple[str, list[dict]]:
+    """Transform's preprocessing_fn analyzed and run by tf.Transform on Beam over these images:
+    the transform graph's folder, as TFX's Transform leaves it (the raw examples' metadata
+    beside the graph), and the transformed rows."""
+    import functools
+
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    from components.transform import preprocessing
+
+    raw_spec = {
+        features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
+        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+    }
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    fn = functools.partial(
+        preprocessing.preprocessing_fn,
+        custom_config={
+            preprocessing.IMAGE_SIZE_KEY: image_size,
+            preprocessing.MAX_MEGAPIXELS_KEY: max_megapixels,
+        },
+    )
+    raw = [
+        {features.IMAGE_KEY: [image], features.LABEL_KEY: [label]}
+        for image, label in zip(images, labels, strict=True)
+    ]
+    graph_dir = os.path.join(folder, "transform_graph")
+    with tft_beam.Context(temp_dir=os.path.join(folder, "tmp")):
+        (transformed, _), transform_fn = (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(graph_dir)
+    metadata_io.write_metadata(
+        metadata, os.path.join(graph_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
+    )
+    return graph_dir, transformed
+
+
 def tree_digest(root: str) -> dict[str, str]:
     """Path -> sha256 of every file under root, to prove a folder was not modified."""
     digests = {}

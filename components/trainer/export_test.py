@@ -1,20 +1,14 @@
 """Export: what is served is exactly what training saw, and a diverged model is refused."""
 
-import functools
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
 import tf_keras as keras
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from components import features
 from components.trainer import export
-from components.transform import preprocessing
-from tests.helpers import encode_image, png_bomb
+from tests.helpers import encode_image, png_bomb, transform_with_graph
 
 pytestmark = pytest.mark.unit
 
@@ -49,24 +43,11 @@ def transform_graph(
 ) -> tuple[tft.TFTransformOutput, np.ndarray]:
     """Transform's graph analyzed on `images` by tf.Transform on Beam, and the images as
     Transform hands them to the Trainer."""
-    raw_spec = {
-        features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
-        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
-    }
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-    fn = functools.partial(
-        preprocessing.preprocessing_fn,
-        custom_config={
-            preprocessing.IMAGE_SIZE_KEY: SIZE,
-            preprocessing.MAX_MEGAPIXELS_KEY: max_megapixels,
-        },
+    graph_dir, transformed = transform_with_graph(
+        images, [0] * len(images), folder, SIZE, max_megapixels
     )
-    raw = [{features.IMAGE_KEY: [image], features.LABEL_KEY: [0]} for image in images]
-    with tft_beam.Context(temp_dir=os.path.join(folder, "tmp")):
-        (transformed, _), transform_fn = (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(folder, "graph"))
     pixels = np.stack([row[features.TRANSFORMED_IMAGE_KEY] for row in transformed])
-    return tft.TFTransformOutput(os.path.join(folder, "graph")), pixels
+    return tft.TFTransformOutput(graph_dir), pixels
 
 
 def test_serving_applies_exactly_the_preprocessing_training_saw(tmp_path):

@@ -7,7 +7,6 @@ batches that early stopping and the recorded losses judge; and what run_fn expor
 raw image bytes with the class names it found.
 """
 
-import functools
 import json
 import os
 import shutil
@@ -15,9 +14,6 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features
@@ -25,9 +21,9 @@ from components.example_gen import ingest, split_dir
 from components.example_gen.class_names import write_class_names
 from components.trainer import training, training_report
 from components.trainer.training_config import TrainingConfig
-from components.transform import augmentation, preprocessing
+from components.transform import augmentation
 from components.transform.augmentation_spec import AugmentationSpec
-from tests.helpers import encode_image
+from tests.helpers import encode_image, transform_with_graph
 
 pytestmark = pytest.mark.component
 
@@ -74,31 +70,9 @@ def inputs(tmp_path_factory) -> dict:
             writer.write(example.SerializeToString())
     write_class_names(examples_dir, CLASSES)
 
-    raw_spec = {
-        features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
-        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
-    }
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-    fn = functools.partial(
-        preprocessing.preprocessing_fn,
-        custom_config={preprocessing.IMAGE_SIZE_KEY: IMAGE_SIZE},
-    )
-    raw = [
-        {
-            features.IMAGE_KEY: [e.features.feature[features.IMAGE_KEY].bytes_list.value[0]],
-            features.LABEL_KEY: [e.features.feature[features.LABEL_KEY].int64_list.value[0]],
-        }
-        for e in examples
-    ]
-    graph_dir = str(root / "transform_graph")
-    with tft_beam.Context(temp_dir=str(root / "tmp")):
-        transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(graph_dir)
-    # The raw examples' metadata, beside the graph as TFX's Transform leaves it: run_fn parses
-    # the raw examples by it.
-    metadata_io.write_metadata(
-        metadata, os.path.join(graph_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
-    )
+    labels = [e.features.feature[features.LABEL_KEY].int64_list.value[0] for e in examples]
+    images = [e.features.feature[features.IMAGE_KEY].bytes_list.value[0] for e in examples]
+    graph_dir, _ = transform_with_graph(images, labels, str(root), IMAGE_SIZE)
     return {"examples": examples, "train_pattern": os.path.join(train_dir, "*"), "graph": graph_dir}
 
 

@@ -1,44 +1,22 @@
 """preprocessing_fn run by tf.Transform on Beam, on a few real encoded images."""
 
-import functools
-
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from components import features
 from components.transform import preprocessing
-from tests.helpers import encode_image
+from tests.helpers import encode_image, transform_with_graph
 
 pytestmark = pytest.mark.unit
 
 IMAGE_SIZE = 8
-RAW_SPEC = {
-    features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
-    features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
-}
 
 
 def analyze_and_transform(
     images: list[bytes], labels: list[int], temp_dir: str, max_megapixels: float = 64.0
 ):
-    raw = [
-        {features.IMAGE_KEY: [image], features.LABEL_KEY: [label]}
-        for image, label in zip(images, labels, strict=True)
-    ]
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
-    fn = functools.partial(
-        preprocessing.preprocessing_fn,
-        custom_config={
-            preprocessing.IMAGE_SIZE_KEY: IMAGE_SIZE,
-            preprocessing.MAX_MEGAPIXELS_KEY: max_megapixels,
-        },
-    )
-    with tft_beam.Context(temp_dir=temp_dir):
-        (transformed, _), _ = (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
-    return transformed
+    return transform_with_graph(images, labels, temp_dir, IMAGE_SIZE, max_megapixels)[1]
 
 
 def test_images_of_any_size_and_channels_come_out_normalized_per_channel(tmp_path):
