@@ -218,10 +218,20 @@ class DeploySettings:
     pipeline_root: str = ""
     # Run parameters as a JSON object ("": the compiled defaults).
     run_params: str = ""
+    # Multi-user Kubeflow: the profile's namespace that the pipeline, the experiment and the
+    # runs belong to ("": a single-user cluster).
+    namespace: str = ""
+    # A file holding a bearer token for the KFP API ("": in a pod, the service account token
+    # Kubeflow mounts for KFP, if there is one; else none).
+    token_file: str = ""
+    # A CA bundle to verify the API's TLS certificate by ("": the system's).
+    ca_cert: str = ""
 
     def __post_init__(self) -> None:
         if not self.host:
             raise ValueError("say which cluster: KFP_HOST=https://... (the KFP API endpoint)")
+        if self.ca_cert and not os.path.isfile(self.ca_cert):
+            raise ValueError(f"no CA bundle at {self.ca_cert!r} (KFP_CA_CERT)")
         fields = self.cron.split()
         if len(fields) != 6:
             raise ValueError(

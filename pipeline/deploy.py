@@ -9,6 +9,11 @@ version; runs and the recurring run go in one experiment.
   catch-up: a cluster that was down does not replay missed nights.
 - unschedule: remove that recurring run.
 
+On multi-user Kubeflow, KFP_NAMESPACE names the profile: the pipeline is uploaded into it (a
+private pipeline), and the experiment, runs and recurring run belong to it. Requests carry a
+bearer token: KFP_TOKEN_FILE's, or in a pod the service account token Kubeflow mounts for KFP.
+TLS is verified (KFP_CA_CERT adds a CA bundle); plain http to another machine is warned about.
+
 Runs and the recurring run take their artifact root (PIPELINE_ROOT; else the cluster's default)
 and any run parameters (RUN_PARAMS, a JSON object) from here; a parameter not given keeps the
 value compiled in. Training settings may be given as the few to change, e.g.
@@ -21,10 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -87,18 +96,39 @@ def version_name(settings: DeploySettings) -> str:
     return f"{code_version()} {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}"
 
 
+def find_pipeline(client: Any, settings: DeploySettings) -> str | None:
+    """The named pipeline's id, looked up in the profile's namespace when there is one (KFP's
+    get_pipeline_id sees shared pipelines only); None before its first upload."""
+    predicate = {
+        "operation": "EQUALS",
+        "key": "display_name",
+        "stringValue": settings.pipeline_name,
+    }
+    found = client.list_pipelines(
+        filter=json.dumps({"predicates": [predicate]}), namespace=settings.namespace or None
+    )
+    pipelines = found.pipelines or []
+    if len(pipelines) > 1:
+        raise ValueError(f"{len(pipelines)} pipelines are named {settings.pipeline_name!r}")
+    return pipelines[0].pipeline_id if pipelines else None
+
+
 def upload_version(client: Any, settings: DeploySettings, version: str) -> tuple[str, str]:
     """Upload the package as a new version of the named pipeline; (pipeline id, version id).
     A pipeline's first upload creates it, with that upload as its first version."""
-    pipeline_id = client.get_pipeline_id(settings.pipeline_name)
-    if pipeline_id is None:
-        pipeline = client.upload_pipeline(settings.package, pipeline_name=settings.pipeline_name)
+    existing = find_pipeline(client, settings)
+    if existing is None:
+        pipeline = client.upload_pipeline(
+            settings.package,
+            pipeline_name=settings.pipeline_name,
+            namespace=settings.namespace or None,
+        )
         versions = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions
         return pipeline.pipeline_id, versions[0].pipeline_version_id
     version = client.upload_pipeline_version(
-        settings.package, pipeline_version_name=version, pipeline_id=pipeline_id
+        settings.package, pipeline_version_name=version, pipeline_id=existing
     )
-    return pipeline_id, version.pipeline_version_id
+    return existing, version.pipeline_version_id
 
 
 def recurring_runs(client: Any, experiment_id: str, name: str) -> list[Any]:
@@ -171,6 +201,112 @@ def unschedule(client: Any, settings: DeploySettings) -> int:
     return len(old)
 
 
+def read_token(path: str) -> str:
+    """The bearer token in `path`; ValueError naming the file when it cannot serve."""
+    try:
+        with open(path) as f:
+            token = f.read().strip()
+    except OSError as e:
+        raise ValueError(f"cannot read the token file {path!r} ({e.strerror})") from e
+    if not token:
+        raise ValueError(f"the token file {path!r} is empty")
+    return token
+
+
+def mounted_token_path(environ: Mapping[str, str]) -> str | None:
+    """The token Kubeflow mounts in a pod for KFP's API, where kfp.Client looks for it; None
+    outside such a pod."""
+    from kfp import client as kfp_client
+
+    path = (
+        environ.get(kfp_client.KF_PIPELINES_SA_TOKEN_ENV) or kfp_client.KF_PIPELINES_SA_TOKEN_PATH
+    )
+    return path if os.path.isfile(path) else None
+
+
+def bearer_token(settings: DeploySettings, environ: Mapping[str, str]) -> str | None:
+    """KFP_TOKEN_FILE's token, else the mounted one, else None."""
+    path = settings.token_file or mounted_token_path(environ)
+    return read_token(path) if path else None
+
+
+def client_options(settings: DeploySettings, environ: Mapping[str, str]) -> dict[str, Any]:
+    """kfp.Client's arguments: the host, the profile's namespace, the CA bundle, and the
+    token (a mounted one as credentials, which kfp.Client reads again as it rotates)."""
+    from kfp import client as kfp_client
+
+    options: dict[str, Any] = {"host": settings.host}
+    if settings.namespace:
+        options["namespace"] = settings.namespace
+    if settings.ca_cert:
+        options["ssl_ca_cert"] = settings.ca_cert
+    mounted = mounted_token_path(environ)
+    if settings.token_file:
+        options["existing_token"] = read_token(settings.token_file)
+    elif mounted:
+        options["credentials"] = kfp_client.ServiceAccountTokenVolumeCredentials(mounted)
+    return options
+
+
+class ApiUnusableError(RuntimeError):
+    """The KFP API cannot be reached, or refuses us; the message says which and why."""
+
+
+def check_api(settings: DeploySettings, token: str | None) -> dict[str, Any]:
+    """The API's health answer, asked once with the token (kfp.Client would ask five times,
+    25 s apart, and then say only that it timed out)."""
+    request = urllib.request.Request(
+        f"{settings.host.rstrip('/')}{HEALTHZ_PATH}",
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+    )
+    context = ssl.create_default_context(cafile=settings.ca_cert or None)
+    try:
+        with urllib.request.urlopen(request, timeout=60, context=context) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as e:
+        token_file = DEPLOY_SETTINGS["token_file"].env
+        hint = f" (a missing or wrong token: {token_file})" if e.code in (401, 403) else ""
+        raise ApiUnusableError(
+            f"the KFP API at {settings.host} refused us (HTTP {e.code} {e.reason}){hint}"
+        ) from e
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise ApiUnusableError(f"cannot reach the KFP API at {settings.host} ({reason})") from e
+
+
+HEALTHZ_PATH = "/apis/v2beta1/healthz"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def plain_http_warning(host: str) -> str | None:
+    """A warning when the API is reached by plain http on another machine: the token and the
+    pipeline would cross the network unencrypted. (A port-forward to localhost is fine.)"""
+    url = urlsplit(host)
+    if url.scheme == "http" and url.hostname not in LOOPBACK_HOSTS:
+        return (
+            f"warning: {host} is plain http to another machine: the token and the pipeline "
+            "travel unencrypted; use https (or a port-forward to localhost)"
+        )
+    return None
+
+
+def open_client(settings: DeploySettings, environ: Mapping[str, str]) -> Any:
+    """kfp.Client for these settings, once the API answered its health check with the token.
+    ValueError for settings that cannot work (an unreadable token file, no namespace on a
+    multi-user Kubeflow); ApiUnusableError when the API cannot be reached or refuses us."""
+    import kfp
+
+    options = client_options(settings, environ)
+    health = check_api(settings, bearer_token(settings, environ))
+    if health.get("multi_user") and not settings.namespace:
+        namespace = DEPLOY_SETTINGS["namespace"]
+        raise ValueError(
+            f"the Kubeflow at {settings.host} is multi-user: say which profile the runs "
+            f"belong to, {namespace.env}=<namespace> ({namespace.flag})"
+        )
+    return kfp.Client(**options)
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("deploy", "schedule", "unschedule"))
@@ -200,12 +336,21 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         return 2
     import warnings
 
-    import kfp
     from kfp_server_api.exceptions import ApiException
 
     # kfp.Client warns on every start that it needs a KFP v2 backend; docs/kubeflow.md says so.
     warnings.filterwarnings("ignore", "This client only works with Kubeflow", FutureWarning)
-    client = kfp.Client(host=settings.host)
+    warning = plain_http_warning(settings.host)
+    if warning:
+        print(warning, file=sys.stderr)
+    try:
+        client = open_client(settings, environ)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ApiUnusableError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     try:
         if action == "deploy":
             print(f"Started run {deploy(client, settings, params)}")
@@ -220,6 +365,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
             f"(HTTP {e.status} {e.reason}): {(e.body or '').strip()}",
             file=sys.stderr,
         )
+        return 1
+    except ValueError as e:  # our own checks on what the API answered
+        print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
 

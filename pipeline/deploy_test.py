@@ -183,3 +183,96 @@ def test_bad_run_parameters_are_named_before_contacting_anything(
     argv = ["deploy", "--host", "http://127.0.0.1:9", "--package", package]
     assert deploy.main(argv, environ={"RUN_PARAMS": run_params}) == 2
     assert message in capsys.readouterr().err
+
+
+def write_token(tmp_path, token: str = "s3cret") -> str:
+    path = tmp_path / "token"
+    path.write_text(token + "\n")
+    return str(path)
+
+
+def test_on_multi_user_kubeflow_everything_goes_in_the_profile_with_the_token(
+    package, tmp_path, capsys
+):
+    with FakeKfp(multi_user=True, token="s3cret") as kfp_api:
+        flags = ["--namespace", "team-a", "--token-file", write_token(tmp_path)]
+        assert run(kfp_api, package, "deploy", *flags) == 0
+        assert run(kfp_api, package, "schedule", *flags) == 0
+
+    (pipeline,) = kfp_api.pipelines.values()
+    assert pipeline["namespace"] == "team-a"  # private to the profile
+    (experiment,) = kfp_api.experiments.values()
+    assert experiment["namespace"] == "team-a"
+    (started,) = kfp_api.runs
+    assert started["experiment_id"] == experiment["experiment_id"]
+    (recurring,) = kfp_api.recurring_runs.values()
+    assert recurring["experiment_id"] == experiment["experiment_id"]
+    # The second upload found the profile's pipeline: one pipeline, two versions.
+    assert len(kfp_api.versions[pipeline["pipeline_id"]]) == 2
+    out = capsys.readouterr().out
+    assert f"Run details: {kfp_api.host}/#/runs/details/{started['run_id']}" in out
+
+
+def test_multi_user_kubeflow_without_a_namespace_is_named_before_anything_is_sent(
+    package, tmp_path, capsys
+):
+    with FakeKfp(multi_user=True) as kfp_api:
+        assert run(kfp_api, package, "deploy") == 2
+
+    assert "is multi-user: say which profile the runs belong to, KFP_NAMESPACE=" in (
+        capsys.readouterr().err
+    )
+    assert kfp_api.calls() == [("GET", deploy.HEALTHZ_PATH)]
+
+
+def test_without_the_token_the_api_refuses_and_nothing_is_created(package, capsys):
+    with FakeKfp(token="s3cret") as kfp_api:
+        assert run(kfp_api, package, "deploy") == 1
+
+    assert "refused us (HTTP 401 Unauthorized) (a missing or wrong token: KFP_TOKEN_FILE)" in (
+        capsys.readouterr().err
+    )
+    assert kfp_api.calls() == [("GET", deploy.HEALTHZ_PATH)]
+
+
+def test_in_a_pod_the_mounted_kfp_token_is_used(package, tmp_path):
+    with FakeKfp(token="from-the-pod") as kfp_api:
+        environ = {"KF_PIPELINES_SA_TOKEN_PATH": write_token(tmp_path, "from-the-pod")}
+        assert run(kfp_api, package, "deploy", **environ) == 0
+
+    assert len(kfp_api.runs) == 1
+
+
+@pytest.mark.parametrize("content", [None, ""], ids=["missing", "empty"])
+def test_an_unusable_token_file_is_named(package, tmp_path, capsys, content):
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_text(content)
+    with FakeKfp(token="s3cret") as kfp_api:
+        assert run(kfp_api, package, "deploy", "--token-file", str(path)) == 2
+
+    assert str(path) in capsys.readouterr().err
+    assert kfp_api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [
+        ("http://kfp.example.com:8888", True),
+        ("http://10.0.0.7", True),
+        ("https://kfp.example.com", False),
+        ("http://localhost:8080", False),
+        ("http://127.0.0.1:8888", False),
+    ],
+)
+def test_plain_http_to_another_machine_is_warned_about(host, warned):
+    assert (deploy.plain_http_warning(host) is not None) == warned
+
+
+def test_a_missing_ca_bundle_is_named_before_anything_is_sent(package, tmp_path, capsys):
+    with FakeKfp() as kfp_api:
+        missing = str(tmp_path / "ca.pem")
+        assert run(kfp_api, package, "deploy", "--ca-cert", missing) == 2
+
+    assert f"no CA bundle at {missing!r}" in capsys.readouterr().err
+    assert kfp_api.requests == []

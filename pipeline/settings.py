@@ -473,6 +473,27 @@ DEPLOY_SETTINGS = {
         "run parameters as a JSON object; training settings may be just the ones to change",
         "the compiled ones",
     ),
+    "namespace": Setting(
+        "--namespace",
+        "KFP_NAMESPACE",
+        str,
+        "multi-user Kubeflow: the profile namespace the pipeline, experiment and runs go in",
+        "none (single-user)",
+    ),
+    "token_file": Setting(
+        "--token-file",
+        "KFP_TOKEN_FILE",
+        str,
+        "a file holding a bearer token for the KFP API",
+        "in a pod, the KFP service account token Kubeflow mounts; else none",
+    ),
+    "ca_cert": Setting(
+        "--ca-cert",
+        "KFP_CA_CERT",
+        str,
+        "a CA bundle to verify the KFP API's TLS certificate by",
+        "the system's",
+    ),
 }
 # `make models`, `make rollback VERSION=n`: the registry they read.
 MODELS_SETTINGS = {

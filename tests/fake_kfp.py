@@ -2,7 +2,9 @@
 
 It answers only the calls `make deploy`, `make schedule` and `make unschedule` make (healthz,
 pipelines and their versions, experiments, runs, recurring runs), keeps what they create in
-memory, and records every request as received. What a test against it proves: the requests
+memory, and records every request as received. With `multi_user`, it refuses experiments
+without a namespace, as a multi-user Kubeflow does; with `token`, every request without that
+bearer token. What a test against it proves: the requests
 kfp.Client (KFP's own client and models) builds from our code, their bodies, and that our
 logic reaches the right end state (one pipeline, versions, one recurring run). What it does not
 prove: that a real KFP server accepts the spec, schedules it or runs it. It binds 127.0.0.1 only.
@@ -42,6 +44,11 @@ class FakeKfp:
     requests: list[Request] = field(default_factory=list)
     # When set, creating a recurring run is refused (HTTP 400), as a server refusing a request.
     refuse_recurring_runs: bool = False
+    # As a multi-user Kubeflow's API: experiments are listed and created in a namespace only
+    # (HTTP 400 without one), and a pipeline uploaded with a namespace is private to it.
+    multi_user: bool = False
+    # When set, a request without "Authorization: Bearer <token>" is refused (HTTP 401).
+    token: str | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def new_id(self, kind: str) -> str:
@@ -50,13 +57,21 @@ class FakeKfp:
     # --- routes -------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> Any:
         if (method, path) == ("GET", f"{API}/healthz"):
-            return {"multi_user": False}
+            return {"multi_user": self.multi_user}
         if (method, path) == ("GET", f"{API}/pipelines"):
-            name = _filter_value(query)
-            found = [p for p in self.pipelines.values() if p["display_name"] == name]
+            name, namespace = _filter_value(query), query.get("namespace", "")
+            found = [
+                p
+                for p in self.pipelines.values()
+                if p["display_name"] == name and p["namespace"] == namespace
+            ]
             return {"pipelines": found, "total_size": len(found)} if found else {}
         if (method, path) == ("POST", f"{API}/pipelines/upload"):
-            pipeline = {"pipeline_id": self.new_id("pipeline"), "display_name": query["name"]}
+            pipeline = {
+                "pipeline_id": self.new_id("pipeline"),
+                "display_name": query["name"],
+                "namespace": query.get("namespace", ""),
+            }
             self.pipelines[pipeline["pipeline_id"]] = pipeline
             self._add_version(pipeline["pipeline_id"], query["name"], body)
             return pipeline
@@ -66,10 +81,18 @@ class FakeKfp:
             pipeline_id = path.split("/")[-2]
             return {"pipeline_versions": self.versions.get(pipeline_id, [])}
         if (method, path) == ("GET", f"{API}/experiments"):
-            name = _filter_value(query)
-            found = [e for e in self.experiments.values() if e["display_name"] == name]
+            if self.multi_user and not query.get("namespace"):
+                raise ValueError("In multi-user mode, ListExperiments must filter by namespace")
+            name, namespace = _filter_value(query), query.get("namespace", "")
+            found = [
+                e
+                for e in self.experiments.values()
+                if e["display_name"] == name and e.get("namespace", "") == namespace
+            ]
             return {"experiments": found, "total_size": len(found)} if found else {}
         if (method, path) == ("POST", f"{API}/experiments"):
+            if self.multi_user and not body.get("namespace"):
+                raise ValueError("In multi-user mode, an experiment needs a namespace")
             experiment = {**body, "experiment_id": self.new_id("experiment")}
             self.experiments[experiment["experiment_id"]] = experiment
             return experiment
@@ -118,7 +141,11 @@ class FakeKfp:
                 body = _parse_body(self.headers.get("Content-Type", ""), raw)
                 fake.requests.append(Request(self.command, url.path, query, body))
                 try:
+                    if fake.token and self.headers.get("Authorization") != f"Bearer {fake.token}":
+                        raise PermissionError("no valid bearer token")
                     status, answer = 200, fake.handle(self.command, url.path, query, body)
+                except PermissionError as e:
+                    status, answer = 401, {"error": str(e)}
                 except LookupError as e:
                     status, answer = 404, {"error": str(e)}
                 except ValueError as e:
