@@ -149,6 +149,25 @@ def _tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+# TFX 1.16's step builder names the producer of an output parameter `<node id>_task` (for a
+# `.future()[0].value`, as ExampleGen takes DataSnapshot's folder), while the DAG names the task
+# by its node id: KFP's driver then fails the consumer, "cannot find producer task".
+TFX_PRODUCER_SUFFIX = "_task"
+
+
+def name_producer_tasks_as_the_dag_does(tasks: dict[str, dict[str, Any]]) -> None:
+    """Points every task output parameter at its producer by the producer's task name."""
+    for task in tasks.values():
+        for parameter in task.get("inputs", {}).get("parameters", {}).values():
+            source = parameter.get("taskOutputParameter")
+            if not source or source["producerTask"] in tasks:
+                continue
+            named = source["producerTask"].removesuffix(TFX_PRODUCER_SUFFIX)
+            if named not in tasks:
+                raise ValueError(f"no task {source['producerTask']!r} in the compiled DAG")
+            source["producerTask"] = named
+
+
 def compile_job(
     pipeline, image: str, parameter_defaults: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -170,6 +189,7 @@ def compile_job(
     )
     job = runner.run(pipeline, write_out=False)
     tasks = _tasks(job["pipelineSpec"])
+    name_producer_tasks_as_the_dag_does(tasks)
     for node_id in set(ALWAYS_RUN) & set(tasks):
         tasks[node_id]["cachingOptions"] = {"enableCache": False}
     declared = job["pipelineSpec"]["root"].get("inputDefinitions", {}).get("parameters", {})

@@ -287,9 +287,29 @@ def test_example_gen_reads_what_data_snapshot_chose_and_is_cached_on_it(spec):
     example_gen = tasks["ImageExampleGen"]
     for name, output in (("input_base", "data_folder"), ("custom_config", "example_gen_config")):
         source = example_gen.inputs.parameters[name].task_output_parameter
-        assert (source.producer_task, source.output_parameter_key) == ("DataSnapshot_task", output)
+        assert (source.producer_task, source.output_parameter_key) == ("DataSnapshot", output)
     assert tasks["DataSnapshot"].caching_options.enable_cache is False
     assert example_gen.caching_options.enable_cache is True
+
+
+def test_every_input_names_its_producer_as_the_dag_names_the_task(spec):
+    """KFP's driver finds a producer by task name ("cannot find producer task" otherwise);
+    TFX 1.16 writes `<node id>_task` for output parameters, which the compile corrects."""
+    tasks = spec.root.dag.tasks
+    producers = {
+        (name, source.task_output_parameter.producer_task)
+        for name, task in tasks.items()
+        for source in task.inputs.parameters.values()
+        if source.HasField("task_output_parameter")
+    } | {
+        (name, source.task_output_artifact.producer_task)
+        for name, task in tasks.items()
+        for source in task.inputs.artifacts.values()
+    }
+    assert ("ImageExampleGen", "DataSnapshot") in producers
+    for consumer, producer in producers:
+        assert producer in tasks, f"{consumer} reads from {producer!r}, not a task"
+        assert producer in tasks[consumer].dependent_tasks, consumer
 
 
 def test_latest_snapshot_is_compiled_in(tmp_path):
