@@ -37,7 +37,7 @@ export PYTHON310
 DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 
-.PHONY: help setup local compile image deploy schedule unschedule models rollback pretrain ablation bench quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
+.PHONY: help setup local kubeflow-local compile image deploy schedule unschedule models rollback pretrain ablation bench quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -90,6 +90,10 @@ ablation: pretrain ## Scratch vs feature extraction vs fine-tuning, each regular
 # through the environment (make exports command-line variables); see docs/settings.md.
 local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Run the whole pipeline locally (DATA=/path/to/images).
 	$(PY) -m pipeline.local_runner $(if $(DATA),,--data $(DEMO_DATA))
+
+# DATA, OUTPUTS, RUN_PARAMS, and the training settings as for compile.
+kubeflow-local: $(STAMP) $(if $(DATA),,$(DEMO_STAMP)) $(if $(WEIGHTS),,pretrain) ## Compile for Kubeflow with local paths and run the spec step by step as KFP v2 would.
+	$(PY) -m pipeline.kubeflow_local $(if $(DATA),,--data $(DEMO_DATA))
 
 # IMAGE, DATA, SERVING_DIR (the cluster's), LATEST_SNAPSHOT, GPUS, TRAINER_CPU, TRAINER_MEMORY, ...
 compile: $(STAMP) ## Compile for Kubeflow Pipelines v2: build/pipeline.yaml (IMAGE=... DATA=... SERVING_DIR=...).

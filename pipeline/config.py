@@ -187,6 +187,12 @@ def weights_filename(backbone: str, backbone_alpha: float) -> str:
     return f"{backbone}{suffix}.weights.h5"
 
 
+def default_weights(pretrained_dir: str, backbone: str, backbone_alpha: float) -> str:
+    """The `make pretrain` backbone for this architecture if there is one, else from scratch."""
+    path = os.path.join(pretrained_dir, weights_filename(backbone, backbone_alpha))
+    return os.path.abspath(path) if os.path.exists(path) else "none"
+
+
 def file_digest(path: str) -> str:
     """A short digest of a file's bytes: TFX caches by settings, and a path alone would not
     change when the file behind it is rebuilt."""

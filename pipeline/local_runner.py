@@ -22,9 +22,9 @@ from pipeline.config import (
     DEFAULT_PRETRAINED_DIR,
     OutputLayout,
     PipelineConfig,
+    default_weights,
     file_digest,
     metadata_path_in,
-    weights_filename,
 )
 from pipeline.settings import (
     AUGMENTATION_SETTINGS,
@@ -57,12 +57,6 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add_setting(parser, "pretrained_dir", PRETRAINED_DIR, environ, DEFAULT_PRETRAINED_DIR)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     return parser
-
-
-def default_weights(pretrained_dir: str, backbone: str, backbone_alpha: float) -> str:
-    """The `make pretrain` backbone for this architecture if there is one, else from scratch."""
-    path = os.path.join(pretrained_dir, weights_filename(backbone, backbone_alpha))
-    return os.path.abspath(path) if os.path.exists(path) else "none"
 
 
 def resolve_training(given: dict, pretrained_dir: str) -> TrainingConfig:
