@@ -4,15 +4,17 @@ constant parameters, the run's parameters, and the artifacts and parameters its 
 produced), the container's command and args run in a fresh process with the ExecutorInput in
 place of `{{$}}`, and the outputs are read back from the executor output file.
 
-KFP's own helpers build what they can (kfp.local: the output artifacts and parameters of an
-ExecutorInput, and the placeholders); kfp 2.5 does not pass input artifacts, which this module
-adds, with the metadata each upstream step wrote (an Examples artifact's split names, say).
-The DAG walk around them is ours. What it shows: each compiled step runs in TFX's KFP v2
+KFP's own helper builds what it can (kfp.local: an ExecutorInput's parameters and output
+artifacts); kfp 2.5 does not pass input artifacts, which this module adds, with the metadata
+each upstream step wrote (an Examples artifact's split names, say). The DAG walk and the
+cache around them are ours. What it shows: each compiled step runs in TFX's KFP v2
 entrypoint and hands its outputs on as the backend would; not that a cluster schedules it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -124,13 +126,17 @@ def executor_input(spec: Any, name: str, arguments: dict, produced: dict, task_r
     return built
 
 
+def container_of(spec: Any, name: str) -> dict[str, Any]:
+    """Task `name`'s container: image, command and args, as the deployment spec has them."""
+    label = spec.components[spec.root.dag.tasks[name].component_ref.name].executor_label
+    return json_format.MessageToDict(spec.deployment_spec)["executors"][label]["container"]
+
+
 def run_task(spec: Any, name: str, built: Any, log_path: str) -> Any:
     """Runs the task's container command in a fresh process; its ExecutorOutput."""
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    task = spec.root.dag.tasks[name]
-    label = spec.components[task.component_ref.name].executor_label
-    container = json_format.MessageToDict(spec.deployment_spec)["executors"][label]["container"]
+    container = container_of(spec, name)
     serialized = json_format.MessageToJson(built)
     command = [sys.executable if part == "python" else part for part in container["command"]]
     args = [serialized if a == EXECUTOR_INPUT_PLACEHOLDER else a for a in container["args"]]
@@ -166,10 +172,63 @@ def task_outputs(built: Any, output: Any) -> dict:
     return {"artifacts": artifacts, "parameters": parameters}
 
 
-def run_pipeline(package: str, work: str, given: Mapping[str, Any] | None = None) -> dict:
+def cache_key(spec: Any, name: str, built: Any) -> str:
+    """KFP v2's cache key in substance: the step's container (image, command, args), its
+    input parameters, its input artifacts by identity (where each was produced) and its output
+    definitions. A step whose upstream ran again reads new artifacts, and misses."""
+    component = spec.components[spec.root.dag.tasks[name].component_ref.name]
+    inputs = json_format.MessageToDict(built.inputs)
+    key = {
+        "container": container_of(spec, name),
+        "parameters": inputs.get("parameterValues", {}),
+        "artifacts": {
+            key: [artifact.uri for artifact in artifacts.artifacts]
+            for key, artifacts in built.inputs.artifacts.items()
+        },
+        "outputs": json_format.MessageToDict(component.output_definitions),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def cached_outputs(cache_dir: str, key: str) -> dict | None:
+    """A cached step's outputs, as task_outputs gives them; None on a miss."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    path = os.path.join(cache_dir, f"{key}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        saved = json.load(f)
+    artifacts = {
+        name: json_format.ParseDict(artifact_list, pipeline_spec_pb2.ArtifactList())
+        for name, artifact_list in saved["artifacts"].items()
+    }
+    return {"artifacts": artifacts, "parameters": saved["parameters"]}
+
+
+def cache_outputs(cache_dir: str, key: str, outputs: dict) -> None:
+    """Keeps a successful step's outputs under its key (written aside, then renamed)."""
+    os.makedirs(cache_dir, exist_ok=True)
+    saved = {
+        "artifacts": {
+            name: json_format.MessageToDict(artifact_list)
+            for name, artifact_list in outputs["artifacts"].items()
+        },
+        "parameters": outputs["parameters"],
+    }
+    path = os.path.join(cache_dir, f"{key}.json")
+    with open(f"{path}.partial", "w") as f:
+        json.dump(saved, f, indent=1, sort_keys=True)
+    os.replace(f"{path}.partial", path)
+
+
+def run_pipeline(
+    package: str, work: str, given: Mapping[str, Any] | None = None, cache_dir: str | None = None
+) -> dict:
     """Every task of the compiled `package` in DAG order, its files under `work`, with the
     run parameters `given` (as `make deploy` checks RUN_PARAMS); returns what each task
-    produced, by task name."""
+    produced, by task name. With `cache_dir`, a step whose cache key was seen before reuses
+    those outputs, as KFP's cache does, unless the spec turns its cache off."""
     spec = load_spec(package)
     parameters = run_parameters(spec, given or {})
     produced: dict[str, dict] = {}
@@ -181,11 +240,21 @@ def run_pipeline(package: str, work: str, given: Mapping[str, Any] | None = None
         built = executor_input(
             spec, name, task_arguments(task, parameters, produced), produced, task_root
         )
-        print(f"[{number}/{len(order)}] {name} ...", flush=True)
+        progress = f"[{number}/{len(order)}] {name}"
+        cacheable = cache_dir is not None and task.caching_options.enable_cache
+        key = cache_key(spec, name, built) if cacheable else ""
+        reused = cached_outputs(cache_dir, key) if cacheable else None
+        if reused is not None:
+            produced[name] = reused
+            print(f"{progress} cached", flush=True)
+            continue
+        print(f"{progress} ...", flush=True)
         started = time.monotonic()
         output = run_task(spec, name, built, os.path.join(work, "logs", f"{name}.log"))
         produced[name] = task_outputs(built, output)
-        print(f"[{number}/{len(order)}] {name} done in {time.monotonic() - started:.1f} s")
+        if cacheable:
+            cache_outputs(cache_dir, key, produced[name])
+        print(f"{progress} done in {time.monotonic() - started:.1f} s", flush=True)
     return produced
 
 
@@ -250,7 +319,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
             environ,
         )
         run = os.path.join(work, time.strftime("run-%Y%m%d-%H%M%S"))
-        run_pipeline(package, run, checked_run_parameters(package, args.run_params or ""))
+        run_pipeline(
+            package,
+            run,
+            checked_run_parameters(package, args.run_params or ""),
+            cache_dir=os.path.join(work, "cache"),
+        )
     except (StepFailedError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
