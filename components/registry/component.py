@@ -28,6 +28,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components import features
+from components.common.artifact_json import read_json_if_present
 from components.evaluator import evaluation
 from components.example_gen.class_names import read_class_names
 from components.example_gen.executor import INGESTION_REPORT_FILE
@@ -119,13 +120,6 @@ def BaselineModel(  # noqa: N802 - TFX component naming
     logging.info("Baseline: version %d from %s.", served.number, served.path)
 
 
-def _read_json(path: str) -> Any:
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
-
-
 def build_record(
     *,
     fingerprint: str,
@@ -140,7 +134,7 @@ def build_record(
     class_names = read_class_names(examples.uri)
     metrics = evaluation.read_metrics(evaluation_uri, class_names)
     candidate = evaluation.read_evaluation(evaluation_uri, class_names)[evaluation.CANDIDATE] or {}
-    ingestion = _read_json(os.path.join(examples.uri, INGESTION_REPORT_FILE)) or {}
+    ingestion = read_json_if_present(os.path.join(examples.uri, INGESTION_REPORT_FILE)) or {}
     return {
         "decision": {
             "action": "push",
@@ -170,7 +164,7 @@ def build_record(
         },
         "config": {
             "pipeline": pipeline_config,
-            "trainer": _read_json(os.path.join(model_run_uri, EFFECTIVE_CONFIG_FILE)),
+            "trainer": read_json_if_present(os.path.join(model_run_uri, EFFECTIVE_CONFIG_FILE)),
         },
         "code_version": provenance.code_version(),
     }

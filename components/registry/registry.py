@@ -38,6 +38,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from components.common.artifact_json import write_json
+
 RECORD_FILE = "push_record.json"
 # The train split's statistics (a DatasetFeatureStatisticsList) of the version's run: the next
 # run's data is checked for drift against what trained the served model.
@@ -223,12 +225,6 @@ def _no_write_for_others(folder: str) -> None:
             os.chmod(path, os.stat(path).st_mode & ~0o022)
 
 
-def _write_json(path: str, content: dict[str, Any]) -> None:
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(content, f, indent=2, sort_keys=True)
-        f.write("\n")
-
-
 @contextlib.contextmanager
 def push_lock(serving_dir: str) -> Iterator[None]:
     """One publisher at a time per push destination, on a local or POSIX file system: the
@@ -296,7 +292,7 @@ def _rename_into_place(
     for _ in range(100):
         number = next_number(serving_dir)
         full_record = {**record, "version": number, "pushed_at": now()}
-        _write_json(os.path.join(partial, RECORD_FILE), full_record)
+        write_json(os.path.join(partial, RECORD_FILE), full_record)
         _no_write_for_others(partial)
         target = os.path.join(serving_dir, str(number))
         try:

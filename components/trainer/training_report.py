@@ -9,7 +9,6 @@ All in the Trainer's model_run folder (with TensorBoard's logs), where TFX users
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components.common import plots
+from components.common.artifact_json import write_json
 from components.trainer.fine_tuning import FineTunePlan
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
@@ -123,11 +123,6 @@ class TrainingRecord:
         return 1 + losses.index(best) if math.isfinite(best) else 0
 
 
-def _write_json(directory: str, name: str, content: dict[str, Any]) -> None:
-    with tf.io.gfile.GFile(os.path.join(directory, name), "w") as f:
-        json.dump(content, f, indent=2)
-
-
 def regularizers(
     config: TrainingConfig, augmentation: AugmentationSpec, dropout: float | None = None
 ) -> dict[str, Any]:
@@ -209,9 +204,8 @@ def write(
     train_examples: int,
 ) -> None:
     tf.io.gfile.makedirs(directory)
-    _write_json(
-        directory,
-        HISTORY_FILE,
+    write_json(
+        os.path.join(directory, HISTORY_FILE),
         {
             "epochs_run": record.epochs_run,
             "best_epoch": record.best_epoch(),
@@ -220,9 +214,8 @@ def write(
             "history": record.history,
         },
     )
-    _write_json(
-        directory,
-        EFFECTIVE_CONFIG_FILE,
+    write_json(
+        os.path.join(directory, EFFECTIVE_CONFIG_FILE),
         effective_config(record, config, plan, model, train_examples),
     )
     plot_learning_curves(record, os.path.join(directory, CURVES_FILE))
