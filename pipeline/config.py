@@ -48,6 +48,11 @@ class OutputLayout:
         return os.path.join(self.root, "logs")
 
     @property
+    def kubeflow_local_dir(self) -> str:
+        """`make kubeflow-local`'s compiled spec, its step cache and each run's step outputs."""
+        return os.path.join(self.root, "kubeflow-local")
+
+    @property
     def summary_path(self) -> str:
         """The last run's summary as JSON."""
         return os.path.join(self.root, "last_run.json")

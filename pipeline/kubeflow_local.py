@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         print("error: say which images: DATA=<folder> (--data)", file=sys.stderr)
         return 2
     layout = OutputLayout(os.path.abspath(args.outputs))
-    work = os.path.join(layout.root, "kubeflow-local")
+    work = layout.kubeflow_local_dir
     package = os.path.join(work, "pipeline.yaml")
     weights = environ.get(TRAINING_SETTINGS["weights"].env) or default_weights(
         args.pretrained_dir, TrainingConfig.backbone, TrainingConfig.backbone_alpha

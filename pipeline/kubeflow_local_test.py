@@ -4,6 +4,7 @@ process, the executor output read back). Real TFX, Beam and TensorFlow in every 
 cannot show is a cluster scheduling the pods."""
 
 import os
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -35,11 +36,12 @@ def test_the_compiled_pipeline_runs_here_and_pushes_a_model_that_serves_bytes(tm
         answer = model(**{features.IMAGE_KEY: tf.constant([f.read()])})
     assert answer[features.CLASS_NAME_KEY].numpy()[0].decode() in demo_data.CLASSES
     # Each step ran in a process of its own, with its log.
-    logs = os.listdir(next((outputs / "kubeflow-local").glob("run-*")) / "logs")
+    local_dir = Path(OutputLayout(str(outputs)).kubeflow_local_dir)
+    logs = os.listdir(next(local_dir.glob("run-*")) / "logs")
     assert sorted(logs) == sorted(
         f"{task}.log"
         for task in kubeflow_local.task_order(
-            kubeflow_local.load_spec(str(outputs / "kubeflow-local" / "pipeline.yaml"))
+            kubeflow_local.load_spec(str(local_dir / "pipeline.yaml"))
         )
     )
 
