@@ -153,7 +153,7 @@ def why_oversized(image_bytes: bytes, max_megapixels: float) -> str | None:
     """Why an image is refused for its size, read from its header without decoding it (as
     Transform and serving refuse it); None within the cap. Raises tf.errors.OpError for a
     JPEG whose header is damaged."""
-    height, width = (int(d) for d in preprocessing.encoded_image_size(image_bytes))
+    height, width = preprocessing.header_image_size(image_bytes)
     if height * width > preprocessing.max_pixels(max_megapixels):
         return preprocessing.oversized_reason(width, height, max_megapixels)
     return None

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from components import features
 from components.transform import preprocessing
-from tests.helpers import encode_image, transform_with_graph
+from tests.helpers import encode_image, png_bomb, transform_with_graph
 
 pytestmark = pytest.mark.unit
 
@@ -79,6 +79,7 @@ def test_the_header_gives_the_size_the_decoder_makes(image_bytes):
     decoded = tf.io.decode_image(image_bytes, expand_animations=False)
 
     assert preprocessing.encoded_image_size(image_bytes).numpy().tolist() == [7, 13]
+    assert preprocessing.header_image_size(image_bytes) == (7, 13)
     assert decoded.shape[:2] == (7, 13)
 
 
@@ -86,6 +87,23 @@ def test_the_header_gives_the_size_the_decoder_makes(image_bytes):
 def test_bytes_of_no_format_or_cut_short_read_as_no_pixels(image_bytes):
     """Left for the decoder to reject with its own message; the cap never mistakes them."""
     assert preprocessing.encoded_image_size(image_bytes).numpy().tolist() == [0, 0]
+    assert preprocessing.header_image_size(image_bytes) == (0, 0)
+
+
+def test_both_header_readers_agree_on_sizes_no_small_test_image_has():
+    """Wide fields (two bytes and more of each dimension) and a JPEG whose frame header is
+    damaged: the graph's reader and ingestion's must still read the same."""
+    wide_bmp = bytearray(encode_image("RGB", size=(13, 7), fmt="BMP"))
+    wide_bmp[18:26] = (70000).to_bytes(4, "little") + (-300).to_bytes(4, "little", signed=True)
+    for image_bytes, size in [(png_bomb(9000, 300), (300, 9000)), (bytes(wide_bmp), (300, 70000))]:
+        assert preprocessing.encoded_image_size(image_bytes).numpy().tolist() == list(size)
+        assert preprocessing.header_image_size(image_bytes) == size
+
+    damaged_jpeg = encode_image(size=(13, 7), fmt="JPEG")[:40]
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        preprocessing.encoded_image_size(damaged_jpeg)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        preprocessing.header_image_size(damaged_jpeg)
 
 
 def test_transform_refuses_an_image_above_the_cap_naming_its_size(tmp_path):
