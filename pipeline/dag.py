@@ -19,7 +19,6 @@ from tfx.components import (
     FileBasedExampleGen,
     StatisticsGen,
     Trainer,
-    Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler
@@ -39,10 +38,12 @@ from components.registry.component import (
     RegistryPusher,
 )
 from components.snapshot.component import DATA_SNAPSHOT_NODE_ID, DataSnapshot
-from components.trainer import TRAINER_NODE_ID, source_task, training, tuning
+from components.trainer import TRAINER_NODE_ID, source_task, training
 from components.transform import preprocessing
 from components.transform.augmentation_spec import AugmentationSpec
 from components.transform.component import AugmentingTransform
+from components.tuner import TUNER_NODE_ID, tuning
+from components.tuner.component import ImageTuner
 from components.validation.component import ValidationGate
 from pipeline.config import (
     DATA_ROOT_PARAMETER,
@@ -154,21 +155,23 @@ def create_components(config: PipelineConfig) -> list:
     )
     transform.add_upstream_node(validation_gate)
 
+    # The training settings: on Kubeflow a run parameter, so each run may set its own.
+    training_settings = (
+        run_parameter(config, TRAINING_PARAMETER) if config.kubeflow else config.training.to_dict()
+    )
     tuner = None
     if config.tune:
         # Trials score on a slice of the train split (see tuning.py); eval stays unseen.
-        tuner = Tuner(
+        tuner = ImageTuner(
             tuner_fn=import_path(tuning.tuner_fn),
             examples=examples,
             transform_graph=transform.outputs["transform_graph"],
             schema=schema,
             train_args=TrainArgs(splits=[features.TRAIN_SPLIT]),
             eval_args=EvalArgs(splits=[features.TRAIN_SPLIT]),
-            custom_config={
-                **config.training.to_dict(),
-                tuning.MAX_TRIALS_KEY: config.tuner_trials,
-            },
-        )
+            training_settings=training_settings,
+            max_trials=config.tuner_trials,
+        ).with_id(TUNER_NODE_ID)
     trainer = Trainer(
         run_fn=import_path(training.run_fn),
         examples=examples,
@@ -178,11 +181,7 @@ def create_components(config: PipelineConfig) -> list:
         train_args=TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=EvalArgs(splits=[features.EVAL_SPLIT]),
         # TFX's Trainer takes a JSON string run parameter in place of the dict.
-        custom_config=(
-            run_parameter(config, TRAINING_PARAMETER)
-            if config.kubeflow
-            else config.training.to_dict()
-        ),
+        custom_config=training_settings,
     ).with_id(TRAINER_NODE_ID)
     if config.trainer_resources:
         trainer.with_platform_config(resource_spec(config.trainer_resources))

@@ -3,11 +3,13 @@
 import json
 
 import pytest
+from tfx.orchestration import data_types
 
-from components.trainer import training, tuning
+from components.trainer import training
 from components.trainer.training_config import TrainingConfig
 from components.transform import preprocessing
-from pipeline.config import PipelineConfig
+from components.tuner import MAX_TRIALS_KEY
+from pipeline.config import TRAINING_PARAMETER, PipelineConfig
 from pipeline.dag import create_pipeline, import_path
 
 pytestmark = pytest.mark.pipeline
@@ -115,17 +117,24 @@ def test_the_tuner_is_off_by_default_and_feeds_the_trainer_when_on(config):
     tuned = PipelineConfig(**{**config.__dict__, "tune": True, "tuner_trials": 3})
     components = {c.id: c for c in create_pipeline(tuned).components}
     tuner = components["Tuner"]
-    assert tuner.exec_properties["tuner_fn"] == "components.trainer.tuning.tuner_fn"
+    assert tuner.exec_properties["tuner_fn"] == "components.tuner.tuning.tuner_fn"
     assert tuner.inputs["transform_graph"].producer_component_id == "Transform"
     best = components["Trainer"].inputs["hyperparameters"]
     assert best.producer_component_id == "Tuner"
     assert best.output_key == "best_hyperparameters"
-    custom = json.loads(tuner.exec_properties["custom_config"])
-    assert custom[tuning.MAX_TRIALS_KEY] == 3
-    assert (
-        TrainingConfig.from_dict({k: v for k, v in custom.items() if k != tuning.MAX_TRIALS_KEY})
-        == config.training
-    )
+    assert tuner.exec_properties[MAX_TRIALS_KEY] == 3
+    settings = json.loads(tuner.exec_properties["custom_config"])
+    assert TrainingConfig.from_dict(settings) == config.training
+
+
+def test_on_kubeflow_the_tuner_and_the_trainer_read_the_same_training_run_parameter(config):
+    on_kubeflow = PipelineConfig(**{**config.__dict__, "kubeflow": True, "tune": True})
+    components = {c.id: c for c in create_pipeline(on_kubeflow).components}
+
+    tuner_settings = components["Tuner"].exec_properties["custom_config"]
+    trainer_settings = components["Trainer"].exec_properties["custom_config"]
+    assert isinstance(tuner_settings, data_types.RuntimeParameter)
+    assert tuner_settings.name == trainer_settings.name == TRAINING_PARAMETER
 
 
 def test_the_pretraining_pipeline_reuses_ingestion_and_transform_without_augmentation(tmp_path):

@@ -3,6 +3,9 @@ launcher runs each step (an ExecutorInput from the spec, the container's command
 process, the executor output read back). Real TFX, Beam and TensorFlow in every step; what it
 cannot show is a cluster scheduling the pods."""
 
+import contextlib
+import io
+import json
 import os
 from pathlib import Path
 
@@ -11,22 +14,40 @@ import tensorflow as tf
 
 from components import features
 from components.registry import registry
+from components.trainer import hyperparameters, training_report
 from pipeline import demo_data, kubeflow_local
 from pipeline.config import OutputLayout
 
 TINY = ["--epochs", "1", "--image-size", "32", "--gate-floor", "0", "--weights", "none"]
 
 
-@pytest.mark.e2e
-def test_the_compiled_pipeline_runs_here_and_pushes_a_model_that_serves_bytes(tmp_path, capsys):
-    data, outputs = tmp_path / "data", tmp_path / "outputs"
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One run of the compiled pipeline on fresh outputs; later tests run again on them."""
+    root = tmp_path_factory.mktemp("kubeflow-local")
+    data, outputs = root / "data", root / "outputs"
     demo_data.generate(str(data), per_class=10, seed=1)  # every class has an eval image
+    return data, outputs, run(data, outputs)
 
-    code = kubeflow_local.main(["--data", str(data), "--outputs", str(outputs), *TINY], {})
 
-    printed = capsys.readouterr()
-    assert code == 0, printed.err[-3000:]
-    assert "[11/11] Pusher done" in printed.out
+def run(data: Path, outputs: Path, *flags: str) -> tuple[int, str, str]:
+    """make kubeflow-local, in this process: (exit code, standard output, standard error)."""
+    argv = ["--data", str(data), "--outputs", str(outputs), *TINY, *flags]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = kubeflow_local.main(argv, {})
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def last_run_dir(outputs: Path) -> Path:
+    return sorted(Path(OutputLayout(str(outputs)).kubeflow_local_dir).glob("run-*"))[-1]
+
+
+@pytest.mark.e2e
+def test_the_compiled_pipeline_runs_here_and_pushes_a_model_that_serves_bytes(first_run):
+    data, outputs, (code, out, err) = first_run
+    assert code == 0, err[-3000:]
+    assert "[11/11] Pusher done" in out
     serving = OutputLayout(str(outputs)).serving_dir
     served = registry.served_version(serving)
     assert served.number == 1
@@ -37,7 +58,7 @@ def test_the_compiled_pipeline_runs_here_and_pushes_a_model_that_serves_bytes(tm
     assert answer[features.CLASS_NAME_KEY].numpy()[0].decode() in demo_data.CLASSES
     # Each step ran in a process of its own, with its log.
     local_dir = Path(OutputLayout(str(outputs)).kubeflow_local_dir)
-    logs = os.listdir(next(local_dir.glob("run-*")) / "logs")
+    logs = os.listdir(last_run_dir(outputs) / "logs")
     assert sorted(logs) == sorted(
         f"{task}.log"
         for task in kubeflow_local.task_order(
@@ -45,15 +66,47 @@ def test_the_compiled_pipeline_runs_here_and_pushes_a_model_that_serves_bytes(tm
         )
     )
 
-    # Again on the same data: what KFP's cache would serve is served; the steps that look at
-    # the data and at what is served run again, and so does what reads the served model.
-    assert kubeflow_local.main(["--data", str(data), "--outputs", str(outputs), *TINY], {}) == 0
-    again = capsys.readouterr().out
+
+@pytest.mark.e2e
+def test_a_second_run_on_the_same_data_reuses_what_kfp_would_cache(first_run):
+    """The steps that look at the data and at what is served run again, and so does what
+    reads the served model."""
+    data, outputs, _ = first_run
+
+    code, again, err = run(data, outputs)
+
+    assert code == 0, err[-3000:]
     for step in ["ImageExampleGen", "StatisticsGen", "Transform", "Trainer"]:
         assert f"] {step} cached" in again, step
     for step in ["DataSnapshot", "BaselineModel", "ValidationGate", "Evaluator", "Pusher"]:
         assert f"] {step} done" in again, step
+    serving = OutputLayout(str(outputs)).serving_dir
     assert [v.number for v in registry.list_versions(serving)] == [1]  # the same model
+
+
+@pytest.mark.e2e
+def test_the_tuner_and_the_trainer_run_with_the_runs_training_settings(first_run):
+    """TUNE compiles in a Tuner; RUN_PARAMS' training_config reaches both it and the Trainer,
+    which train again, while the data steps and Transform stay cached."""
+    data, outputs, _ = first_run
+    run_params = json.dumps({"training_config": {"label_smoothing": 0.125, "fine_tune_epochs": 1}})
+
+    code, out, err = run(
+        data, outputs, "--tune", "true", "--tuner-trials", "1", "--run-params", run_params
+    )
+
+    assert code == 0, err[-3000:]
+    for step in ["ImageExampleGen", "StatisticsGen", "Transform"]:
+        assert f"] {step} cached" in out, step
+    for step in ["Tuner", "Trainer", "Evaluator", "Pusher"]:
+        assert f"] {step} done" in out, step
+    work = last_run_dir(outputs)
+    tuner_log = (work / "logs" / "Tuner.log").read_text()
+    assert '"label_smoothing": 0.125' in tuner_log
+    (effective_file,) = work.glob(f"Trainer/**/{training_report.EFFECTIVE_CONFIG_FILE}")
+    effective = json.loads(effective_file.read_text())
+    assert effective["settings"]["label_smoothing"] == 0.125
+    assert set(effective["tuned_hyperparameters"]) == set(hyperparameters.TUNED)
 
 
 @pytest.mark.pipeline

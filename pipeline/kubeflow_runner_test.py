@@ -312,6 +312,38 @@ def test_every_input_names_its_producer_as_the_dag_names_the_task(spec):
         assert producer in tasks[consumer].dependent_tasks, consumer
 
 
+def test_the_tuner_compiles_with_its_trials_and_reads_the_training_run_parameter(tmp_path):
+    spec = compile_spec(tmp_path, environ={"TUNE": "true", "TUNER_TRIALS": "4"})
+    tuner = spec.root.dag.tasks["Tuner"]
+
+    assert tuner.inputs.parameters["custom_config"].component_input_parameter == ("training_config")
+    assert tuner.inputs.parameters["max_trials"].runtime_value.constant.number_value == 4
+    assert (
+        spec.root.dag.tasks["Trainer"]
+        .inputs.artifacts["hyperparameters"]
+        .task_output_artifact.producer_task
+        == "Tuner"
+    )
+    assert "Tuner" not in compile_spec(tmp_path).root.dag.tasks
+
+
+def test_the_data_checks_of_make_local_compile_in(tmp_path):
+    spec = compile_spec(
+        tmp_path, environ={"EVAL_PERCENT": "30", "MAX_BAD_FILES": "0.2", "MAX_MEGAPIXELS": "12"}
+    )
+    tasks = spec.root.dag.tasks
+    snapshot = tasks["DataSnapshot"].inputs.parameters
+    assert snapshot["max_bad_file_fraction"].runtime_value.constant.number_value == 0.2
+    assert snapshot["max_megapixels"].runtime_value.constant.number_value == 12
+    output_config = json.loads(
+        tasks["ImageExampleGen"]
+        .inputs.parameters["output_config"]
+        .runtime_value.constant.string_value
+    )
+    buckets = [split["hash_buckets"] for split in output_config["split_config"]["splits"]]
+    assert buckets == [70, 30]
+
+
 def test_latest_snapshot_is_compiled_in(tmp_path):
     spec = compile_spec(tmp_path, environ={"LATEST_SNAPSHOT": "true"})
     latest = spec.root.dag.tasks["DataSnapshot"].inputs.parameters["latest"]

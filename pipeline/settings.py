@@ -77,32 +77,9 @@ ACCEPT_CLASS_CHANGE = Setting(
     "train although the classes differ from the served version's (added, removed, renamed); "
     "the candidate is judged by the floor alone (docs/running.md, Changing the classes)",
 )
-# `make local`'s data and run; defaults from PipelineConfig.
-PIPELINE_SETTINGS = {
-    "data_root": Setting(
-        "--data",
-        "DATA",
-        str,
-        "image folder, <class>/<image> (or a TFRecord folder)",
-        "`data/demo` with make, else required",
-    ),
-    "pipeline_root": Setting(
-        "--pipeline-root", "PIPELINE_ROOT", str, "TFX artifacts", "`<outputs>/pipeline`"
-    ),
-    "serving_dir": Setting(
-        "--serving-dir",
-        "SERVING_DIR",
-        str,
-        "where blessed models are pushed",
-        "`<outputs>/serving`",
-    ),
-    "metadata_path": Setting(
-        "--metadata",
-        "METADATA_PATH",
-        str,
-        "ML Metadata SQLite file",
-        "`<pipeline root>/metadata.sqlite`",
-    ),
+# What a run checks and does, the same locally and on a cluster (`make local`, `make compile`);
+# defaults from PipelineConfig.
+RUN_SETTINGS = {
     "eval_percent": Setting("--eval-percent", "EVAL_PERCENT", int, "share of files for evaluation"),
     "max_bad_file_fraction": Setting(
         "--max-bad-files",
@@ -131,6 +108,34 @@ PIPELINE_SETTINGS = {
         "trials the Tuner runs, each a whole two-phase training",
     ),
     "latest_snapshot": LATEST_SNAPSHOT,
+}
+# `make local`'s data and outputs, and the run; defaults from PipelineConfig.
+PIPELINE_SETTINGS = {
+    "data_root": Setting(
+        "--data",
+        "DATA",
+        str,
+        "image folder, <class>/<image> (or a TFRecord folder)",
+        "`data/demo` with make, else required",
+    ),
+    "pipeline_root": Setting(
+        "--pipeline-root", "PIPELINE_ROOT", str, "TFX artifacts", "`<outputs>/pipeline`"
+    ),
+    "serving_dir": Setting(
+        "--serving-dir",
+        "SERVING_DIR",
+        str,
+        "where blessed models are pushed",
+        "`<outputs>/serving`",
+    ),
+    "metadata_path": Setting(
+        "--metadata",
+        "METADATA_PATH",
+        str,
+        "ML Metadata SQLite file",
+        "`<pipeline root>/metadata.sqlite`",
+    ),
+    **RUN_SETTINGS,
 }
 PATH_SETTINGS = ("data_root", "pipeline_root", "serving_dir", "metadata_path")
 # Read by the local runner itself, not by a config dataclass.
@@ -369,9 +374,7 @@ CLUSTER_SETTINGS = {
         f"`{IMAGE_SCHEMA}`",
     ),
     "input_format": Setting("--input-format", "INPUT_FORMAT", str, "images or tfrecord"),
-    "latest_snapshot": LATEST_SNAPSHOT,
-    "check_drift": CHECK_DRIFT,
-    "accept_class_change": ACCEPT_CLASS_CHANGE,
+    **RUN_SETTINGS,
     "pipeline_name": Setting("--pipeline-name", "PIPELINE_NAME", str, "name on the cluster"),
 }
 RESOURCE_SETTINGS = {

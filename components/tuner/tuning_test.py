@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.trainer import hyperparameters, training, tuning
+from components.trainer import hyperparameters, training
 from components.trainer.model import build_backbone
 from components.trainer.training_config import TrainingConfig
+from components.tuner import tuning
 
 pytestmark = pytest.mark.unit
 

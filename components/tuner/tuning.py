@@ -1,9 +1,9 @@
 """The optional Tuner stage's tuner_fn: KerasTuner random search with the Trainer's own code.
 
-Off by default; `TUNE=on` adds TFX's Tuner before the Trainer, which then trains with the best
-values found (see hyperparameters.py for the four knobs). Each trial is a whole two-phase
-training run (head, then fine-tuning), because unfreeze depth only shows its effect in phase 2,
-so a trial is as honest as the real thing and costs as much.
+Off by default; `TUNE=on` adds the Tuner (component.py) before the Trainer, which then trains
+with the best values found (components/trainer/hyperparameters.py has the four knobs). Each
+trial is a whole two-phase training run (head, then fine-tuning), because unfreeze depth only
+shows its effect in phase 2, so a trial is as honest as the real thing and costs as much.
 
 Trials are scored by validation loss on the validation part of the *training* split, the
 Trainer's own (training.split_validation), not on the eval split: the Evaluator blesses on the
@@ -13,6 +13,7 @@ that blessing optimistic.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -30,8 +31,8 @@ from components.trainer import devices, fine_tuning, hyperparameters, training
 from components.trainer.model import build_model
 from components.trainer.training_config import TrainingConfig
 from components.transform import augmentation
+from components.tuner import MAX_TRIALS_KEY
 
-MAX_TRIALS_KEY = "max_trials"  # in the Tuner's custom_config, beside the training settings
 OBJECTIVE = keras_tuner.Objective("val_loss", direction="min")
 
 
@@ -99,5 +100,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         data.fit_count,
         data.validation_count,
     )
+    # What the trials start from (on Kubeflow, this run's training_config parameter).
+    logging.info("Training settings: %s", json.dumps(config.to_dict(), sort_keys=True))
     tuner = TransferTuner(config, len(class_names), data.fit_count, max_trials, fn_args.working_dir)
     return TunerFnResult(tuner=tuner, fit_kwargs={"data": data})
