@@ -136,3 +136,26 @@ def test_an_unknown_run_parameter_is_named(tmp_path):
 
     with pytest.raises(ValueError, match="no run parameter epochs"):
         kubeflow_local.run_parameters(kubeflow_local.load_spec(package), {"epochs": 3})
+
+
+@pytest.mark.pipeline
+def test_each_run_parameter_reaches_the_steps_that_read_it(tmp_path):
+    from pipeline import kubeflow_runner
+    from tests.helpers import KUBEFLOW_COMPILE_FLAGS
+
+    package = str(tmp_path / "pipeline.yaml")
+    argv = [*KUBEFLOW_COMPILE_FLAGS, "--tune", "true", "--output", package]
+    assert kubeflow_runner.main(argv, environ={}) == 0
+    spec = kubeflow_local.load_spec(package)
+    settings = json.dumps({"epochs": 3})
+
+    given = kubeflow_local.run_parameters(
+        spec, {"data_root": "/data/2026-12-06", "training_config": settings}
+    )
+
+    def arguments(task: str) -> dict:
+        return kubeflow_local.task_arguments(spec.root.dag.tasks[task], given, {})
+
+    assert arguments("DataSnapshot")["data_root"] == "/data/2026-12-06"
+    assert arguments("Tuner")["custom_config"] == settings
+    assert arguments("Trainer")["custom_config"] == settings
