@@ -37,7 +37,7 @@ export PYTHON310
 DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 
-.PHONY: help setup local kubeflow-local compile image deploy schedule unschedule models rollback pretrain ablation bench quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
+.PHONY: help setup local kubeflow-local compile image deploy schedule unschedule models rollback predict pretrain ablation bench quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -116,12 +116,16 @@ image: $(STAMP) ## Build and push the pipeline image (needs Docker): make image 
 	  --build-arg CODE_VERSION="$$($(PY) -c 'from components.registry.provenance import code_version; print(code_version())')" .
 	docker push "$$IMAGE"
 
-models: $(STAMP) ## List pushed model versions with their metrics (SERVING_DIR=...).
+models: $(STAMP) ## List pushed model versions with their metrics (OUTPUTS=... or SERVING_DIR=...).
 	$(PY) -m pipeline.models list
 
 rollback: $(STAMP) ## Serve an earlier version again: make rollback VERSION=3 [REASON="..."].
 	@test -n "$$VERSION" || { echo "error: say which version: make rollback VERSION=<n> (see make models)"; exit 2; }
 	$(PY) -m pipeline.models rollback "$$VERSION" --reason "$$REASON"
+
+# FILE (a file or folder), VERSION, TOP, JSON, OUTPUTS or SERVING_DIR; see docs/settings.md.
+predict: $(STAMP) ## Classify your images with a pushed model: make predict FILE=cat.jpg [VERSION=n] [JSON=true].
+	$(PY) -m pipeline.predict
 
 settings-doc: $(STAMP) ## Regenerate docs/settings.md from pipeline/settings.py.
 	$(PY) -m pipeline.settings

@@ -7,6 +7,7 @@
     image-classifier-compile --image ... --data ...     (make compile)
     image-classifier-deploy deploy                      (make deploy, schedule, unschedule)
     image-classifier-models list                        (make models, rollback)
+    image-classifier-predict cat.jpg photos/            (make predict)
 
 Each sets what the stack needs before TensorFlow is first imported (STACK_ENVIRONMENT), as the
 Makefile does for its targets, then runs that command's main.
@@ -70,3 +71,7 @@ def deploy() -> int:
 
 def models() -> int:
     return _run("pipeline.models")
+
+
+def predict() -> int:
+    return _run("pipeline.predict")

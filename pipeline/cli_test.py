@@ -29,6 +29,7 @@ def test_there_is_a_command_for_each_operation():
         "image-classifier-deploy",
         "image-classifier-local",
         "image-classifier-models",
+        "image-classifier-predict",
         "image-classifier-pretrain",
     ]
 

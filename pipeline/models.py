@@ -72,6 +72,11 @@ def listing(serving_dir: str) -> str:
     return format_versions(registry.list_versions(serving_dir), registry.stray_folders(serving_dir))
 
 
+def registry_folder(serving_dir: str | None, outputs: str | None) -> str:
+    """SERVING_DIR if given, else the serving folder of OUTPUTS (`make local`'s default)."""
+    return serving_dir or OutputLayout(outputs or DEFAULT_OUTPUTS).serving_dir
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     add_settings(parser, MODELS_SETTINGS, environ)
@@ -85,7 +90,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     args = build_parser(environ).parse_args(argv)
-    args.serving_dir = args.serving_dir or OutputLayout(DEFAULT_OUTPUTS).serving_dir
+    args.serving_dir = registry_folder(args.serving_dir, args.outputs)
     if args.command == "list":
         print(f"Models in {args.serving_dir}:")
         print(listing(args.serving_dir))

@@ -6,6 +6,7 @@ import pytest
 
 from components.registry import registry
 from pipeline import models
+from pipeline.config import OutputLayout
 from tests.helpers import save_tiny_model
 
 pytestmark = pytest.mark.unit
@@ -81,3 +82,15 @@ def test_the_listing_names_a_damaged_record_and_a_stray_folder(tmp_path, capsys)
     out = capsys.readouterr().out
     assert f"record unreadable: {record} is not a JSON record" in out
     assert "Not versions (numbered folders without a SavedModel, left as they are): 9" in out
+
+
+def test_list_reads_the_registry_of_outputs_when_no_serving_dir_is_given(serving, tmp_path, capsys):
+    outputs = tmp_path / "elsewhere"
+    os.makedirs(outputs)
+    os.symlink(serving, OutputLayout(str(outputs)).serving_dir)
+
+    assert models.main(["list"], environ={"OUTPUTS": str(outputs)}) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith(f"Models in {OutputLayout(str(outputs)).serving_dir}:")
+    assert "served (and the baseline of the next run): version 2" in out

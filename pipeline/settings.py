@@ -21,7 +21,6 @@ from pipeline.config import (
     DEFAULT_PRETRAINED_DIR,
     IMAGE_SCHEMA,
     DeploySettings,
-    OutputLayout,
     PipelineConfig,
     TrainerResources,
 )
@@ -498,14 +497,36 @@ DEPLOY_SETTINGS = {
         "the system's",
     ),
 }
-# `make models`, `make rollback VERSION=n`: the registry they read.
+# `make models`, `make rollback VERSION=n`, `make predict`: the registry they read.
 MODELS_SETTINGS = {
     "serving_dir": Setting(
         "--serving-dir",
         "SERVING_DIR",
         str,
         "the push destination: the model registry's folder",
-        f"`{OutputLayout(DEFAULT_OUTPUTS).serving_dir}`",
+        "`<outputs>/serving`",
+    ),
+    "outputs": OUTPUTS,
+}
+# `make predict FILE=...`: what to ask and how to answer (besides MODELS_SETTINGS).
+PREDICT_FILES = Setting(
+    "PATH ...",
+    "FILE",
+    str,
+    "images to classify: files (any name) and folders (their images, subfolders included)",
+    "required",
+)
+PREDICT_SETTINGS = {
+    "version": Setting(
+        "--version",
+        "VERSION",
+        int,
+        "the model version to ask (`make models` lists them)",
+        "the served one",
+    ),
+    "top": Setting("--top", "TOP", int, "classes shown per image, most probable first", "3"),
+    "json": Setting(
+        "--json", "JSON", parse_bool, "one JSON document on standard output, for scripts", "false"
     ),
 }
 
@@ -587,6 +608,10 @@ def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type | None, st
             ("The cluster and the runs", DEPLOY_SETTINGS, DeploySettings, ""),
         ],
         "`make models`, `make rollback` (`image-classifier-models`)": [
+            ("The registry", MODELS_SETTINGS, None, ""),
+        ],
+        "`make predict` (`image-classifier-predict`)": [
+            ("The images and the answer", {"paths": PREDICT_FILES, **PREDICT_SETTINGS}, None, ""),
             ("The registry", MODELS_SETTINGS, None, ""),
         ],
     }

@@ -280,3 +280,24 @@ def png_bomb(width: int, height: int) -> bytes:
         + chunk(b"IDAT", compressed)
         + chunk(b"IEND", b"")
     )
+
+
+def export_tiny_classifier(path, class_names: list[str], seed: int = 0) -> str:
+    """A real exported classifier as the Trainer exports one (Transform's graph analyzed by
+    tf.Transform on a few images, a small untrained Keras model, export_serving_model): it
+    answers raw image bytes with probabilities over `class_names`."""
+    import tensorflow_transform as tft
+    import tf_keras as keras
+
+    from components.trainer import export
+
+    path = Path(path)
+    images = [encode_image(size=(12, 10), seed=seed + i) for i in range(3)]
+    graph_dir, _ = transform_with_graph(images, [0, 1, 0], str(path / "transform"), 8, 64.0)
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, features.CHANNELS))
+    flat = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(len(class_names), activation="softmax")(flat))
+    export_dir = str(path / "model")
+    export.export_serving_model(model, tft.TFTransformOutput(graph_dir), class_names, export_dir)
+    return export_dir
