@@ -1,6 +1,7 @@
-"""deploy/cluster, checked without a cluster (none here): every manifest the kustomization
-lists parses, the runs' service account gets only the rights KFP v2's driver, launcher and
-Argo's executor use (no wildcard, no Secrets), and the names agree with the README's steps.
+"""deploy/cluster and deploy/serving, checked without a cluster (none here): every manifest
+the kustomization lists parses, the runs' service account gets only the rights KFP v2's
+driver, launcher and Argo's executor use (no wildcard, no Secrets), the names agree with the
+README's steps, and the KServe InferenceService serves the registry with TF Serving.
 What this cannot show is that a cluster accepts them; `kubectl apply -k --dry-run=server` does."""
 
 from pathlib import Path
@@ -60,3 +61,16 @@ def test_the_binding_gives_that_role_to_the_runs_service_account():
 def test_the_launcher_config_sets_a_default_pipeline_root():
     config = manifests()[("ConfigMap", "kfp-launcher")]
     assert config["data"]["defaultPipelineRoot"].startswith("gs://")
+
+
+def test_the_kserve_inference_service_serves_the_registry_with_tf_serving():
+    serving = Path(__file__).resolve().parents[1] / "deploy" / "serving"
+    (service,) = yaml.safe_load_all((serving / "inference-service.yaml").read_text())
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text()
+
+    assert service["kind"] == "InferenceService"
+    assert service["apiVersion"] == "serving.kserve.io/v1beta1"
+    predictor = service["spec"]["predictor"]
+    assert predictor["model"]["modelFormat"]["name"] == "tensorflow"
+    assert predictor["serviceAccountName"] == RUNNER
+    assert f"/v1/models/{service['metadata']['name']}:predict" in docs

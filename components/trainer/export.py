@@ -9,6 +9,7 @@ the `image_bytes` feature of the eval examples), so the gate judges exactly what
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -16,6 +17,7 @@ import tf_keras as keras
 
 from components import features
 from components.example_gen.class_names import write_class_names
+from components.trainer import serving_requests
 
 CLASS_NAMES_DIR = "assets.extra"
 
@@ -56,10 +58,15 @@ def _serving_functions(model: keras.Model, tft_output: tft.TFTransformOutput, cl
 
 
 def export_serving_model(
-    model: keras.Model, tft_output: tft.TFTransformOutput, class_names, export_dir: str
+    model: keras.Model,
+    tft_output: tft.TFTransformOutput,
+    class_names,
+    export_dir: str,
+    warmup_images: Sequence[bytes] = (),
 ) -> None:
-    """Saves a SavedModel that serves raw image bytes; class names also go to assets.extra.
-    A model with a NaN or infinite weight is refused before anything is written."""
+    """Saves a SavedModel that serves raw image bytes; class names also go to assets.extra,
+    with TF Serving's warmup requests on `warmup_images` (serving_requests.py). A model with
+    a NaN or infinite weight is refused before anything is written."""
     refuse_non_finite(model)
     signatures = _serving_functions(model, tft_output, class_names)
     # Without Keras's per-layer traces: tracing every layer's call took 20-30 s of a 64 px
@@ -69,3 +76,4 @@ def export_serving_model(
     extra = os.path.join(export_dir, CLASS_NAMES_DIR)
     tf.io.gfile.makedirs(extra)
     write_class_names(extra, list(class_names))
+    serving_requests.write_warmup_requests(extra, warmup_images)

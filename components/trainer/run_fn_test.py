@@ -19,7 +19,8 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from components import features
 from components.example_gen import ingest, split_dir
 from components.example_gen.class_names import write_class_names
-from components.trainer import training, training_report
+from components.trainer import serving_requests, training, training_report
+from components.trainer.export import CLASS_NAMES_DIR
 from components.trainer.training_config import TrainingConfig
 from components.transform import augmentation
 from components.transform.augmentation_spec import AugmentationSpec
@@ -64,16 +65,28 @@ def inputs(tmp_path_factory) -> dict:
     train_dir = split_dir(examples_dir, features.TRAIN_SPLIT)
     os.makedirs(train_dir)
     examples = raw_examples()
+    eval_dir = split_dir(examples_dir, features.EVAL_SPLIT)
+    os.makedirs(eval_dir)
+    eval_images = [encode_image(size=(16, 16), seed=900 + i) for i in range(3)]
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     with tf.io.TFRecordWriter(os.path.join(train_dir, "data.gz"), options) as writer:
         for example in examples:
             writer.write(example.SerializeToString())
+    with tf.io.TFRecordWriter(os.path.join(eval_dir, "data.gz"), options) as writer:
+        for i, image in enumerate(eval_images):
+            writer.write(ingest.make_example(image, i % 2, f"eval/{i}.png").SerializeToString())
     write_class_names(examples_dir, CLASSES)
 
     labels = [e.features.feature[features.LABEL_KEY].int64_list.value[0] for e in examples]
     images = [e.features.feature[features.IMAGE_KEY].bytes_list.value[0] for e in examples]
     graph_dir, _ = transform_with_graph(images, labels, str(root), IMAGE_SIZE)
-    return {"examples": examples, "train_pattern": os.path.join(train_dir, "*"), "graph": graph_dir}
+    return {
+        "examples": examples,
+        "train_pattern": os.path.join(train_dir, "*"),
+        "eval_pattern": os.path.join(eval_dir, "*"),
+        "eval_images": eval_images,
+        "graph": graph_dir,
+    }
 
 
 def run_trainer(inputs: dict, folder, spec: AugmentationSpec) -> tuple[dict, str]:
@@ -84,7 +97,7 @@ def run_trainer(inputs: dict, folder, spec: AugmentationSpec) -> tuple[dict, str
     augmentation.write_spec(graph, spec)
     fn_args = FnArgs(
         train_files=[inputs["train_pattern"]],
-        eval_files=[],
+        eval_files=[inputs["eval_pattern"]],
         transform_graph_path=graph,
         serving_model_dir=str(folder / "serving_model"),
         model_run_dir=str(folder / "model_run"),
@@ -150,3 +163,23 @@ def test_what_run_fn_exports_answers_with_the_class_names_it_found(trained, inpu
 
     assert answer[features.CLASS_NAME_KEY].numpy()[0].decode() in CLASSES
     assert answer[features.PROBABILITIES_KEY].shape == (1, len(CLASSES))
+
+
+def test_the_exported_model_carries_tf_servings_warmup_requests_of_eval_images(trained, inputs):
+    """TF Serving runs them as it loads the version: one image, then a batch; they must be
+    requests the signature answers."""
+    _, model_dir = trained["augmented"]
+    serve = tf.saved_model.load(model_dir).signatures[features.SERVING_SIGNATURE]
+
+    requests = serving_requests.read_warmup_requests(os.path.join(model_dir, CLASS_NAMES_DIR))
+
+    eval_images = inputs["eval_images"]
+    assert [list(tf.make_ndarray(r.inputs[features.IMAGE_KEY])) for r in requests] == [
+        eval_images[:1],
+        eval_images,
+    ]
+    for request in requests:
+        assert request.model_spec.signature_name == features.SERVING_SIGNATURE
+        given = {name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()}
+        answer = serve(**given)
+        assert answer[features.PROBABILITIES_KEY].shape == (len(given[features.IMAGE_KEY]), 2)

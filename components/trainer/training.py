@@ -24,6 +24,7 @@ from components.trainer import (
     fine_tuning,
     head_fit,
     hyperparameters,
+    serving_requests,
     training_report,
 )
 from components.trainer import model as model_lib
@@ -781,5 +782,10 @@ def run_fn(fn_args: FnArgs) -> None:
     record.feature_layer_scores = feature_layer_scores
     training_report.write(fn_args.model_run_dir, record, config, plan, model, train_examples)
     export.export_serving_model(
-        plain_model(model), tft_output, class_names, fn_args.serving_model_dir
+        plain_model(model),
+        tft_output,
+        class_names,
+        fn_args.serving_model_dir,
+        # Real images for TF Serving's warmup, from the eval split (it never trains).
+        serving_requests.raw_images(fn_args.eval_files, max(serving_requests.WARMUP_BATCH_SIZES)),
     )
