@@ -17,6 +17,8 @@ from components import features
 from components.evaluator.blessing import Gate
 from components.example_gen.class_names import read_class_names
 from components.registry import registry
+from components.trainer import serving_requests
+from components.trainer.export import CLASS_NAMES_DIR
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
 from pipeline import demo_data
@@ -77,6 +79,14 @@ def test_every_component_ran_and_a_blessed_model_was_pushed(first_run):
     pushed = summary["pushed_model_dir"]
     assert pushed == os.path.join(first_run["config"].serving_dir, "1")
     assert tf.saved_model.contains_saved_model(pushed)
+    # TF Serving warms the version up with these as it loads it (docs/serving.md).
+    warmup = serving_requests.read_warmup_requests(os.path.join(pushed, CLASS_NAMES_DIR))
+    batches = [tf.make_ndarray(r.inputs[features.IMAGE_KEY]) for r in warmup]
+    assert [len(batch) for batch in batches][0] == 1 and len(batches) == 2
+    serve = tf.saved_model.load(pushed).signatures[features.SERVING_SIGNATURE]
+    for batch in batches:
+        answer = serve(**{features.IMAGE_KEY: tf.constant(batch)})
+        assert answer[features.CLASS_NAME_KEY].shape == (len(batch),)
     # The summary's scores are the ones the pushed version's record keeps.
     with open(os.path.join(pushed, registry.RECORD_FILE)) as f:
         pushed_metrics = json.load(f)["metrics"]
