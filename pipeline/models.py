@@ -14,7 +14,9 @@ import os
 import sys
 from collections.abc import Mapping
 
-from components.registry import registry
+import tensorflow as tf
+
+from components.registry import model_card, registry
 from pipeline.config import DEFAULT_OUTPUTS, OutputLayout
 from pipeline.settings import MODELS_SETTINGS, add_settings
 
@@ -64,7 +66,11 @@ def format_versions(versions: list[registry.Version], stray: list[str] = ()) -> 
             + "".join(f"{_metric(record.get('metrics'), name):>10}" for name in METRICS_SHOWN)
             + f"  {_what(version)}"
         )
-    lines.append(f"\n* served (and the baseline of the next run): version {versions[-1].number}")
+    served = versions[-1]
+    lines.append(f"\n* served (and the baseline of the next run): version {served.number}")
+    card = os.path.join(served.path, model_card.MODEL_CARD_FILE)
+    if tf.io.gfile.exists(card):  # SERVING_DIR may be an object store
+        lines.append(f"Its model card: {card} (each version has one in its folder)")
     return "\n".join(lines) + note
 
 

@@ -38,6 +38,9 @@ def test_list_shows_each_version_its_metrics_and_which_is_served(serving, capsys
     assert "0.8100" in first and "0.5200" in first and "first (no baseline)" in first
     assert "2" in second and "0.8400" in second and "beat version 1" in second
     assert "served (and the baseline of the next run): version 2" in out
+    card = os.path.join(serving, "2", "model_card.md")
+    assert f"Its model card: {card}" in out
+    assert os.path.exists(card)
 
 
 def test_list_of_an_empty_destination_says_so(tmp_path, capsys):

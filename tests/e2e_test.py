@@ -16,7 +16,7 @@ import tensorflow as tf
 from components import features
 from components.evaluator.blessing import Gate
 from components.example_gen.class_names import read_class_names
-from components.registry import registry
+from components.registry import model_card, registry
 from components.trainer import serving_requests
 from components.trainer.export import CLASS_NAMES_DIR
 from components.trainer.training_config import TrainingConfig
@@ -93,6 +93,11 @@ def test_every_component_ran_and_a_blessed_model_was_pushed(first_run):
     assert summary["metrics"]["candidate"]["accuracy"] == pytest.approx(
         pushed_metrics["accuracy"], abs=1e-4
     )
+    # And its card tells them, for the classes the data has.
+    with open(os.path.join(pushed, model_card.MODEL_CARD_FILE)) as f:
+        card = f.read()
+    assert f"| accuracy | {pushed_metrics['accuracy']:.4f} | - |" in card
+    assert "Images into 4 classes: `circle`, `square`, `star`, `triangle`." in card
 
 
 def test_the_trainer_trained_with_the_tuners_best_values(first_run):

@@ -39,13 +39,14 @@ from typing import Any
 import tensorflow as tf
 
 from components.common.artifact_json import write_json
+from components.registry import model_card
 
 RECORD_FILE = "push_record.json"
 # The train split's statistics (a DatasetFeatureStatisticsList) of the version's run: the next
 # run's data is checked for drift against what trained the served model.
 STATISTICS_FILE = "training_statistics.pb"
 # Files about a version, not of its model: outside its fingerprint and its model copies.
-VERSION_FILES = (RECORD_FILE, STATISTICS_FILE)
+VERSION_FILES = (RECORD_FILE, STATISTICS_FILE, model_card.MODEL_CARD_FILE)
 PARTIAL_PREFIX = ".partial-"
 # The highest number ever published here; hidden, so TensorFlow Serving ignores it.
 LAST_VERSION_FILE = ".last_version"
@@ -293,6 +294,8 @@ def _rename_into_place(
         number = next_number(serving_dir)
         full_record = {**record, "version": number, "pushed_at": now()}
         write_json(os.path.join(partial, RECORD_FILE), full_record)
+        with tf.io.gfile.GFile(os.path.join(partial, model_card.MODEL_CARD_FILE), "w") as f:
+            f.write(model_card.render(full_record))
         _no_write_for_others(partial)
         target = os.path.join(serving_dir, str(number))
         try:
@@ -342,7 +345,17 @@ def rollback(serving_dir: str, number: int, reason: str = "") -> Version:
     record = {
         **{
             key: earlier[key]
-            for key in ("model", "metrics", "data", "config", "code_version")
+            # What describes the model itself, so its card tells the same story.
+            for key in (
+                "model",
+                "metrics",
+                "class_names",
+                "per_class",
+                "confusion_matrix",
+                "data",
+                "config",
+                "code_version",
+            )
             if key in earlier
         },
         "decision": {
