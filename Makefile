@@ -37,7 +37,7 @@ export PYTHON310
 DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 
-.PHONY: help setup local kubeflow-local compile image deploy schedule unschedule models rollback predict pretrain ablation bench quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
+.PHONY: help setup local kubeflow-local compile image deploy schedule unschedule models rollback predict tensorboard pretrain ablation bench quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ rollback: $(STAMP) ## Serve an earlier version again: make rollback VERSION=3 [R
 # FILE (a file or folder), VERSION, TOP, JSON, OUTPUTS or SERVING_DIR; see docs/settings.md.
 predict: $(STAMP) ## Classify your images with a pushed model: make predict FILE=cat.jpg [VERSION=n] [JSON=true].
 	$(PY) -m pipeline.predict
+
+tensorboard: $(STAMP) ## TensorBoard on the last run's training logs (OUTPUTS=..., PORT=6006).
+	$(PY) -m pipeline.tensorboard
 
 settings-doc: $(STAMP) ## Regenerate docs/settings.md from pipeline/settings.py.
 	$(PY) -m pipeline.settings

@@ -39,6 +39,7 @@ import yaml
 
 from components.registry.provenance import code_version
 from components.trainer.training_config import TrainingConfig
+from pipeline import exit_codes
 from pipeline.config import TRAINING_PARAMETER, DeploySettings
 from pipeline.settings import DEPLOY_SETTINGS, add_settings
 
@@ -321,19 +322,19 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         settings = DeploySettings(**given)  # the other flags are its fields, by name
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     if action != "unschedule" and not os.path.isfile(settings.package):
         print(
             f"error: no compiled pipeline at {settings.package}: run make compile", file=sys.stderr
         )
-        return 2
+        return exit_codes.BAD_INPUT
     try:
         params = (
             run_parameters(settings.package, settings.run_params) if action != "unschedule" else {}
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     import warnings
 
     from kfp_server_api.exceptions import ApiException
@@ -347,10 +348,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         client = open_client(settings, environ)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     except ApiUnusableError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return exit_codes.STEP_FAILED
     try:
         if action == "deploy":
             print(f"Started run {deploy(client, settings, params)}")
@@ -365,11 +366,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
             f"(HTTP {e.status} {e.reason}): {(e.body or '').strip()}",
             file=sys.stderr,
         )
-        return 1
+        return exit_codes.STEP_FAILED
     except ValueError as e:  # our own checks on what the API answered
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        return exit_codes.STEP_FAILED
+    return exit_codes.SUCCESS
 
 
 if __name__ == "__main__":

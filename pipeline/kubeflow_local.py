@@ -26,6 +26,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from components.trainer.training_config import TrainingConfig
+from pipeline import exit_codes
 from pipeline.config import (
     CURATED_SCHEMA,
     DEFAULT_OUTPUTS,
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     args, compile_flags = parser.parse_known_args(argv)
     if not args.data_root:
         print("error: say which images: DATA=<folder> (--data)", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     layout = OutputLayout(os.path.abspath(args.outputs))
     work = layout.kubeflow_local_dir
     package = os.path.join(work, "pipeline.yaml")
@@ -325,11 +326,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
             checked_run_parameters(package, args.run_params or ""),
             cache_dir=os.path.join(work, "cache"),
         )
-    except (StepFailedError, ValueError) as e:
+    except StepFailedError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return exit_codes.STEP_FAILED
+    except ValueError as e:  # a setting the compile or RUN_PARAMS refused
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     print(f"Steps' outputs and logs: {run}; push destination: {layout.serving_dir}")
-    return 0
+    return exit_codes.SUCCESS
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from typing import Any
 from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
+from pipeline import exit_codes
 from pipeline.beam_runners import BeamSettings, beam_args
 from pipeline.config import DEFAULT_PACKAGE, IMAGE_SCHEMA, PipelineConfig, TrainerResources
 from pipeline.settings import (
@@ -239,14 +240,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         config, image, placement = config_from_args(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     from pipeline.dag import create_pipeline, run_parameter_defaults
 
     job = compile_job(create_pipeline(config), image, run_parameter_defaults(config))
     write_pipeline_spec(job, placement, args.output)
     tasks = _tasks(job["pipelineSpec"])
     print(f"Wrote {args.output}: {len(tasks)} steps in {image}")
-    return 0
+    return exit_codes.SUCCESS
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from components.snapshot.component import fingerprint
 from components.snapshot.snapshots import data_folder
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
+from pipeline import exit_codes
 from pipeline.config import (
     CURATED_SCHEMA,
     DEFAULT_OUTPUTS,
@@ -33,6 +34,7 @@ from pipeline.settings import (
     PATH_SETTINGS,
     PIPELINE_SETTINGS,
     PRETRAINED_DIR,
+    REQUIRE_PUSH,
     TRAINING_SETTINGS,
     add_setting,
     add_settings,
@@ -55,6 +57,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add_settings(parser, ALL_SETTINGS, environ)
     add_setting(parser, "outputs", OUTPUTS, environ, DEFAULT_OUTPUTS)
     add_setting(parser, "pretrained_dir", PRETRAINED_DIR, environ, DEFAULT_PRETRAINED_DIR)
+    add_setting(parser, "require_push", REQUIRE_PUSH, environ, False)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     return parser
 
@@ -113,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
     except (ingest.DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     from pipeline.run import execute
 
-    return execute.run(config, outputs_dir=os.path.abspath(args.outputs))
+    return execute.run(
+        config, outputs_dir=os.path.abspath(args.outputs), require_push=args.require_push
+    )
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def test_main_stops_on_a_bad_folder_before_running(tmp_path, capsys):
     (tmp_path / "only" / "a.png").write_bytes(b"x")
     code = local_runner.main(["--data", str(tmp_path), "--outputs", str(tmp_path / "out")])
     assert code == 2
-    assert "one class" in capsys.readouterr().out
+    assert "one class" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -137,7 +137,7 @@ def test_main_stops_on_a_missing_weights_file_before_running(image_folder, tmp_p
     missing = tmp_path / "backbone.weights.h5"
     argv = ["--data", str(image_folder), "--weights", str(missing), "--outputs", str(tmp_path)]
     assert local_runner.main(argv) == 2
-    assert str(missing) in capsys.readouterr().out
+    assert str(missing) in capsys.readouterr().err
     assert not (tmp_path / "pipeline").exists()
 
 
@@ -146,7 +146,7 @@ def test_main_stops_on_an_unusable_pipeline_root_before_running(image_folder, tm
     blocker.write_text("not a folder")
     argv = ["--data", str(image_folder), "--pipeline-root", str(blocker / "root")]
     assert local_runner.main([*argv, "--outputs", str(tmp_path / "out")]) == 2
-    assert f"Cannot write to '{blocker / 'root'}'" in capsys.readouterr().out
+    assert f"Cannot write to '{blocker / 'root'}'" in capsys.readouterr().err
 
 
 def test_transfer_and_augmentation_settings_come_from_the_environment(image_folder):

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import tensorflow as tf
 
 from components.registry import model_card, registry
+from pipeline import exit_codes
 from pipeline.config import DEFAULT_OUTPUTS, OutputLayout
 from pipeline.settings import MODELS_SETTINGS, add_settings
 
@@ -100,18 +101,18 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     if args.command == "list":
         print(f"Models in {args.serving_dir}:")
         print(listing(args.serving_dir))
-        return 0
+        return exit_codes.SUCCESS
     if not args.version.isdigit():
         print(f"error: VERSION must be a version number, got {args.version!r}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     try:
         restored = registry.rollback(args.serving_dir, int(args.version), reason=args.reason)
     except registry.RegistryError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     print(f"Version {args.version} is served again, as version {restored.number}: {restored.path}")
     print(listing(args.serving_dir))
-    return 0
+    return exit_codes.SUCCESS
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from dataclasses import asdict
 
 from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import PretrainConfig
-from pipeline import demo_data
+from pipeline import demo_data, exit_codes
 from pipeline.config import (
     CURATED_SCHEMA,
     DEFAULT_PRETRAINED_DIR,
@@ -167,11 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         config = PretrainConfig(**given)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     path = os.path.join(out, weights_filename(config.backbone, config.backbone_alpha))
     if os.path.exists(path) and not force:
         print(f"Pretrained backbone up to date: {path}")
-        return 0
+        return exit_codes.SUCCESS
     print(
         f"Pretraining {config.backbone} on {config.per_class} generated images of each of "
         f"{len(demo_data.SOURCE_CLASSES)} source shapes ({config.epochs} epochs, once), "
@@ -181,12 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         record = pretrain(config, out, enable_cache=not force)
     except PretrainError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return exit_codes.STEP_FAILED
     print(
         f"Wrote {path} in {record['seconds']:.0f} s "
         f"(held-out source accuracy {record['source_heldout_accuracy']:.3f})"
     )
-    return 0
+    return exit_codes.SUCCESS
 
 
 if __name__ == "__main__":

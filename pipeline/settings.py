@@ -153,6 +153,17 @@ PRETRAINED_DIR = Setting(
     "is not given",
     f"`{DEFAULT_PRETRAINED_DIR}`",
 )
+REQUIRE_PUSH = Setting(
+    "--require-push",
+    "REQUIRE_PUSH",
+    parse_bool,
+    "exit with status 4 when the run pushes no model (not blessed, or already pushed): for CI "
+    "jobs that must deliver one",
+    "false",
+)
+TENSORBOARD_PORT = Setting(
+    "--port", "PORT", int, "the port `make tensorboard` serves on (on localhost)", "6006"
+)
 TRAINING_SETTINGS = {
     "image_size": Setting("--image-size", "IMAGE_SIZE", int, "square input size in pixels"),
     "backbone": Setting(
@@ -578,7 +589,11 @@ SETTINGS_DOC = "docs/settings.md"
 
 
 def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type | None, str]]]:
-    local_only = {"outputs": OUTPUTS, "pretrained_dir": PRETRAINED_DIR}
+    local_only = {
+        "outputs": OUTPUTS,
+        "pretrained_dir": PRETRAINED_DIR,
+        "require_push": REQUIRE_PUSH,
+    }
     return {
         "`make local` (`image-classifier-local`)": [
             ("Data and outputs", {**PIPELINE_SETTINGS, **local_only}, PipelineConfig, ""),
@@ -609,6 +624,9 @@ def _sections() -> dict[str, list[tuple[str, dict[str, Setting], type | None, st
         ],
         "`make models`, `make rollback` (`image-classifier-models`)": [
             ("The registry", MODELS_SETTINGS, None, ""),
+        ],
+        "`make tensorboard`": [
+            ("The last run's logs", {"outputs": OUTPUTS, "port": TENSORBOARD_PORT}, None, ""),
         ],
         "`make predict` (`image-classifier-predict`)": [
             ("The images and the answer", {"paths": PREDICT_FILES, **PREDICT_SETTINGS}, None, ""),

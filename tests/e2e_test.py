@@ -8,6 +8,11 @@ one epoch, a zero accuracy floor).
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -21,7 +26,7 @@ from components.trainer import serving_requests
 from components.trainer.export import CLASS_NAMES_DIR
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
-from pipeline import demo_data
+from pipeline import demo_data, exit_codes, tensorboard
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
 from tests.helpers import SMALL_DATA_EVAL_PERCENT, encode_image, run_and_read_summary, tree_digest
 
@@ -167,11 +172,45 @@ def test_pushed_model_carries_its_class_names(first_run):
     assert names == sorted(demo_data.CLASSES)
 
 
+def test_make_tensorboard_serves_the_last_runs_training_logs(first_run):
+    """The real command: TensorBoard starts on the Trainer's logs and answers with the
+    train and validation scalars the Trainer wrote."""
+    outputs = first_run["root"] / "outputs"
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "pipeline.tensorboard", "--outputs", str(outputs)]
+    board = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        runs = None
+        for _ in range(120):  # TensorBoard takes a few seconds to start
+            try:
+                with urllib.request.urlopen(f"http://localhost:{port}/data/runs", timeout=2) as r:
+                    runs = json.load(r)
+                if runs:
+                    break
+            except OSError:
+                assert board.poll() is None, board.stdout.read().decode()[-3000:]
+            time.sleep(0.5)
+    finally:
+        board.terminate()
+        board.wait(timeout=30)
+    assert sorted(runs) == ["train", "validation"]
+    assert (
+        tensorboard.last_run_logdir(str(outputs)) == first_run["summary"]["training"]["model_run"]
+    )
+
+
 def test_a_second_run_on_the_same_data_comes_from_cache(first_run):
     root = first_run["root"]
-    code, summary = run_and_read_summary(first_run["config"], root / "outputs-again")
+    # With REQUIRE_PUSH: nothing new is pushed, so a job that must deliver a model is told.
+    code, summary = run_and_read_summary(
+        first_run["config"], root / "outputs-again", require_push=True
+    )
 
-    assert code == 0, summary["error"]
+    assert code == exit_codes.NOT_PUSHED, summary["error"]
     for name in UPSTREAM_OF_EVALUATOR:
         assert summary["components"][name]["status"] == "cached", name
     # The served version's training data is what the gate checks drift against, each run.
@@ -202,7 +241,7 @@ def test_data_breaking_the_schema_stops_before_transform(tmp_path):
 
     code, summary = run_and_read_summary(config, tmp_path / "outputs")
 
-    assert code == 1
+    assert code == exit_codes.DATA_REFUSED
     assert summary["status"] == "failed"
     assert "label" in summary["error"]
     assert summary["components"]["ValidationGate"]["status"] == "failed"
@@ -220,7 +259,7 @@ def test_too_many_corrupt_images_fail_at_ingestion_naming_them(tmp_path, capsys)
 
     code, summary = run_and_read_summary(tiny_config(tmp_path, data), tmp_path / "outputs")
 
-    assert code == 1
+    assert code == exit_codes.DATA_REFUSED
     assert summary["components"]["ImageExampleGen"]["status"] == "failed"
     assert "star/truncated.png" in summary["error"]
     assert "circle/error-page.jpg" in summary["error"]

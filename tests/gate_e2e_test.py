@@ -23,6 +23,7 @@ from components.evaluator.blessing import Gate
 from components.registry import registry
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
+from pipeline import exit_codes
 from pipeline.config import CURATED_SCHEMA, PipelineConfig, file_digest
 from tests.helpers import (
     COLOR_CLASSES,
@@ -37,7 +38,9 @@ pytestmark = pytest.mark.e2e
 IMAGE_SIZE = 32
 
 
-def run(root, name: str, weights: str, data: str = "data", **training) -> tuple[int, dict]:
+def run(
+    root, name: str, weights: str, data: str = "data", require_push: bool = False, **training
+) -> tuple[int, dict]:
     config = PipelineConfig(
         data_root=str(root / data),
         pipeline_root=str(root / "pipeline"),
@@ -57,7 +60,7 @@ def run(root, name: str, weights: str, data: str = "data", **training) -> tuple[
             **training,
         ),
     )
-    return run_and_read_summary(config, root / f"outputs-{name}")
+    return run_and_read_summary(config, root / f"outputs-{name}", require_push)
 
 
 def drifted_copy(data: pathlib.Path) -> str:
@@ -85,7 +88,8 @@ def runs(tmp_path_factory):
     served = registry.served_version(str(root / "serving"))
     served_fingerprint = registry.model_fingerprint(served.path) if served else None
     # Crippled like version 1, at another rate so that the Trainer runs again, not from cache.
-    crippled = run(root, "crippled", weights, epochs=1, learning_rate=1e-8)
+    # With REQUIRE_PUSH, as a CI job that must deliver a model would run it.
+    crippled = run(root, "crippled", weights, epochs=1, learning_rate=1e-8, require_push=True)
     drifted = run(root, "drifted", weights, data=drifted_copy(root / "data"), epochs=1)
     return {
         "root": root,
@@ -169,7 +173,7 @@ def test_a_crippled_candidate_is_not_blessed_and_nothing_is_pushed(runs):
     _, good = runs["good"]
     code, summary = runs["crippled"]
 
-    assert code == 0, summary["error"]
+    assert code == exit_codes.NOT_PUSHED, summary["error"]
     assert summary["components"]["Trainer"]["status"] == "complete"
     assert summary["blessed"] is False
     # The baseline is version 2, measured again on the same eval split.
@@ -211,7 +215,7 @@ def test_the_served_version_is_unchanged_after_the_rejected_run(runs):
 def test_data_that_drifted_from_the_served_versions_stops_before_transform(runs):
     code, summary = runs["drifted"]
 
-    assert code == 1
+    assert code == exit_codes.DATA_REFUSED
     assert summary["components"]["ValidationGate"]["status"] == "failed"
     assert "drifted from what trained the served version 2" in summary["error"]
     for feature in ("image_height", "image_width"):

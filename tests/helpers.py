@@ -181,13 +181,13 @@ def start_local_run(data, outputs, *flags: str) -> subprocess.Popen:
     )
 
 
-def run_and_read_summary(config, outputs) -> tuple[int, dict]:
+def run_and_read_summary(config, outputs, require_push: bool = False) -> tuple[int, dict]:
     """Run the pipeline locally as `make local` does; its exit code and last_run.json."""
     import json
 
     from pipeline.run import execute
 
-    code = execute.run(config, outputs_dir=str(outputs))
+    code = execute.run(config, outputs_dir=str(outputs), require_push=require_push)
     with open(OutputLayout(str(outputs)).summary_path) as f:
         return code, json.load(f)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from components.registry import registry
-from pipeline import demo_data
+from pipeline import demo_data, exit_codes
 from pipeline.config import OutputLayout
 from tests.helpers import start_local_run
 
@@ -49,7 +49,7 @@ def test_a_rollback_during_a_run_is_not_overwritten_by_its_push(tmp_path):
 
     assert rollback.returncode == 0, rollback.stderr
     assert "Version 1 is served again, as version 3" in rollback.stdout
-    assert run.returncode == 1, rest[-3000:]
+    assert run.returncode == exit_codes.STEP_FAILED, rest[-3000:]
     summary = json.loads((outputs / "last_run.json").read_text())
     assert summary["blessed"] is True
     assert summary["components"]["Pusher"]["status"] == "failed"

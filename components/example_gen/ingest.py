@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import tensorflow as tf
 
 from components import features
+from components.common import progress
 from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION
 from components.example_gen.class_names import TFRECORD_CLASS_NAMES_FILE
 from components.transform import preprocessing
@@ -215,14 +216,19 @@ def scan_image_folder(
     root: str,
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION,
     max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS,
+    progress_every_seconds: float = progress.EVERY_SECONDS,
 ) -> ImageFolderScan:
     """Lists and decodes every image once; skips undecodable ones and those above
-    `max_megapixels` (refused undecoded), failing past the threshold."""
+    `max_megapixels` (refused undecoded), failing past the threshold. Says how far it got
+    every `progress_every_seconds`."""
     class_names, candidates, ignored = list_image_files(root)
     good: list[tuple[str, int]] = []
     shapes: dict[str, ImageShape] = {}
     rejected: list[RejectedFile] = []
-    for relative_path, label in candidates:
+    checked = progress.Progress(
+        "ingestion", len(candidates), "images checked", progress_every_seconds
+    )
+    for done, (relative_path, label) in enumerate(candidates, 1):
         image_bytes, reason = read_image_file(os.path.join(root, relative_path))
         if reason is None:
             shape, reason = inspect_image(image_bytes, max_megapixels)
@@ -233,6 +239,7 @@ def scan_image_folder(
         else:
             good.append((relative_path, label))
             shapes[relative_path] = shape
+        checked.update(done, f"{len(rejected)} unusable so far")
     if len(rejected) > max_bad_file_fraction * len(candidates):
         listed = "\n".join(f"  {r.path}: {r.reason}" for r in rejected[:20])
         more = f"\n  ... and {len(rejected) - 20} more" if len(rejected) > 20 else ""

@@ -7,13 +7,16 @@ import dataclasses
 import logging
 import os
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Iterator
 
+from components.common import progress
 from components.example_gen import ingest, splits
 from components.trainer import model
 from components.trainer.training_config import TrainingConfig
+from pipeline import exit_codes
 from pipeline.config import OutputLayout, PipelineConfig
 from pipeline.run import memory
 from pipeline.run import summary as run_summary
@@ -112,7 +115,8 @@ def _check_weights(training: TrainingConfig) -> None:
 
 
 class ProgressHandler(logging.Handler):
-    """Turns the runner's 'Component X is running/finished' log lines into a progress display."""
+    """Turns the runner's 'Component X is running/finished' log lines into a progress display,
+    and shows the progress lines of long work inside a step."""
 
     def __init__(self, total: int):
         super().__init__(level=logging.INFO)
@@ -121,7 +125,11 @@ class ProgressHandler(logging.Handler):
         self.started_at: dict[str, float] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == _STARTED:
+        message = record.getMessage()
+        if message.startswith(progress.PROGRESS_PREFIX):
+            # Long work inside a step saying how far it got (components/common/progress.py).
+            print(f"      {message.removeprefix(progress.PROGRESS_PREFIX)}", flush=True)
+        elif record.msg == _STARTED:
             name = record.args[0]
             self.started_at[name] = time.monotonic()
             print(f"[{self.done + 1}/{self.total}] {name} ...", flush=True)
@@ -200,23 +208,57 @@ def _log_to_file_only(log_path: str, error: BaseException) -> None:
         f.write("".join(traceback.format_exception(error)))
 
 
-def run(config: PipelineConfig, outputs_dir: str) -> int:
-    """Runs the pipeline; prints and writes the summary; returns a process exit code."""
+def run(config: PipelineConfig, outputs_dir: str, require_push: bool = False) -> int:
+    """Runs the pipeline; prints and writes the summary; returns a process exit status
+    (pipeline/exit_codes.py), saying why on standard error unless it is 0."""
     try:
         preflight(config)
     except (ingest.DataError, PreflightError) as e:
-        print(f"error: {e}")
-        return 2
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     try:
         with exclusive_run(config.pipeline_root, config.metadata_path):
-            return _run_pipeline(config, outputs_dir)
+            error, summary = _run_pipeline(config, outputs_dir)
     except RunLockedError as e:
-        print(f"error: {e}")
-        return 2
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    status, why = exit_status(error, summary, require_push)
+    if why:
+        print(f"error: {why}", file=sys.stderr)
+    return status
 
 
-def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
-    """The run itself, once nothing else runs on the same root and store."""
+def _is_data_refusal(error: BaseException) -> bool:
+    from components.validation.component import DataValidationError
+
+    return isinstance(error, (ingest.DataError, DataValidationError))
+
+
+def exit_status(
+    error: BaseException | None, summary: dict, require_push: bool
+) -> tuple[int, str | None]:
+    """The run's exit status and, unless it is 0, one line saying why."""
+    if error is not None:
+        failed = [name for name, c in summary["components"].items() if c["status"] == "failed"]
+        where = failed[0] if failed else "the pipeline"
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if _is_data_refusal(error):
+            return exit_codes.DATA_REFUSED, f"{where} refused the data: {reason}"
+        return exit_codes.STEP_FAILED, f"{where} failed: {reason}"
+    if require_push and not summary["pushed_model_dir"]:
+        already = (summary.get("push") or {}).get("already_pushed_as")
+        because = (
+            f"the registry holds this model already, as version {already}"
+            if already
+            else "the candidate was not blessed"
+        )
+        return exit_codes.NOT_PUSHED, f"no model was pushed (REQUIRE_PUSH): {because}"
+    return exit_codes.SUCCESS, None
+
+
+def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> tuple[BaseException | None, dict]:
+    """The run itself, once nothing else runs on the same root and store: its error (None if
+    it completed) and its summary."""
 
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
@@ -249,4 +291,4 @@ def _run_pipeline(config: PipelineConfig, outputs_dir: str) -> int:
     )
     run_summary.write_json(summary, outputs.summary_path)
     print(run_summary.format_table(summary))
-    return 1 if error else 0
+    return error, summary

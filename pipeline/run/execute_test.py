@@ -5,7 +5,9 @@ import tf_keras
 
 from components.example_gen.ingest import DataError
 from components.trainer.training_config import TrainingConfig
+from pipeline import exit_codes
 from pipeline.config import PipelineConfig
+from pipeline.run import execute
 from pipeline.run.execute import PreflightError, preflight
 from tests.helpers import encode_image
 
@@ -101,3 +103,83 @@ def test_too_little_free_space_is_named_at_start(tmp_path, image_folder):
     # The real disk's free space, against a requirement no disk meets.
     with pytest.raises(PreflightError, match=r"MB free for the pipeline root .*a run needs about"):
         preflight(_config(tmp_path, image_folder, weights="none"), reserve_bytes=2**60)
+
+
+def finished(status: str = "complete", pushed: str | None = None, already: int | None = None):
+    """A run's summary as run_summary.collect writes it, reduced to what exit_status reads."""
+    return {
+        "components": {"ImageExampleGen": {"status": "complete"}, "Pusher": {"status": status}},
+        "pushed_model_dir": pushed,
+        "push": {"already_pushed_as": already},
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "summary", "require_push", "status", "why"),
+    [
+        (None, finished(pushed="/serving/3"), True, exit_codes.SUCCESS, None),
+        (None, finished(), False, exit_codes.SUCCESS, None),  # not blessed: a result, not a fault
+        (
+            None,
+            finished(),
+            True,
+            exit_codes.NOT_PUSHED,
+            "no model was pushed (REQUIRE_PUSH): the candidate was not blessed",
+        ),
+        (
+            None,
+            finished(already=2),
+            True,
+            exit_codes.NOT_PUSHED,
+            "no model was pushed (REQUIRE_PUSH): the registry holds this model already, as "
+            "version 2",
+        ),
+        (
+            DataError("3 of 10 files could not be decoded:\n  a.png: empty file"),
+            finished(status="failed"),
+            False,
+            exit_codes.DATA_REFUSED,
+            "Pusher refused the data: 3 of 10 files could not be decoded:",
+        ),
+        (
+            RuntimeError("Not published: version 3 is served now"),
+            finished(status="failed"),
+            True,
+            exit_codes.STEP_FAILED,
+            "Pusher failed: Not published: version 3 is served now",
+        ),
+    ],
+)
+def test_the_exit_status_says_why_a_run_stopped(error, summary, require_push, status, why):
+    assert execute.exit_status(error, summary, require_push) == (status, why)
+
+
+def test_bad_input_is_one_line_on_standard_error(tmp_path, capsys):
+    config = _config(tmp_path, tmp_path / "nowhere")
+
+    assert execute.run(config, str(tmp_path / "outputs")) == exit_codes.BAD_INPUT
+
+    printed = capsys.readouterr()
+    assert printed.err.startswith("error: ") and len(printed.err.splitlines()) == 1
+    assert str(tmp_path / "nowhere") in printed.err
+
+
+def test_ingestion_says_how_far_it_got_on_the_console_and_in_the_log(
+    tmp_path, image_folder, capsys
+):
+    from components.example_gen import ingest
+
+    (image_folder / "dog" / "empty.png").write_bytes(b"")
+    log = tmp_path / "run.log"
+
+    with execute.run_logging(str(log), total=1):
+        scan = ingest.scan_image_folder(
+            str(image_folder), max_bad_file_fraction=0.5, progress_every_seconds=0
+        )
+
+    total = len(scan.files) + len(scan.rejected)
+    shown = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert shown[0] == f"ingestion: 1 of {total} images checked, 0 unusable so far"
+    assert shown[-1] == f"ingestion: {total} of {total} images checked, 1 unusable so far"
+    assert len(shown) == total
+    assert f"ingestion: {total} of {total} images checked" in log.read_text()

@@ -84,5 +84,5 @@ def test_make_local_against_a_busy_root_stops_before_running(tmp_path, image_fol
         holder.wait()
 
     assert code == 2
-    assert "Another run is using" in capsys.readouterr().out
+    assert "Another run is using" in capsys.readouterr().err
     assert tree_digest(str(outputs)) == before  # nothing run, nothing written

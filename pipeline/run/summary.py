@@ -136,10 +136,11 @@ def _tuned(hyperparameters: metadata_store_pb2.Artifact | None) -> dict[str, Any
 
 
 def _training_files(model_run: metadata_store_pb2.Artifact | None) -> dict[str, str] | None:
-    """Where the Trainer left its learning curves and effective config."""
+    """Where the Trainer left its TensorBoard logs, learning curves and effective config."""
     if model_run is None:
         return None
     return {
+        "model_run": model_run.uri,
         "learning_curves": os.path.join(model_run.uri, training_report.CURVES_FILE),
         "effective_config": os.path.join(model_run.uri, training_report.EFFECTIVE_CONFIG_FILE),
     }
