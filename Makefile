@@ -127,7 +127,7 @@ rollback: $(STAMP) ## Serve an earlier version again: make rollback VERSION=3 [R
 predict: $(STAMP) ## Classify your images with a pushed model: make predict FILE=cat.jpg [VERSION=n] [JSON=true].
 	$(PY) -m pipeline.predict
 
-tensorboard: $(STAMP) ## TensorBoard on the last run's training logs (OUTPUTS=..., PORT=6006).
+tensorboard: $(STAMP) ## TensorBoard on the last run's training logs (OUTPUTS=..., TENSORBOARD_PORT=6006).
 	$(PY) -m pipeline.tensorboard
 
 settings-doc: $(STAMP) ## Regenerate docs/settings.md from pipeline/settings.py.

@@ -58,6 +58,11 @@ class OutputLayout:
         return os.path.join(self.root, "last_run.json")
 
 
+def registry_folder(serving_dir: str | None, outputs: str | None) -> str:
+    """SERVING_DIR if given, else the serving folder of OUTPUTS (`make local`'s default)."""
+    return serving_dir or OutputLayout(outputs or DEFAULT_OUTPUTS).serving_dir
+
+
 # Where deploy/Dockerfile puts the project inside the pipeline image, and so the curated
 # schema the compiled pipeline reads there.
 IMAGE_PROJECT_DIR = "/pipeline"

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from components.registry import model_card, registry
 from pipeline import exit_codes
-from pipeline.config import DEFAULT_OUTPUTS, OutputLayout
+from pipeline.config import registry_folder
 from pipeline.settings import MODELS_SETTINGS, add_settings
 
 METRICS_SHOWN = ("accuracy", "loss")
@@ -77,11 +77,6 @@ def format_versions(versions: list[registry.Version], stray: list[str] = ()) -> 
 
 def listing(serving_dir: str) -> str:
     return format_versions(registry.list_versions(serving_dir), registry.stray_folders(serving_dir))
-
-
-def registry_folder(serving_dir: str | None, outputs: str | None) -> str:
-    """SERVING_DIR if given, else the serving folder of OUTPUTS (`make local`'s default)."""
-    return serving_dir or OutputLayout(outputs or DEFAULT_OUTPUTS).serving_dir
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:

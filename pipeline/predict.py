@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 from pipeline import exit_codes
-from pipeline.models import registry_folder
+from pipeline.config import registry_folder
 from pipeline.settings import (
     MODELS_SETTINGS,
     PREDICT_FILES,
@@ -30,9 +30,10 @@ from pipeline.settings import (
     parse_bool,
 )
 
-# Images per call of the signature: large enough to amortize a call, small enough that one
-# batch of photos stays well under a GB decoded.
+# Images per call of the signature: enough to amortize a call. And pixels per call: decoding
+# and resizing take about 15 bytes a pixel, so a batch stays near 1 GB however large the photos.
 BATCH_SIZE = 16
+BATCH_PIXELS = 64_000_000
 DEFAULT_TOP = 3
 
 
@@ -45,34 +46,53 @@ class Answer:
     error: str | None = None
 
 
-def image_paths(given: Sequence[str]) -> list[str]:
+def image_paths(given: Sequence[str]) -> tuple[list[str], list[Answer]]:
     """The files to ask about: each named file, and each named folder's images (sorted,
-    hidden ones left out). Raises ValueError naming each path that does not exist and each
-    folder holding no image."""
+    hidden ones left out, linked folders followed once); and an answer naming each folder that
+    could not be read. Raises ValueError naming each path that does not exist and each folder
+    holding no image."""
+    given = [os.path.expanduser(path) for path in given]  # `FILE=~/photos` reaches us as is
     missing = [path for path in given if not os.path.exists(path)]
     if missing:
         raise ValueError(f"no such file or folder: {', '.join(missing)}")
     found: list[str] = []
+    unreadable: list[Answer] = []
     for path in given:
         if not os.path.isdir(path):
             found.append(path)
             continue
-        images = sorted(_folder_images(path))
-        if not images:
+        images, problems = _folder_images(path)
+        if not images and not problems:
             raise ValueError(f"no image ({', '.join(_extensions())}) in folder {path}")
-        found += images
-    return found
+        found += sorted(images)
+        unreadable += problems
+    return found, unreadable
 
 
-def _folder_images(folder: str) -> Iterator[str]:
-    """The image files under `folder`, hidden files and folders (.thumbnails/) left out."""
+def _folder_images(folder: str) -> tuple[list[str], list[Answer]]:
+    """The image files under `folder` (hidden files and folders such as .thumbnails/ left
+    out), and an answer for each folder that could not be listed."""
     from components.example_gen.ingest import has_image_extension
 
-    for parent, folders, names in os.walk(folder):
+    images: list[str] = []
+    problems: list[Answer] = []
+    seen: set[str] = set()
+
+    def unlisted(error: OSError) -> None:
+        problems.append(Answer(error.filename, error=f"folder cannot be read ({error.strerror})"))
+
+    for parent, folders, names in os.walk(folder, onerror=unlisted, followlinks=True):
+        if os.path.realpath(parent) in seen:  # a link back up the tree: once is enough
+            folders[:] = []
+            continue
+        seen.add(os.path.realpath(parent))
         folders[:] = [name for name in folders if not name.startswith(".")]
-        for name in names:
-            if has_image_extension(name) and not name.startswith("."):
-                yield os.path.join(parent, name)
+        images += [
+            os.path.join(parent, name)
+            for name in names
+            if has_image_extension(name) and not name.startswith(".")
+        ]
+    return images, problems
 
 
 def _extensions() -> tuple[str, ...]:
@@ -100,10 +120,10 @@ class Classifier:
 
         from components import features
         from components.example_gen.class_names import read_class_names
-        from components.trainer.export import CLASS_NAMES_DIR
+        from components.trainer.export import ASSETS_EXTRA_DIR
 
         self.model_dir = model_dir
-        self.class_names = read_class_names(os.path.join(model_dir, CLASS_NAMES_DIR))
+        self.class_names = read_class_names(os.path.join(model_dir, ASSETS_EXTRA_DIR))
         self._serve = tf.saved_model.load(model_dir).signatures[features.SERVING_SIGNATURE]
 
     def _probabilities(self, images: list[bytes]) -> list[list[float]]:
@@ -111,38 +131,64 @@ class Classifier:
 
         from components import features
 
-        answer = self._serve(**{features.IMAGE_KEY: tf.constant(images)})
+        answer = self._serve(**{features.IMAGE_KEY: tf.constant(images, dtype=tf.string)})
         return answer[features.PROBABILITIES_KEY].numpy().tolist()
 
     def _top(self, probabilities: list[float], top: int) -> tuple[tuple[str, float], ...]:
         ranked = sorted(zip(self.class_names, probabilities, strict=True), key=lambda c: -c[1])
         return tuple((name, float(p)) for name, p in ranked[:top])
 
-    def answer(self, paths: Sequence[str], top: int = DEFAULT_TOP) -> Iterator[Answer]:
-        """Each path's answer, in order. A batch holding an image the signature refuses is
-        asked again image by image, so one bad file costs no other its answer."""
+    def _ask(self, pending: list[tuple[str, bytes | None, str | None]], top: int) -> list[Answer]:
+        """Answers for one batch, in order. If the signature refuses the batch (an image it
+        cannot decode, or memory), each image is asked alone, so one bad file costs no other
+        its answer."""
         import tensorflow as tf
 
+        readable = [(path, data) for path, data, _ in pending if data is not None]
+        answers = {path: Answer(path, error=why) for path, data, why in pending if data is None}
+        try:
+            rows = self._probabilities([data for _, data in readable]) if readable else []
+            for (path, _), row in zip(readable, rows, strict=True):
+                answers[path] = Answer(path, self._top(row, top))
+        except tf.errors.OpError:
+            for path, data in readable:
+                try:
+                    (row,) = self._probabilities([data])
+                    answers[path] = Answer(path, self._top(row, top))
+                except tf.errors.OpError as e:
+                    answers[path] = Answer(path, error=f"refused: {refusal_reason(e)}")
+        return [answers[path] for path, _, _ in pending]
+
+    def answer(self, paths: Sequence[str], top: int = DEFAULT_TOP) -> Iterator[Answer]:
+        """Each path's answer, in order, asked in batches of up to BATCH_SIZE images and
+        BATCH_PIXELS pixels (read from their headers; a larger image is asked alone)."""
         from components.example_gen.ingest import read_image_file
 
-        for start in range(0, len(paths), BATCH_SIZE):
-            batch = paths[start : start + BATCH_SIZE]
-            read = {path: read_image_file(path) for path in batch}
-            readable = [path for path in batch if read[path][0] is not None]
-            answers = {path: Answer(path, error=read[path][1]) for path in batch}
-            try:
-                rows = self._probabilities([read[path][0] for path in readable])
-                answers.update(
-                    {p: Answer(p, self._top(r, top)) for p, r in zip(readable, rows, strict=True)}
-                )
-            except tf.errors.InvalidArgumentError:
-                for path in readable:
-                    try:
-                        (row,) = self._probabilities([read[path][0]])
-                        answers[path] = Answer(path, self._top(row, top))
-                    except tf.errors.InvalidArgumentError as e:
-                        answers[path] = Answer(path, error=f"refused: {refusal_reason(e)}")
-            yield from (answers[path] for path in batch)
+        pending: list[tuple[str, bytes | None, str | None]] = []
+        pixels = 0
+        for path in paths:
+            data, why = read_image_file(path)
+            size = _pixels(data) if data else 0
+            if pending and (len(pending) == BATCH_SIZE or pixels + size > BATCH_PIXELS):
+                yield from self._ask(pending, top)
+                pending, pixels = [], 0
+            pending.append((path, data, why))
+            pixels += size
+        if pending:
+            yield from self._ask(pending, top)
+
+
+def _pixels(data: bytes) -> int:
+    """The pixels an encoded image declares (0 when its header cannot be read)."""
+    import tensorflow as tf
+
+    from components.transform import preprocessing
+
+    try:
+        height, width = preprocessing.header_image_size(data)
+    except tf.errors.OpError:
+        return 0
+    return height * width
 
 
 def format_answer(answer: Answer, width: int) -> str:
@@ -168,8 +214,11 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
-def files_given(args: argparse.Namespace, environ: Mapping[str, str]) -> list[str]:
-    """The images asked about; ValueError naming what is wrong with the request."""
+def files_given(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[list[str], list[Answer]]:
+    """The images asked about, and the folders that could not be read; ValueError naming
+    what is wrong with the request."""
     given = args.paths or ([environ[PREDICT_FILES.env]] if environ.get(PREDICT_FILES.env) else [])
     if not given:
         raise ValueError(f"say which images: {PREDICT_FILES.env}=<file or folder> (or PATH ...)")
@@ -179,9 +228,9 @@ def files_given(args: argparse.Namespace, environ: Mapping[str, str]) -> list[st
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    args = build_parser(environ).parse_args(argv)
     try:
-        paths = files_given(args, environ)
+        args = build_parser(environ).parse_args(argv)
+        paths, unreadable = files_given(args, environ)
         version = find_version(registry_folder(args.serving_dir, args.outputs), args.version)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -190,8 +239,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     if not args.json:
         classes = ", ".join(classifier.class_names)
         print(f"Version {version.number} ({version.path}); classes: {classes}")
-    answers = []
-    width = max(len(path) for path in paths)
+    answers = list(unreadable)
+    for answer in unreadable:
+        print(f"error: {answer.path}: {answer.error}", file=sys.stderr)
+    width = max((len(path) for path in paths), default=0)
     for answer in classifier.answer(paths, args.top):
         answers.append(answer)
         if answer.error:

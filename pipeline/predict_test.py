@@ -92,6 +92,7 @@ def test_a_version_is_asked_by_number_and_the_text_names_it(outputs, photos, cap
 def test_bad_files_are_named_and_the_others_still_answered(outputs, photos, capsys):
     (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (photos / "bomb.png").write_bytes(png_bomb(9000, 9000))
+    (photos / "gone.png").symlink_to(photos / "deleted-meanwhile.png")
 
     code = predict.main([str(photos)], {"OUTPUTS": str(outputs)})
 
@@ -102,9 +103,29 @@ def test_bad_files_are_named_and_the_others_still_answered(outputs, photos, caps
         f"error: {photos / 'bomb.png'}: refused: Image of 9000x9000 pixels, above the cap of "
         "64 megapixels: refused before decoding",
         f"error: {photos / 'broken.png'}: refused: Invalid PNG. Failed to initialize decoder.",
+        f"error: {photos / 'gone.png'}: cannot be read (No such file or directory)",
     ]
-    assert "2 of 4 image(s) answered; 2 could not be (named above)" in printed.out
+    assert "2 of 5 image(s) answered; 3 could not be (named above)" in printed.out
     assert str(photos / "a.png") in printed.out
+
+
+def test_linked_folders_are_followed_once_and_a_home_path_is_expanded(
+    outputs, photos, tmp_path, monkeypatch, capsys
+):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "c.gif").write_bytes(encode_image(mode="P", fmt="GIF", seed=7))
+    (photos / "linked").symlink_to(elsewhere)
+    (elsewhere / "loop").symlink_to(photos)  # a link back up the tree
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    code = predict.main(["~/photos", "--json"], {"OUTPUTS": str(outputs)})
+
+    assert code == exit_codes.SUCCESS
+    answered = [p["file"] for p in json.loads(capsys.readouterr().out)["predictions"]]
+    assert sorted(answered) == sorted(
+        [str(photos / "2026" / "b.JPG"), str(photos / "a.png"), str(photos / "linked" / "c.gif")]
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,6 +137,7 @@ def test_bad_files_are_named_and_the_others_still_answered(outputs, photos, caps
         (["{photos}", "--version", "7"], {}, "No version 7 in "),
         (["{photos}"], {"VERSION": "7"}, "(versions: 1, 2)"),
         (["{photos}/notes.txt", "{empty}"], {}, "no image (.jpg, .jpeg, .png, .bmp, .gif) in"),
+        (["{photos}"], {"JSON": "maybe"}, "expected true or false, got 'maybe'"),
     ],
 )
 def test_a_request_that_cannot_be_answered_is_one_line_naming_why(

@@ -15,6 +15,7 @@ from typing import Any
 from components.evaluator.blessing import Gate
 from components.trainer.training_config import HEAD_RATE_FACTOR, PretrainConfig, TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
+from pipeline import exit_codes
 from pipeline.beam_runners import BeamSettings
 from pipeline.config import (
     DEFAULT_OUTPUTS,
@@ -157,12 +158,12 @@ REQUIRE_PUSH = Setting(
     "--require-push",
     "REQUIRE_PUSH",
     parse_bool,
-    "exit with status 4 when the run pushes no model (not blessed, or already pushed): for CI "
-    "jobs that must deliver one",
+    f"exit with status {exit_codes.NOT_PUSHED} when the run pushes no model (not blessed, or "
+    "already pushed): for CI jobs that must deliver one",
     "false",
 )
 TENSORBOARD_PORT = Setting(
-    "--port", "PORT", int, "the port `make tensorboard` serves on (on localhost)", "6006"
+    "--port", "TENSORBOARD_PORT", int, "where `make tensorboard` serves (on localhost)", "6006"
 )
 TRAINING_SETTINGS = {
     "image_size": Setting("--image-size", "IMAGE_SIZE", int, "square input size in pixels"),

@@ -53,15 +53,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
     print(f"TensorBoard on {logdir}: http://localhost:{args.port}/ (Ctrl-C stops it)", flush=True)
     # TensorBoard 2.16 imports pkg_resources, which warns of its own removal on every start.
     quiet = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), PKG_RESOURCES_WARNING]))
-    os.execve(
-        tensorboard,
-        [tensorboard, "--logdir", logdir, "--port", str(args.port)],
-        {**os.environ, "PYTHONWARNINGS": quiet},
-    )
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port"]
+    environment = {**os.environ, "PYTHONWARNINGS": quiet}
+    os.execve(sys.executable, [*command, str(args.port)], environment)
     return exit_codes.SUCCESS  # not reached: TensorBoard took the process over
 
 

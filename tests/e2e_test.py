@@ -23,7 +23,7 @@ from components.evaluator.blessing import Gate
 from components.example_gen.class_names import read_class_names
 from components.registry import model_card, registry
 from components.trainer import serving_requests
-from components.trainer.export import CLASS_NAMES_DIR
+from components.trainer.export import ASSETS_EXTRA_DIR
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
 from pipeline import demo_data, exit_codes, tensorboard
@@ -85,7 +85,7 @@ def test_every_component_ran_and_a_blessed_model_was_pushed(first_run):
     assert pushed == os.path.join(first_run["config"].serving_dir, "1")
     assert tf.saved_model.contains_saved_model(pushed)
     # TF Serving warms the version up with these as it loads it (docs/serving.md).
-    warmup = serving_requests.read_warmup_requests(os.path.join(pushed, CLASS_NAMES_DIR))
+    warmup = serving_requests.read_warmup_requests(os.path.join(pushed, ASSETS_EXTRA_DIR))
     batches = [tf.make_ndarray(r.inputs[features.IMAGE_KEY]) for r in warmup]
     assert [len(batch) for batch in batches][0] == 1 and len(batches) == 2
     serve = tf.saved_model.load(pushed).signatures[features.SERVING_SIGNATURE]

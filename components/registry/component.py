@@ -33,7 +33,7 @@ from components.evaluator import evaluation
 from components.example_gen.class_names import read_class_names
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.registry import provenance, registry
-from components.trainer.export import CLASS_NAMES_DIR
+from components.trainer.export import ASSETS_EXTRA_DIR
 from components.trainer.training_report import EFFECTIVE_CONFIG_FILE
 
 # The node id the pipeline gives BaselineModel; the run summary finds its output by it.
@@ -67,7 +67,7 @@ def served_class_names(baseline: types.Artifact | None) -> list[str] | None:
         return None
     model_dir = path_utils.serving_model_dir(baseline.uri)
     try:
-        return read_class_names(os.path.join(model_dir, CLASS_NAMES_DIR))
+        return read_class_names(os.path.join(model_dir, ASSETS_EXTRA_DIR))
     except FileNotFoundError:
         logging.warning("The served version names no classes: its classes are not compared.")
         return None

@@ -22,7 +22,7 @@ from components.registry.component import (
     class_set_change,
     served_class_names,
 )
-from components.trainer.export import CLASS_NAMES_DIR
+from components.trainer.export import ASSETS_EXTRA_DIR
 from tests.helpers import save_tiny_model
 
 pytestmark = pytest.mark.component
@@ -130,8 +130,8 @@ def test_a_blessed_model_the_registry_already_holds_is_not_pushed_again(tmp_path
 def served_with_classes(tmp_path, names: list[str]):
     """A BaselineModel artifact holding a served version that answers with `names`."""
     model = save_tiny_model(tmp_path / "model", 1.0)
-    os.makedirs(os.path.join(model, CLASS_NAMES_DIR), exist_ok=True)
-    write_class_names(os.path.join(model, CLASS_NAMES_DIR), names)
+    os.makedirs(os.path.join(model, ASSETS_EXTRA_DIR), exist_ok=True)
+    write_class_names(os.path.join(model, ASSETS_EXTRA_DIR), names)
     registry.publish(str(tmp_path / "serving"), model, {})
     return run_baseline(tmp_path / "serving", tmp_path / "baseline")
 

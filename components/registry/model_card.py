@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from components import features
+
 MODEL_CARD_FILE = "model_card.md"
 # A class with fewer eval images than this has per-class scores too noisy to trust: with 10
 # images, one image moves recall by 10 points.
@@ -53,10 +55,11 @@ def _what_it_classifies(record: dict[str, Any]) -> list[str]:
         "",
         "## What it classifies",
         "",
-        f"Images into {len(names) or 'its'} classes: {listed}. The signature `serving_default` "
-        "takes `image_bytes` (encoded JPEG, PNG, BMP or GIF, any size and channel count up to "
-        "the pixel cap) and returns `probabilities`, `class_id` and `class_name` "
-        "(docs/serving.md).",
+        f"Images into {len(names) or 'its'} classes: {listed}. The signature "
+        f"`{features.SERVING_SIGNATURE}` takes `{features.IMAGE_KEY}` (encoded "
+        f"{', '.join(e.lstrip('.') for e in features.IMAGE_EXTENSIONS)}: any size and channel "
+        f"count up to the pixel cap) and returns `{features.PROBABILITIES_KEY}`, "
+        f"`{features.CLASS_ID_KEY}` and `{features.CLASS_NAME_KEY}` (docs/serving.md).",
     ]
 
 
@@ -76,7 +79,10 @@ def _data(record: dict[str, Any]) -> list[str]:
 def _scores(record: dict[str, Any]) -> list[str]:
     metrics = record.get("metrics") or {}
     baseline = record.get("baseline_metrics") or {}
-    replaced = (record.get("decision") or {}).get("baseline_version")
+    decision = record.get("decision") or {}
+    # What this version replaced: the served version it was judged against, or rolled back.
+    replaced = decision.get("replaced") if decision.get("action") == "rollback" else None
+    replaced = replaced or decision.get("baseline_version")
     lines = ["", "## Scores on the eval split", ""]
     if not metrics:
         return lines + ["Not recorded."]
@@ -159,7 +165,8 @@ def known_limits(record: dict[str, Any]) -> list[str]:
     if few:
         limits.append(
             f"Fewer than {FEW_EVAL_IMAGES} eval images for {', '.join(few)}: their per-class "
-            "scores are noisy (one image moves recall by 10 points or more)."
+            f"scores are noisy (one image moves recall by more than {100 / FEW_EVAL_IMAGES:g} "
+            "points)."
         )
     counts = {k: v for k, v in ((record.get("data") or {}).get("class_counts") or {}).items() if v}
     if counts and max(counts.values()) > IMBALANCE_RATIO * min(counts.values()):

@@ -115,6 +115,7 @@ def test_a_rollbacks_card_says_so_and_keeps_the_models_scores(serving):
         "v2 confuses owls." in card
     )
     assert "| owl | 0.6000 | 0.5000 | 0.5500 | 0.9000 | 6 |" in card
+    assert "| metric | this version | version 2, served before |" in card
     assert "## The gate's decision" not in card
 
 
@@ -124,3 +125,19 @@ def test_a_record_without_its_parts_still_gets_a_card():
     assert card.startswith("# Model card: version 4\n")
     assert "## Scores on the eval split\n\nNot recorded." in card
     assert "## Training\n\nNot recorded." in card
+
+
+def test_a_card_that_cannot_be_written_never_stops_the_push(tmp_path):
+    model = save_tiny_model(tmp_path / "m", 1.0)
+    record = pushed_record(registry.model_fingerprint(model))
+    record["per_class"] = ["not", "a", "mapping"]  # hand-edited, or from an older version
+
+    version = registry.publish(str(tmp_path / "serving"), model, record)
+
+    assert version.number == 1
+    assert registry.served_version(str(tmp_path / "serving")).record["per_class"] == [
+        "not",
+        "a",
+        "mapping",
+    ]
+    assert model_card.MODEL_CARD_FILE not in os.listdir(version.path)

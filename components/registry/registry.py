@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
+from absl import logging
 
 from components.common.artifact_json import write_json
 from components.registry import model_card
@@ -272,6 +273,17 @@ def publish(
             tf.io.gfile.rmtree(partial)
 
 
+def _write_card(folder: str, record: dict[str, Any]) -> None:
+    """The version's model card; a card that cannot be written never stops a push (the record,
+    which it only retells, is written already)."""
+    try:
+        text = model_card.render(record)
+        with tf.io.gfile.GFile(os.path.join(folder, model_card.MODEL_CARD_FILE), "w") as f:
+            f.write(text)
+    except Exception as e:  # noqa: BLE001 - any failure here is the card's, not the push's
+        logging.warning("No model card for this version: %s: %s", type(e).__name__, e)
+
+
 def _refuse_if_served_changed(serving_dir: str, expected_served: int | None) -> None:
     if expected_served is None:
         return
@@ -294,8 +306,7 @@ def _rename_into_place(
         number = next_number(serving_dir)
         full_record = {**record, "version": number, "pushed_at": now()}
         write_json(os.path.join(partial, RECORD_FILE), full_record)
-        with tf.io.gfile.GFile(os.path.join(partial, model_card.MODEL_CARD_FILE), "w") as f:
-            f.write(model_card.render(full_record))
+        _write_card(partial, full_record)
         _no_write_for_others(partial)
         target = os.path.join(serving_dir, str(number))
         try:

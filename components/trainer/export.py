@@ -19,7 +19,9 @@ from components import features
 from components.example_gen.class_names import write_class_names
 from components.trainer import serving_requests
 
-CLASS_NAMES_DIR = "assets.extra"
+# A SavedModel's folder for files that are not the model: the class names, and TF Serving's
+# warmup requests (the folder TF Serving reads them from).
+ASSETS_EXTRA_DIR = "assets.extra"
 
 
 class DivergedModelError(RuntimeError):
@@ -73,7 +75,7 @@ def export_serving_model(
     # MobileNetV2's export (make bench), and nothing loads this folder back as Keras. Clients
     # and TFMA call the signature above; WEIGHTS= reads its variables (weights_file.py).
     model.save(export_dir, save_format="tf", signatures=signatures, save_traces=False)
-    extra = os.path.join(export_dir, CLASS_NAMES_DIR)
+    extra = os.path.join(export_dir, ASSETS_EXTRA_DIR)
     tf.io.gfile.makedirs(extra)
     write_class_names(extra, list(class_names))
     serving_requests.write_warmup_requests(extra, warmup_images)

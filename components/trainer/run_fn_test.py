@@ -7,6 +7,7 @@ batches that early stopping and the recorded losses judge; and what run_fn expor
 raw image bytes with the class names it found.
 """
 
+import io
 import json
 import os
 import shutil
@@ -14,13 +15,14 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features
 from components.example_gen import ingest, split_dir
 from components.example_gen.class_names import write_class_names
 from components.trainer import serving_requests, training, training_report
-from components.trainer.export import CLASS_NAMES_DIR
+from components.trainer.export import ASSETS_EXTRA_DIR
 from components.trainer.training_config import TrainingConfig
 from components.transform import augmentation
 from components.transform.augmentation_spec import AugmentationSpec
@@ -46,6 +48,16 @@ CONFIG = TrainingConfig(
 )
 
 
+# The eval split's images: one colour each, so a thumbnail of one is recognizably that one.
+EVAL_COLORS = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+
+
+def solid_png(size: tuple[int, int], color: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def raw_examples() -> list[tf.train.Example]:
     """Random images of the two classes, interleaved, in the order the train split holds them."""
     examples = []
@@ -67,7 +79,7 @@ def inputs(tmp_path_factory) -> dict:
     examples = raw_examples()
     eval_dir = split_dir(examples_dir, features.EVAL_SPLIT)
     os.makedirs(eval_dir)
-    eval_images = [encode_image(size=(16, 16), seed=900 + i) for i in range(3)]
+    eval_images = [solid_png((80, 48), color) for color in EVAL_COLORS]
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     with tf.io.TFRecordWriter(os.path.join(train_dir, "data.gz"), options) as writer:
         for example in examples:
@@ -166,18 +178,20 @@ def test_what_run_fn_exports_answers_with_the_class_names_it_found(trained, inpu
 
 
 def test_the_exported_model_carries_tf_servings_warmup_requests_of_eval_images(trained, inputs):
-    """TF Serving runs them as it loads the version: one image, then a batch; they must be
-    requests the signature answers."""
+    """TF Serving runs them as it loads the version: one image, then a batch, of eval images
+    made small (IMAGE_SIZE on the longer side); they must be requests the signature answers."""
     _, model_dir = trained["augmented"]
     serve = tf.saved_model.load(model_dir).signatures[features.SERVING_SIGNATURE]
 
-    requests = serving_requests.read_warmup_requests(os.path.join(model_dir, CLASS_NAMES_DIR))
+    requests = serving_requests.read_warmup_requests(os.path.join(model_dir, ASSETS_EXTRA_DIR))
 
-    eval_images = inputs["eval_images"]
-    assert [list(tf.make_ndarray(r.inputs[features.IMAGE_KEY])) for r in requests] == [
-        eval_images[:1],
-        eval_images,
-    ]
+    batches = [list(tf.make_ndarray(r.inputs[features.IMAGE_KEY])) for r in requests]
+    assert [len(batch) for batch in batches] == [1, len(inputs["eval_images"])]
+    assert batches[0] == batches[1][:1]
+    for warmup, color in zip(batches[1], EVAL_COLORS, strict=True):
+        small = tf.io.decode_png(warmup).numpy()
+        assert small.shape == (IMAGE_SIZE * 48 // 80, IMAGE_SIZE, 3)  # 80x48 made 32 wide
+        np.testing.assert_array_equal(np.unique(small.reshape(-1, 3), axis=0), [color])
     for request in requests:
         assert request.model_spec.signature_name == features.SERVING_SIGNATURE
         given = {name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()}

@@ -3,8 +3,8 @@
 Warmup: TF Serving runs the PredictionLog records in a version's
 `assets.extra/tf_serving_warmup_requests` when it loads the version, before it marks it
 available, so the first client does not pay for the graph's first run (kernel set-up, memory
-pools; seconds on a large model). The records are real images from the eval split, at the
-batch sizes a client sends: one image, and several.
+pools; seconds on a large model). The records are images from the eval split, made small
+(thumbnails), at the batch sizes a client sends: one image, and several.
 
 REST: TF Serving's JSON API takes bytes for a string input as `{"b64": "<base64>"}` under the
 input's name; `rest_request` builds that body for the signature's `image_bytes`.
@@ -77,6 +77,20 @@ def raw_images(file_patterns: Sequence[str], count: int) -> list[bytes]:
         tf.io.parse_single_example(serialized, spec)[features.IMAGE_KEY].numpy()
         for serialized in examples
     ]
+
+
+def thumbnails(images: Sequence[bytes], size: int) -> list[bytes]:
+    """Each image decoded as serving decodes it and re-encoded as a PNG at most `size` pixels
+    on its longer side: warmup runs the same decode, resize and model, while an image at the
+    pixel cap (a GB decoded) could keep a small server from loading the version at all."""
+    from components.transform import preprocessing
+
+    small = []
+    for image in images:
+        decoded = preprocessing.decode_image(tf.constant(image))
+        resized = tf.image.resize(decoded, [size, size], preserve_aspect_ratio=True)
+        small.append(tf.io.encode_png(tf.cast(tf.round(resized), tf.uint8)).numpy())
+    return small
 
 
 def rest_request(images: Sequence[bytes]) -> dict:

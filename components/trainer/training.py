@@ -786,6 +786,11 @@ def run_fn(fn_args: FnArgs) -> None:
         tft_output,
         class_names,
         fn_args.serving_model_dir,
-        # Real images for TF Serving's warmup, from the eval split (it never trains).
-        serving_requests.raw_images(fn_args.eval_files, max(serving_requests.WARMUP_BATCH_SIZES)),
+        # TF Serving's warmup: thumbnails of eval images (the eval split never trains).
+        serving_requests.thumbnails(
+            serving_requests.raw_images(
+                fn_args.eval_files, max(serving_requests.WARMUP_BATCH_SIZES)
+            ),
+            config.image_size,
+        ),
     )

@@ -17,7 +17,7 @@ from components.example_gen import ingest
 from components.example_gen.class_names import write_class_names
 from components.registry import registry
 from components.registry.component import BASELINE_VERSION_PROPERTY
-from components.trainer.export import CLASS_NAMES_DIR
+from components.trainer.export import ASSETS_EXTRA_DIR
 from components.validation.component import (
     ANOMALIES_FILE,
     DataValidationError,
@@ -119,7 +119,7 @@ def run_gate(
     baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, 4 if served else 0)
     if served is not None:
         registry.write_statistics(baseline.uri, served.SerializeToString())
-        names_dir = os.path.join(path_utils.serving_model_dir(baseline.uri), CLASS_NAMES_DIR)
+        names_dir = os.path.join(path_utils.serving_model_dir(baseline.uri), ASSETS_EXTRA_DIR)
         os.makedirs(names_dir)
         write_class_names(names_dir, list(classes_served))
     examples = standard_artifacts.Examples()

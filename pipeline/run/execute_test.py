@@ -105,10 +105,15 @@ def test_too_little_free_space_is_named_at_start(tmp_path, image_folder):
         preflight(_config(tmp_path, image_folder, weights="none"), reserve_bytes=2**60)
 
 
-def finished(status: str = "complete", pushed: str | None = None, already: int | None = None):
+def finished(
+    status: str = "complete",
+    pushed: str | None = None,
+    already: int | None = None,
+    example_gen: str = "complete",
+):
     """A run's summary as run_summary.collect writes it, reduced to what exit_status reads."""
     return {
-        "components": {"ImageExampleGen": {"status": "complete"}, "Pusher": {"status": status}},
+        "components": {"ImageExampleGen": {"status": example_gen}, "Pusher": {"status": status}},
         "pushed_model_dir": pushed,
         "push": {"already_pushed_as": already},
     }
@@ -136,10 +141,10 @@ def finished(status: str = "complete", pushed: str | None = None, already: int |
         ),
         (
             DataError("3 of 10 files could not be decoded:\n  a.png: empty file"),
-            finished(status="failed"),
+            finished(example_gen="failed"),
             False,
             exit_codes.DATA_REFUSED,
-            "Pusher refused the data: 3 of 10 files could not be decoded:",
+            "ImageExampleGen refused the data: 3 of 10 files could not be decoded:",
         ),
         (
             RuntimeError("Not published: version 3 is served now"),
