@@ -67,6 +67,8 @@ def test_one_call_per_epoch_trains_as_keras_fit_does_with_its_callbacks():
     assert sorted(history) == sorted(keras_history)
     assert len(history["loss"]) == len(keras_history["loss"])
     for name, values in keras_history.items():
+        if name == training.EPOCH_SECONDS_KEY:  # wall time, the same key; not a training result
+            continue
         np.testing.assert_allclose(history[name], values, rtol=1e-4, atol=1e-6, err_msg=name)
     # The best epoch's weights, restored; a hundred epochs of rounding (L1 is not smooth) move
     # them by ~1e-4 of their ~0.2, a wrong step by far more.

@@ -153,6 +153,13 @@ def test_augmentation_changes_the_batches_the_model_fits_on(trained):
     assert plain["loss"][0] != pytest.approx(augmented["loss"][0], rel=1e-3)
 
 
+def test_each_epochs_seconds_are_in_the_history_beside_its_loss(trained):
+    history, _ = trained["plain"]
+
+    assert len(history[training.EPOCH_SECONDS_KEY]) == len(history["loss"]) > 0
+    assert all(seconds > 0 for seconds in history[training.EPOCH_SECONDS_KEY])
+
+
 @pytest.mark.parametrize("run", ["plain", "augmented"])
 def test_the_recorded_validation_loss_is_the_exported_models_on_unaugmented_images(
     trained, inputs, run

@@ -252,6 +252,23 @@ def trained_batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalizat
     ]
 
 
+# Each epoch's wall seconds (validation included), beside its loss in history.json and
+# TensorBoard: the training's pace, and a benchmark's images per second apart from fixed costs.
+EPOCH_SECONDS_KEY = "epoch_seconds"
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Adds each epoch's wall seconds to its logs, which History and TensorBoard keep. First
+    among the callbacks, so every later one (History always comes last) sees the value."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs[EPOCH_SECONDS_KEY] = time.perf_counter() - self._started
+
+
 class ReestimateBatchNorm(keras.callbacks.Callback):
     """Before each validation, measures the moving statistics of the BatchNorm layers that
     train again, for the weights as they are now ("precise BatchNorm", Wu and Johnson 2021).
@@ -304,11 +321,12 @@ def _callbacks(
     data: TrainingData | None = None,
     from_scratch: bool = False,
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping, the plateau schedule and TensorBoard, as the settings ask; with `data`,
-    BatchNorm statistics measured again before each validation. The head on features waits
-    longer before stopping or slowing (HEAD_PATIENCE), its epochs costing milliseconds; so does
-    a network from scratch (SCRATCH_PATIENCE), through its flat start."""
-    callbacks: list[keras.callbacks.Callback] = []
+    """Each epoch's seconds, then early stopping, the plateau schedule and TensorBoard, as the
+    settings ask; with `data`, BatchNorm statistics measured again before each validation. The
+    head on features waits longer before stopping or slowing (HEAD_PATIENCE), its epochs
+    costing milliseconds; so does a network from scratch (SCRATCH_PATIENCE), through its flat
+    start."""
+    callbacks: list[keras.callbacks.Callback] = [EpochSeconds()]
     if data is not None:
         callbacks.append(
             ReestimateBatchNorm(data.fit_batches(augmented=False).take(REESTIMATE_BATCHES))
