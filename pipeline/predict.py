@@ -72,7 +72,7 @@ def image_paths(given: Sequence[str]) -> tuple[list[str], list[Answer]]:
 def _folder_images(folder: str) -> tuple[list[str], list[Answer]]:
     """The image files under `folder` (hidden files and folders such as .thumbnails/ left
     out), and an answer for each folder that could not be listed."""
-    from components.example_gen.ingest import has_image_extension
+    from components.example_gen.ingest import has_image_extension, is_hidden
 
     images: list[str] = []
     problems: list[Answer] = []
@@ -86,11 +86,11 @@ def _folder_images(folder: str) -> tuple[list[str], list[Answer]]:
             folders[:] = []
             continue
         seen.add(os.path.realpath(parent))
-        folders[:] = [name for name in folders if not name.startswith(".")]
+        folders[:] = [name for name in folders if not is_hidden(name)]
         images += [
             os.path.join(parent, name)
             for name in names
-            if has_image_extension(name) and not name.startswith(".")
+            if has_image_extension(name) and not is_hidden(name)
         ]
     return images, problems
 

@@ -90,7 +90,7 @@ def imbalance_warning(class_counts: dict[str, int]) -> str | None:
     )
 
 
-def _is_hidden(name: str) -> bool:
+def is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
@@ -106,7 +106,7 @@ def list_class_folders(root: str) -> tuple[list[str], list[str]]:
         raise DataError(
             f"Data path {root!r} is a file; expected a folder with one subfolder per class."
         )
-    entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(root) if not _is_hidden(e))
+    entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(root) if not is_hidden(e))
     if not entries:
         raise DataError(f"Data folder {root!r} is empty.")
     classes = [e for e in entries if tf.io.gfile.isdir(os.path.join(root, e))]
@@ -131,7 +131,7 @@ def list_image_files(root: str) -> tuple[list[str], list[tuple[str, int]], list[
     empty_classes = []
     for label, name in enumerate(class_names):
         class_dir = os.path.join(root, name)
-        names = sorted(n for n in tf.io.gfile.listdir(class_dir) if not _is_hidden(n))
+        names = sorted(n for n in tf.io.gfile.listdir(class_dir) if not is_hidden(n))
         images = [n for n in names if has_image_extension(n)]
         ignored += [f"{name}/{n}" for n in names if not has_image_extension(n)]
         if not images:

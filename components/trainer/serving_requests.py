@@ -67,12 +67,10 @@ def read_warmup_requests(assets_extra_dir: str) -> list:
     return requests
 
 
-def raw_images(file_patterns: Sequence[str], count: int) -> list[bytes]:
-    """The first `count` encoded images of gzipped tf.Example files (ExampleGen's), as the
-    Trainer's file patterns name them."""
-    files = sorted(path for pattern in file_patterns for path in tf.io.gfile.glob(pattern))
+def raw_images(files: Sequence[str], count: int) -> list[bytes]:
+    """The first `count` encoded images of gzipped tf.Example files (ExampleGen's)."""
     spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
-    examples = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
+    examples = tf.data.TFRecordDataset(list(files), compression_type="GZIP").take(count)
     return [
         tf.io.parse_single_example(serialized, spec)[features.IMAGE_KEY].numpy()
         for serialized in examples

@@ -807,7 +807,7 @@ def run_fn(fn_args: FnArgs) -> None:
         # TF Serving's warmup: thumbnails of eval images (the eval split never trains).
         serving_requests.thumbnails(
             serving_requests.raw_images(
-                fn_args.eval_files, max(serving_requests.WARMUP_BATCH_SIZES)
+                _files(fn_args.eval_files), max(serving_requests.WARMUP_BATCH_SIZES)
             ),
             config.image_size,
         ),
