@@ -1,14 +1,14 @@
 """Beam executor: image folder (or TFRecord folder) -> tf.Examples, plus the class names.
 
-It plugs into TFX's FileBasedExampleGen, so splitting, output format, caching by input
-fingerprint and artifact bookkeeping are TFX's own. What it adds: reading images, skipping and
-reporting undecodable files, and writing `class_names.json` and `ingestion_report.json` into
-the Examples artifact, where the Trainer and the run summary find them.
+It plugs into TFX's FileBasedExampleGen, so splitting, caching by input fingerprint and
+artifact bookkeeping are TFX's own. What it adds: listing the image files here and reading,
+checking and encoding them as Beam work (read_images.py), skipping and reporting the files that
+cannot be used, and writing `class_names.json` and `ingestion_report.json` into the Examples
+artifact, where the Trainer and the run summary find them.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from typing import Any
@@ -17,15 +17,19 @@ import apache_beam as beam
 import tensorflow as tf
 from absl import logging
 from google.protobuf import json_format, struct_pb2
-from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import base_example_gen_executor, write_split
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from components import features
-from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION, ingest, splits
+from components.example_gen import DEFAULT_MAX_BAD_FILE_FRACTION, ingest, read_images, splits
 from components.example_gen.class_names import write_class_names
 
 INGESTION_REPORT_FILE = "ingestion_report.json"
+# The files Beam refused, one JSON object per line, in the execution's temporary folder.
+REJECTED_FILES_FILE = "rejected_files.jsonl"
 INPUT_FORMAT_KEY = "input_format"
 MAX_BAD_FILE_FRACTION_KEY = "max_bad_file_fraction"
 MAX_MEGAPIXELS_KEY = "max_megapixels"
@@ -54,6 +58,10 @@ def unpack_custom_config(exec_properties: dict[str, Any]) -> dict[str, Any]:
     return json_format.MessageToDict(struct)
 
 
+def _serialized(example: tf.train.Example) -> bytes:
+    return example.SerializeToString()
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """Generates examples from `input_base/<class>/<image>` or `input_base/*.tfrecord*`."""
 
@@ -63,7 +71,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def _read_examples(
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
     ):
-        """Called by the base class once per input split, while it builds the Beam graph."""
+        """Called by the base class once per input split, while it builds the Beam graph:
+        lists the files (no decoding here: that is Beam's work, on its workers)."""
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         options = unpack_custom_config(exec_properties)
         max_megapixels = options.get(MAX_MEGAPIXELS_KEY, features.DEFAULT_MAX_MEGAPIXELS)
@@ -76,16 +85,45 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 | "ParseExamples" >> beam.Map(tf.train.Example.FromString)
                 | "CheckLabels" >> beam.Map(ingest.check_label, self._class_names)
                 | "AddImageShapes" >> beam.Map(ingest.with_image_shape, max_megapixels)
+                # A user's TFRecords may hold one class after another: written as read, the
+                # Trainer's shuffle buffer would see one class at a time.
+                | "Shuffle" >> beam.Reshuffle()
             )
-        scan = ingest.scan_image_folder(
-            root,
-            max_bad_file_fraction=options.get(
-                MAX_BAD_FILE_FRACTION_KEY, DEFAULT_MAX_BAD_FILE_FRACTION
-            ),
-            max_megapixels=max_megapixels,
+        class_names, files, ignored = ingest.list_image_files(root)
+        self._class_names = class_names
+        # Refuse a split short of a class before reading a file (the runner checked the same
+        # listing; a compiled pipeline's data may have changed since).
+        splits.check_splits(class_names, files, self._split_config(exec_properties))
+        logging.info("Reading %d image files in %d classes", len(files), len(class_names))
+        self._listing = (root, files, ignored, options)
+        return pipeline | "ReadImages" >> read_images.ReadImageFiles(
+            root, files, max_megapixels, self._rejected_path()
         )
-        for rejected in scan.rejected:
-            logging.warning("Skipped %s: %s", rejected.path, rejected.reason)
+
+    def _rejected_path(self) -> str:
+        return os.path.join(self._get_tmp_dir(), REJECTED_FILES_FILE)
+
+    @staticmethod
+    def _split_config(exec_properties: dict[str, Any]) -> example_gen_pb2.SplitConfig:
+        output = example_gen_pb2.Output()
+        json_format.Parse(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output)
+        return output.split_config
+
+    def _conclude_images(self, exec_properties: dict[str, Any]) -> dict[str, Any]:
+        """The ingestion report of an image folder, from the listing and the files Beam
+        refused; DataError past the bad-file threshold or with a split short of a class."""
+        root, files, ignored, options = self._listing
+        rejected = read_images.read_rejected(self._rejected_path())
+        for refused in rejected:
+            logging.warning("Skipped %s: %s", refused.path, refused.reason)
+        scan = ingest.conclude_scan(
+            root,
+            self._class_names,
+            files,
+            ignored,
+            rejected,
+            options.get(MAX_BAD_FILE_FRACTION_KEY, DEFAULT_MAX_BAD_FILE_FRACTION),
+        )
         logging.info(
             "Found %d images in %d classes %s (%d undecodable or oversized skipped, "
             "%d non-image files ignored)",
@@ -95,26 +133,51 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             len(scan.rejected),
             len(scan.ignored),
         )
-        self._class_names = list(scan.class_names)
-        # The runner checked the listed files before the run; decoding may have skipped some.
-        output = example_gen_pb2.Output()
-        json_format.Parse(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output)
-        counts = splits.check_splits(self._class_names, list(scan.files), output.split_config)
-        self._report = {**scan.to_report(), "format": "images", "split_counts": counts}
-        for warning in self._report["warnings"]:
-            logging.warning(warning)
-        return (
-            pipeline
-            | "ListImages"
-            >> beam.Create([(path, label, scan.shapes[path]) for path, label in scan.files])
-            | "ReadImages" >> beam.MapTuple(functools.partial(ingest.read_example, root))
+        counts = splits.check_splits(
+            self._class_names, list(scan.files), self._split_config(exec_properties)
         )
+        report = {**scan.to_report(), "format": "images", "split_counts": counts}
+        for warning in report["warnings"]:
+            logging.warning(warning)
+        return report
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        super().Do(input_dict, output_dict, exec_properties)
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY]
+        """TFX's ExampleGen Do, less its shuffle of every example before writing: on the local
+        runner that holds a whole split in memory, and images come shuffled already (Create
+        spreads the listing in a random order). Then the class names and the ingestion report
+        beside the examples."""
+        self._log_startup(input_dict, output_dict, exec_properties)
+        self._listing = None
+        input_config = example_gen_pb2.Input()
+        json_format.Parse(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        output_config = example_gen_pb2.Output()
+        json_format.Parse(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
         )
+        all_examples = output_dict[standard_component_specs.EXAMPLES_KEY]
+        examples = artifact_utils.get_single_instance(all_examples)
+        examples.split_names = artifact_utils.encode_split_names(
+            example_gen_utils.generate_output_split_names(input_config, output_config)
+        )
+        with self._make_beam_pipeline() as pipeline:
+            for split, records in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                path = os.path.join(
+                    artifact_utils.get_split_uri(all_examples, split), write_split.DEFAULT_FILE_NAME
+                )
+                _ = (
+                    records
+                    | f"Serialize[{split}]" >> beam.Map(_serialized)
+                    | f"Write[{split}]" >> beam.io.WriteToTFRecord(path, file_name_suffix=".gz")
+                )
+        # As TFX's Do records them: what downstream readers check the examples by.
+        payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        if payload_format:
+            examples_utils.set_payload_format(examples, payload_format)
+        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
+        if file_format:
+            examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
+        if self._listing is not None:
+            self._report = self._conclude_images(exec_properties)
         write_class_names(examples.uri, self._class_names)
         with tf.io.gfile.GFile(os.path.join(examples.uri, INGESTION_REPORT_FILE), "w") as f:
             json.dump(self._report, f, indent=2)

@@ -9,6 +9,7 @@ Class ids are the sorted class folder names' positions. Nothing under `root` is 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections import Counter
@@ -212,34 +213,69 @@ def read_image_file(path: str) -> tuple[bytes | None, str | None]:
         return None, f"cannot be read ({message})"
 
 
+def read_and_inspect(
+    path: str, max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS
+) -> tuple[bytes | None, ImageShape | None, str | None]:
+    """(its bytes, its shape as stored, None) for a usable image file, else (bytes or None,
+    None, why it cannot be used): read once, checked as Transform and serving will."""
+    image_bytes, reason = read_image_file(path)
+    if reason is not None:
+        return None, None, reason
+    shape, reason = inspect_image(image_bytes, max_megapixels)
+    return image_bytes, shape, reason
+
+
+def checked_example(
+    root: str,
+    relative_path: str,
+    label: int,
+    max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS,
+) -> tf.train.Example | RejectedFile:
+    """One image file as its labelled example (its shape recorded), or why it was skipped:
+    ingestion's work per file, wherever Beam runs it."""
+    image_bytes, shape, reason = read_and_inspect(os.path.join(root, relative_path), max_megapixels)
+    if shape is None:
+        return RejectedFile(relative_path, reason)
+    return make_example(image_bytes, label, relative_path, shape)
+
+
 def scan_image_folder(
     root: str,
     max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION,
     max_megapixels: float = features.DEFAULT_MAX_MEGAPIXELS,
     progress_every_seconds: float = progress.EVERY_SECONDS,
 ) -> ImageFolderScan:
-    """Lists and decodes every image once; skips undecodable ones and those above
-    `max_megapixels` (refused undecoded), failing past the threshold. Says how far it got
-    every `progress_every_seconds`."""
+    """Lists and decodes every image once, in this process; skips undecodable ones and those
+    above `max_megapixels` (refused undecoded), failing past the threshold. Says how far it got
+    every `progress_every_seconds`. ImageExampleGen does the same work file by file in Beam
+    (read_images.py), with the same rules (`read_and_inspect`, `conclude_scan`)."""
     class_names, candidates, ignored = list_image_files(root)
-    good: list[tuple[str, int]] = []
     shapes: dict[str, ImageShape] = {}
     rejected: list[RejectedFile] = []
     checked = progress.Progress(
         "ingestion", len(candidates), "images checked", progress_every_seconds
     )
-    for done, (relative_path, label) in enumerate(candidates, 1):
-        image_bytes, reason = read_image_file(os.path.join(root, relative_path))
-        if reason is None:
-            shape, reason = inspect_image(image_bytes, max_megapixels)
-        else:
-            shape = None
+    for done, (relative_path, _) in enumerate(candidates, 1):
+        _, shape, reason = read_and_inspect(os.path.join(root, relative_path), max_megapixels)
         if shape is None:
             rejected.append(RejectedFile(relative_path, reason))
         else:
-            good.append((relative_path, label))
             shapes[relative_path] = shape
         checked.update(done, f"{len(rejected)} unusable so far")
+    scan = conclude_scan(root, class_names, candidates, ignored, rejected, max_bad_file_fraction)
+    return dataclasses.replace(scan, shapes=shapes)
+
+
+def conclude_scan(
+    root: str,
+    class_names: list[str],
+    candidates: list[tuple[str, int]],
+    ignored: list[str],
+    rejected: list[RejectedFile],
+    max_bad_file_fraction: float = DEFAULT_MAX_BAD_FILE_FRACTION,
+) -> ImageFolderScan:
+    """What a scan found, from the listed image files and those refused; DataError when more
+    than `max_bad_file_fraction` of them were refused, or a class has none left."""
     if len(rejected) > max_bad_file_fraction * len(candidates):
         listed = "\n".join(f"  {r.path}: {r.reason}" for r in rejected[:20])
         more = f"\n  ... and {len(rejected) - 20} more" if len(rejected) > 20 else ""
@@ -247,6 +283,8 @@ def scan_image_folder(
             f"{len(rejected)} of {len(candidates)} image files in {root!r} cannot be used, "
             f"more than the allowed {max_bad_file_fraction:.1%}:\n{listed}{more}"
         )
+    refused = {r.path for r in rejected}
+    good = [(path, label) for path, label in candidates if path not in refused]
     counts = count_by_class(class_names, good)
     missing = [name for name in class_names if counts[name] == 0]
     if missing:
@@ -255,7 +293,6 @@ def scan_image_folder(
         root=root,
         class_names=tuple(class_names),
         files=tuple(good),
-        shapes=shapes,
         rejected=tuple(rejected),
         ignored=tuple(ignored),
         class_counts=counts,
@@ -287,14 +324,6 @@ def make_example(
 
 def _int_feature(value: int) -> tf.train.Feature:
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-
-def read_example(
-    root: str, relative_path: str, label: int, shape: ImageShape | None = None
-) -> tf.train.Example:
-    """Reads one image file into an example (called on Beam workers)."""
-    with tf.io.gfile.GFile(os.path.join(root, relative_path), "rb") as f:
-        return make_example(f.read(), label, relative_path, shape)
 
 
 def _bytes_values(example: tf.train.Example, key: str) -> list[bytes]:

@@ -114,8 +114,8 @@ def test_a_file_given_as_data_folder_is_rejected(tmp_path):
         ingest.list_image_files(str(path))
 
 
-def test_read_example_keeps_the_bytes_label_and_name(image_folder):
-    example = ingest.read_example(str(image_folder), "dog/photo.JPEG", 1)
+def test_a_checked_example_keeps_the_bytes_label_and_name(image_folder):
+    example = ingest.checked_example(str(image_folder), "dog/photo.JPEG", 1)
 
     found = example.features.feature
     assert (
@@ -133,10 +133,19 @@ def shape_of(example: tf.train.Example) -> tuple[int, ...]:
     )
 
 
-def test_an_example_records_the_shape_it_is_given(image_folder):
-    example = ingest.read_example(str(image_folder), "cat/gray.jpg", 0, (16, 20, 1))
-    assert shape_of(example) == (16, 20, 1)
-    assert shape_of(ingest.read_example(str(image_folder), "cat/gray.jpg", 0)) == ()
+def test_a_checked_example_records_the_shape_as_stored(image_folder):
+    stored = tf.io.decode_image((image_folder / "cat" / "gray.jpg").read_bytes()).shape
+    example = ingest.checked_example(str(image_folder), "cat/gray.jpg", 0)
+    assert shape_of(example) == tuple(stored)
+    assert stored[-1] == 1, "the grayscale file's one channel, not the decoder's RGB"
+    assert shape_of(ingest.make_example(b"", 0, "cat/gray.jpg")) == ()
+
+
+def test_a_file_that_cannot_be_used_is_a_reason_not_an_example(image_folder):
+    (image_folder / "cat" / "broken.png").write_bytes(b"not an image")
+    rejected = ingest.checked_example(str(image_folder), "cat/broken.png", 0)
+    assert isinstance(rejected, ingest.RejectedFile)
+    assert (rejected.path, rejected.reason[:22]) == ("cat/broken.png", "not a decodable image ")
 
 
 def test_tfrecord_examples_get_their_images_shape_unless_they_have_one():

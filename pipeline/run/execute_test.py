@@ -2,11 +2,14 @@
 
 import pytest
 import tf_keras
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
 
 from components.example_gen.ingest import DataError
 from components.trainer.training_config import TrainingConfig
 from pipeline import exit_codes
-from pipeline.config import PipelineConfig
+from pipeline.config import LOCAL_BEAM_ARGS, PipelineConfig
+from pipeline.dag import compile_ir, sqlite_metadata
 from pipeline.run import execute
 from pipeline.run.execute import PreflightError, preflight
 from tests.helpers import encode_image
@@ -169,22 +172,33 @@ def test_bad_input_is_one_line_on_standard_error(tmp_path, capsys):
     assert str(tmp_path / "nowhere") in printed.err
 
 
+@pytest.mark.component
 def test_ingestion_says_how_far_it_got_on_the_console_and_in_the_log(
-    tmp_path, image_folder, capsys
+    tmp_path, image_folder, capsys, monkeypatch
 ):
-    from components.example_gen import ingest
+    from components.common import progress
+    from components.example_gen.component import ImageExampleGen
 
     (image_folder / "dog" / "empty.png").write_bytes(b"")
+    total = sum(1 for path in image_folder.glob("*/*") if path.suffix.lower() != ".txt")
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0)  # a line per image
     log = tmp_path / "run.log"
+    pipeline = Pipeline(
+        pipeline_name="progress",
+        pipeline_root=str(tmp_path / "pipeline"),
+        components=[ImageExampleGen(data_root=str(image_folder), max_bad_file_fraction=0.5)],
+        metadata_connection_config=sqlite_metadata(str(tmp_path / "metadata.sqlite")),
+        beam_pipeline_args=list(LOCAL_BEAM_ARGS),
+    )
 
     with execute.run_logging(str(log), total=1):
-        scan = ingest.scan_image_folder(
-            str(image_folder), max_bad_file_fraction=0.5, progress_every_seconds=0
-        )
+        LocalDagRunner().run_with_ir(compile_ir(pipeline))
 
-    total = len(scan.files) + len(scan.rejected)
     shown = [line.strip() for line in capsys.readouterr().out.splitlines()]
-    assert shown[0] == f"ingestion: 1 of {total} images checked, 0 unusable so far"
-    assert shown[-1] == f"ingestion: {total} of {total} images checked, 1 unusable so far"
-    assert len(shown) == total
+    checked = [line for line in shown if line.startswith("ingestion: ")]
+    assert checked[0].startswith(f"ingestion: 1 of {total} images checked by this worker, ")
+    assert checked[-1] == (
+        f"ingestion: {total} of {total} images checked by this worker, 1 unusable"
+    )
+    assert len(checked) == total
     assert f"ingestion: {total} of {total} images checked" in log.read_text()

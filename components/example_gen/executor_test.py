@@ -1,0 +1,97 @@
+"""ImageExampleGen's executor run for real (LocalDagRunner, Beam): files read, checked and
+written as Beam work, the refused ones reported, the threshold applied after."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
+
+from components import features
+from components.example_gen import split_dir
+from components.example_gen.component import ImageExampleGen
+from components.example_gen.executor import INGESTION_REPORT_FILE
+from components.example_gen.ingest import DataError
+from pipeline.config import LOCAL_BEAM_ARGS
+from pipeline.dag import compile_ir, sqlite_metadata
+from tests.helpers import encode_image, tree_digest
+
+pytestmark = pytest.mark.component
+
+CLASSES = ("cat", "dog")
+
+
+def write_images(root, per_class: int) -> None:
+    for c, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            (root / name / f"{i:02d}.png").write_bytes(encode_image(size=(6, 5), seed=c * 50 + i))
+
+
+def ingest(tmp_path, max_bad_file_fraction: float) -> str:
+    """Runs ImageExampleGen on tmp_path/data; the Examples artifact's folder."""
+    pipeline = Pipeline(
+        pipeline_name="ingestion",
+        pipeline_root=str(tmp_path / "pipeline"),
+        components=[
+            ImageExampleGen(
+                data_root=str(tmp_path / "data"), max_bad_file_fraction=max_bad_file_fraction
+            )
+        ],
+        metadata_connection_config=sqlite_metadata(str(tmp_path / "metadata.sqlite")),
+        beam_pipeline_args=list(LOCAL_BEAM_ARGS),
+    )
+    LocalDagRunner().run_with_ir(compile_ir(pipeline))
+    [examples] = tf.io.gfile.glob(str(tmp_path / "pipeline" / "ImageExampleGen" / "examples" / "*"))
+    return examples
+
+
+def written(examples: str, split: str) -> list[tf.train.Example]:
+    """The examples of one split, in the order they were written."""
+    files = sorted(tf.io.gfile.glob(os.path.join(split_dir(examples, split), "*.gz")))
+    return [
+        tf.train.Example.FromString(record.numpy())
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP")
+    ]
+
+
+def value(example: tf.train.Example, key: str):
+    feature = example.features.feature[key]
+    return (feature.bytes_list.value or feature.int64_list.value)[0]
+
+
+def test_usable_files_become_examples_in_mixed_order_and_the_rest_are_named(tmp_path):
+    write_images(tmp_path / "data", per_class=20)
+    bad = {"cat/empty.png": b"", "dog/page.jpg": b"<html>Not found</html>"}
+    for path, data in bad.items():
+        (tmp_path / "data" / path).write_bytes(data)
+
+    examples = ingest(tmp_path, max_bad_file_fraction=0.1)
+
+    report = json.loads((Path(examples) / INGESTION_REPORT_FILE).read_text())
+    assert {r["path"] for r in report["rejected"]} == set(bad)
+    assert report["class_counts"] == {"cat": 20, "dog": 20}
+    every = written(examples, features.TRAIN_SPLIT) + written(examples, features.EVAL_SPLIT)
+    names = sorted(value(e, features.FILENAME_KEY).decode() for e in every)
+    assert names == sorted(f"{name}/{i:02d}.png" for name in CLASSES for i in range(20))
+    assert {tuple(value(e, key) for key in features.IMAGE_SHAPE_KEYS) for e in every} == {(5, 6, 3)}
+    train_labels = [value(e, features.LABEL_KEY) for e in written(examples, features.TRAIN_SPLIT)]
+    # Class by class, the Trainer's shuffle buffer would see one class at a time.
+    assert train_labels != sorted(train_labels)
+    counts = report["split_counts"]
+    assert sum(counts[features.TRAIN_SPLIT].values()) == len(train_labels)
+
+
+def test_too_many_bad_files_fail_after_reading_naming_them_and_leave_the_folder(tmp_path):
+    write_images(tmp_path / "data", per_class=5)
+    (tmp_path / "data" / "cat" / "empty.png").write_bytes(b"")
+    (tmp_path / "data" / "dog" / "truncated.png").write_bytes(encode_image()[:40])
+    before = tree_digest(str(tmp_path / "data"))
+
+    with pytest.raises(DataError, match=r"2 of 12 image files .* more than the allowed 10\.0%"):
+        ingest(tmp_path, max_bad_file_fraction=0.1)
+
+    assert tree_digest(str(tmp_path / "data")) == before

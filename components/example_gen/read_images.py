@@ -1,0 +1,91 @@
+"""Ingestion's Beam work: each image file read once, checked and made into its example on
+whichever worker Beam gives it to, in parallel locally and on a distributed runner's workers.
+
+The files refused (undecodable, above the pixel cap, unreadable) leave the pipeline through a
+side output written to one JSON-lines file, which the executor reads once the pipeline is done
+to apply the bad-file threshold and write the ingestion report.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import apache_beam as beam
+import tensorflow as tf
+
+from components.common import progress
+from components.example_gen import ingest
+
+_REJECTED_TAG = "rejected"
+_LISTING_SEED = 0
+
+
+class _CheckImageFiles(beam.DoFn):
+    """(relative path, label) -> its example, or the RejectedFile as JSON on `_REJECTED_TAG`.
+    Says every `progress.EVERY_SECONDS` how many files this worker has checked."""
+
+    def __init__(self, root: str, max_megapixels: float, total: int):
+        self._root, self._max_megapixels, self._total = root, max_megapixels, total
+
+    def setup(self) -> None:
+        # Made on the worker: a clock and counters do not travel in a pickled DoFn.
+        self._progress = progress.Progress(
+            "ingestion", self._total, "images checked by this worker", progress.EVERY_SECONDS
+        )
+        self._checked = self._refused = 0
+
+    def process(self, element: tuple[str, int]):
+        relative_path, label = element
+        checked = ingest.checked_example(self._root, relative_path, label, self._max_megapixels)
+        self._checked += 1
+        if isinstance(checked, ingest.RejectedFile):
+            self._refused += 1
+            yield beam.pvalue.TaggedOutput(
+                _REJECTED_TAG, json.dumps({"path": checked.path, "reason": checked.reason})
+            )
+        else:
+            yield checked
+        self._progress.update(self._checked, f"{self._refused} unusable")
+
+
+class ReadImageFiles(beam.PTransform):
+    """Pipeline -> the examples of `files` ((path relative to `root`, label) pairs) that can
+    be used; the others are written to `rejected_path` (read them with `read_rejected`)."""
+
+    def __init__(
+        self,
+        root: str,
+        files: list[tuple[str, int]],
+        max_megapixels: float,
+        rejected_path: str,
+    ):
+        super().__init__()
+        self._root, self._files = root, files
+        self._max_megapixels, self._rejected_path = max_megapixels, rejected_path
+
+    def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
+        # Examples are written in the order read: a listing left class by class would have
+        # the Trainer's shuffle buffer see one class at a time. A fixed seed keeps the order
+        # a function of the files. Create then spreads them over the workers.
+        listing = list(self._files)
+        random.Random(_LISTING_SEED).shuffle(listing)
+        checked = (
+            pipeline
+            | "ListImages" >> beam.Create(listing)
+            | "CheckImages"
+            >> beam.ParDo(
+                _CheckImageFiles(self._root, self._max_megapixels, len(self._files))
+            ).with_outputs(_REJECTED_TAG, main="examples")
+        )
+        _ = checked[_REJECTED_TAG] | "WriteRejected" >> beam.io.WriteToText(
+            self._rejected_path, shard_name_template=""
+        )
+        return checked.examples
+
+
+def read_rejected(rejected_path: str) -> list[ingest.RejectedFile]:
+    """The files ReadImageFiles refused, sorted by path."""
+    with tf.io.gfile.GFile(rejected_path) as f:
+        rejected = [ingest.RejectedFile(**json.loads(line)) for line in f if line.strip()]
+    return sorted(rejected, key=lambda r: r.path)
