@@ -21,6 +21,7 @@ USER_STRINGS = [
     ("image", "IMAGE"),
     ("bench", "SIZES"),
     ("bench", "REPEATS"),
+    ("bench-gpu", "SIZE"),
     ("quality", "DATASETS"),
     ("quality", "SEEDS"),
     ("quality", "VARIANTS"),
