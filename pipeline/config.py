@@ -88,6 +88,20 @@ LOCAL_BEAM_ARGS = (
     "--direct_num_workers=1",
     "--sdk_container_image=none-workers-run-in-process",
 )
+# ImageExampleGen's own, added to those locally: threads in this process, one per usable core.
+# Reading, decoding and compressing images release the GIL, so they overlap; Beam's per-element
+# work and building the protos do not, which bounds the threads worth having. Measured on 2
+# cores, ExampleGen alone on 8,000 demo images: 12.7 s in one worker, 9.3 s in 2 threads, 11.8
+# s in 4 (more threads than cores cost). StatisticsGen, Transform and the Evaluator were slower
+# in threads (6.2 -> 8.4 s, 7.6 -> 7.3 s, 9.8 -> 11.3 s), and worker processes start too slowly
+# for this size (ExampleGen at 32,000 images: 45.7 s in one worker, 56.4 s in 2 processes).
+MAX_INGESTION_THREADS = 4
+
+
+def local_ingestion_beam_args() -> tuple[str, ...]:
+    """ImageExampleGen's Beam options on the local runner: a thread per usable core, capped."""
+    threads = min(len(os.sched_getaffinity(0)), MAX_INGESTION_THREADS)
+    return ("--direct_running_mode=multi_threading", f"--direct_num_workers={threads}")
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,9 @@ class PipelineConfig:
     tune: bool = False
     tuner_trials: int = 6
     beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
+    # Added to ImageExampleGen's Beam options when run locally (a compiled pipeline's data steps
+    # take the cluster's Beam options alone).
+    ingestion_beam_args: tuple[str, ...] = field(default_factory=local_ingestion_beam_args)
     enable_cache: bool = True
     # Set by the Kubeflow runner: the Trainer's GPUs and limits on the cluster.
     trainer_resources: TrainerResources | None = None
@@ -187,6 +204,7 @@ class PretrainPipelineConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     pipeline_name: str = "backbone-pretraining"
     beam_pipeline_args: tuple[str, ...] = LOCAL_BEAM_ARGS
+    ingestion_beam_args: tuple[str, ...] = field(default_factory=local_ingestion_beam_args)
     enable_cache: bool = True
 
 

@@ -107,7 +107,7 @@ def data_steps(config: PipelineConfig) -> tuple[DataSnapshot | None, FileBasedEx
             max_bad_file_fraction=config.max_bad_file_fraction,
             max_megapixels=config.max_megapixels,
             fingerprint=config.data_fingerprint,
-        )
+        ).with_beam_pipeline_args(list(config.ingestion_beam_args))
         return None, example_gen
     snapshot = DataSnapshot(
         data_root=run_parameter(config, DATA_ROOT_PARAMETER),
@@ -255,7 +255,7 @@ def create_pretrain_pipeline(config: PretrainPipelineConfig) -> Pipeline:
     pretrain = config.pretrain
     example_gen = ImageExampleGen(
         data_root=config.source_root, eval_percent=pretrain.held_out_percent
-    )
+    ).with_beam_pipeline_args(list(config.ingestion_beam_args))
     examples = example_gen.outputs["examples"]
     # The curated schema fits the source images too: the same features, made the same way.
     schema_gen = ImportSchemaGen(schema_file=config.schema_path)

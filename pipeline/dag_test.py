@@ -1,6 +1,7 @@
 """create_pipeline: the whole DAG in order, wired as documented, touching no file."""
 
 import json
+import os
 
 import pytest
 from tfx.orchestration import data_types
@@ -9,7 +10,7 @@ from components.trainer import training
 from components.trainer.training_config import TrainingConfig
 from components.transform import preprocessing
 from components.tuner import MAX_TRIALS_KEY
-from pipeline.config import TRAINING_PARAMETER, PipelineConfig
+from pipeline.config import MAX_INGESTION_THREADS, TRAINING_PARAMETER, PipelineConfig
 from pipeline.dag import create_pipeline, import_path
 
 pytestmark = pytest.mark.pipeline
@@ -176,3 +177,24 @@ def test_the_kubeflow_job_has_only_container_executors_and_reads_the_baseline_un
     assert sorted(tasks) == sorted(EXPECTED_ORDER)
     assert tasks["BaselineModel"]["cachingOptions"] == {"enableCache": False}
     assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
+
+
+def beam_options(component) -> dict:
+    """The direct runner's options as Beam parses a component's arguments (the last given
+    wins, so a component's own come after the pipeline's)."""
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
+    options = PipelineOptions(component.executor_spec.beam_pipeline_args).view_as(DirectOptions)
+    return {"mode": options.direct_running_mode, "workers": options.direct_num_workers}
+
+
+def test_ingestion_reads_in_threads_locally_and_the_other_data_steps_in_one_worker(config):
+    components = {c.id: c for c in create_pipeline(config).components}
+
+    threads = min(len(os.sched_getaffinity(0)), MAX_INGESTION_THREADS)
+    assert beam_options(components["ImageExampleGen"]) == {
+        "mode": "multi_threading",
+        "workers": threads,
+    }
+    for step in ("StatisticsGen", "Transform", "Evaluator"):
+        assert beam_options(components[step]) == {"mode": "in_memory", "workers": 1}, step
