@@ -1,8 +1,11 @@
 """The pipeline's work done in plain TensorFlow, to measure the pipeline's overhead against.
 
-Each function does what one component must do, on the same examples ImageExampleGen wrote
-(gzipped TFRecords of encoded images), with nothing of TFX, Beam, tf.Transform or TFMA:
+Each function does what one component must do, with nothing of TFX, Beam, tf.Transform or TFMA:
+the first on the image folder, the others on the same examples ImageExampleGen wrote (gzipped
+TFRecords of encoded images):
 
+- `examplegen`: list the folder, read and decode each image once (to check it and take its
+  shape), and write its tf.Example to a gzipped TFRecord file per split, in a plain loop.
 - `transform`: decode and resize every training image and compute the per-channel mean and
   standard deviation (Transform's analyze pass: the only work our Transform must do, since it
   does not materialize).
@@ -13,23 +16,28 @@ Each function does what one component must do, on the same examples ImageExample
 
 Keras runs as in the Trainer, with AutoGraph leaving its own code unconverted
 (components/common/tracing.py), so the ratios compare the same Keras work, not a tracing setting.
-Each returns its wall seconds; the first two also what the next one needs.
+Each returns its wall seconds, and what the next one needs or shows the work was done.
+The folder listing, the split rule and the pieces of `train` and `evaluate` serve the plain
+whole run too (bench/plain_run.py).
 
-`make bench` runs all three in a fresh process per repeat, as it runs the pipeline, so neither
+`make bench` runs all four in a fresh process per repeat, as it runs the pipeline, so neither
 side inherits what earlier repeats left in a long-lived process:
 
-    python -m bench.plain --examples <Examples artifact dir> --out <result.json>
+    python -m bench.plain --data <image folder> --examples <Examples artifact dir> \
+        --work <scratch dir> --out <result.json>
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import math
 import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +47,7 @@ from sklearn.metrics import roc_auc_score
 
 from components import features
 from components.common import tracing
-from components.example_gen import split_dir
+from components.example_gen import DEFAULT_EVAL_PERCENT, split_dir
 from components.example_gen.class_names import read_class_names
 from components.trainer import training
 from components.trainer.model import build_model
@@ -53,6 +61,85 @@ _RECORD_SPEC = {
     features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
 }
 _PARSE_BATCH = 64
+
+
+def list_images(root: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """(class names, [(path under root, label id)]) of `root/<class>/<image file>`: class ids
+    are the sorted class folders' positions, hidden names are skipped, and only the image
+    extensions ImageExampleGen reads are taken, so both sides start from the same files."""
+    classes = sorted(
+        name
+        for name in os.listdir(root)
+        if not name.startswith(".") and os.path.isdir(os.path.join(root, name))
+    )
+    files = [
+        (f"{name}/{file}", label)
+        for label, name in enumerate(classes)
+        for file in sorted(os.listdir(os.path.join(root, name)))
+        if not file.startswith(".") and file.lower().endswith(features.IMAGE_EXTENSIONS)
+    ]
+    return classes, files
+
+
+def split_of(relative_path: str) -> str:
+    """The split a file goes to, by a cheap hash of its path under the data folder: the same
+    share as ImageExampleGen's and as stable as files are added, without copying TFX's own
+    fingerprint (which files land where need not match, only how many)."""
+    bucket = zlib.crc32(relative_path.encode("utf-8")) % 100
+    return features.EVAL_SPLIT if bucket < DEFAULT_EVAL_PERCENT else features.TRAIN_SPLIT
+
+
+def examplegen(root: str, out_dir: str) -> tuple[float, dict[str, int]]:
+    """Seconds to turn an image folder into gzipped TFRecords of ImageExampleGen's examples
+    (the encoded bytes, the label, the file name and the shape as stored), one file per split
+    in `out_dir`, skipping files that do not decode; and the examples written per split."""
+    started = time.perf_counter()
+    _, files = list_images(root)
+    os.makedirs(out_dir, exist_ok=True)
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    splits = (features.TRAIN_SPLIT, features.EVAL_SPLIT)
+    written = dict.fromkeys(splits, 0)
+    with contextlib.ExitStack() as stack:
+        writers = {
+            split: stack.enter_context(
+                tf.io.TFRecordWriter(os.path.join(out_dir, f"{split}.tfrecord.gz"), options)
+            )
+            for split in splits
+        }
+        for relative_path, label in files:
+            with open(os.path.join(root, relative_path), "rb") as f:
+                image_bytes = f.read()
+            try:
+                shape = tf.io.decode_image(image_bytes, expand_animations=False).shape
+            except tf.errors.OpError:
+                continue  # not an image after all: skipped, as ImageExampleGen skips it
+            split = split_of(relative_path)
+            example = _example(image_bytes, label, relative_path, shape)
+            writers[split].write(example.SerializeToString())
+            written[split] += 1
+    return time.perf_counter() - started, written
+
+
+def _example(
+    image_bytes: bytes, label: int, relative_path: str, shape: tf.TensorShape
+) -> tf.train.Example:
+    """ImageExampleGen's features for one image: what Transform reads, and what it checks."""
+    feature = {
+        features.IMAGE_KEY: _bytes_feature(image_bytes),
+        features.LABEL_KEY: _int_feature(label),
+        features.FILENAME_KEY: _bytes_feature(relative_path.encode("utf-8")),
+    }
+    for key, size in zip(features.IMAGE_SHAPE_KEYS, shape, strict=True):
+        feature[key] = _int_feature(int(size))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def _int_feature(value: int) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+def _bytes_feature(value: bytes) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
 def split_files(examples_dir: str, split: str) -> list[str]:
@@ -87,10 +174,16 @@ class Normalization:
 def transform(train_files: list[str], image_size: int) -> tuple[float, Normalization]:
     """Seconds to decode, resize and take the per-channel mean and std of the train split."""
     started = time.perf_counter()
+    norm = channel_statistics(decoded(train_files, image_size))
+    return time.perf_counter() - started, norm
+
+
+def channel_statistics(batches: tf.data.Dataset) -> Normalization:
+    """The per-channel mean and std over every pixel of (image, label) batches, in one pass."""
     total = np.zeros(3)
     total_of_squares = np.zeros(3)
     count = 0
-    for images, _ in decoded(train_files, image_size):
+    for images, _ in batches:
         total += tf.reduce_sum(tf.reduce_mean(images, axis=[1, 2]), axis=0).numpy()
         total_of_squares += tf.reduce_sum(
             tf.reduce_mean(tf.square(images), axis=[1, 2]), axis=0
@@ -98,19 +191,20 @@ def transform(train_files: list[str], image_size: int) -> tuple[float, Normaliza
         count += int(images.shape[0])
     mean = total / count
     std = np.maximum(np.sqrt(np.maximum(total_of_squares / count - mean**2, 0.0)), MIN_STD)
-    return time.perf_counter() - started, Normalization(mean, std)
+    return Normalization(mean, std)
 
 
 def normalized(files: list[str], image_size: int, norm: Normalization) -> tf.data.Dataset:
     """Single (normalized image, label) examples, decoded once and cached in memory."""
+    return normalize(decoded(files, image_size), norm)
+
+
+def normalize(batches: tf.data.Dataset, norm: Normalization) -> tf.data.Dataset:
+    """(image, label) batches -> single (normalized image, label) examples, cached in memory
+    on the first pass, so later epochs decode nothing."""
     mean = tf.constant(norm.mean, tf.float32)
     std = tf.constant(norm.std, tf.float32)
-    return (
-        decoded(files, image_size)
-        .map(lambda images, labels: ((images - mean) / std, labels))
-        .unbatch()
-        .cache()
-    )
+    return batches.map(lambda images, labels: ((images - mean) / std, labels)).unbatch().cache()
 
 
 def train(
@@ -123,22 +217,39 @@ def train(
     norm: Normalization,
 ) -> tuple[float, keras.Model]:
     """Seconds of Keras `fit` on the Trainer's model, batch, augmentation and epochs."""
+    return fit(
+        normalized(train_files, config.image_size, norm),
+        normalized(eval_files, config.image_size, norm),
+        config,
+        spec,
+        num_classes,
+        train_examples,
+    )
+
+
+def fit(
+    train_data: tf.data.Dataset,
+    eval_data: tf.data.Dataset,
+    config: TrainingConfig,
+    spec: AugmentationSpec,
+    num_classes: int,
+    train_examples: int,
+) -> tuple[float, keras.Model]:
+    """Seconds of Keras `fit` of the Trainer's model on single (normalized image, label)
+    examples: shuffled, batched and augmented as the Trainer does, validated on `eval_data`
+    each epoch; and the model."""
     tracing.leave_keras_unconverted()  # as the Trainer does: the same Keras, traced the same
     augmenter = augmentation.build_augmenter(spec, config.seed)
-    train_data = augmentation.augment(
-        normalized(train_files, config.image_size, norm)
-        .shuffle(4096, seed=config.seed, reshuffle_each_iteration=True)
-        .batch(config.batch_size),
+    batches = augmentation.augment(
+        train_data.shuffle(4096, seed=config.seed, reshuffle_each_iteration=True).batch(
+            config.batch_size
+        ),
         augmenter,
     ).prefetch(tf.data.AUTOTUNE)
-    eval_data = (
-        normalized(eval_files, config.image_size, norm)
-        .batch(config.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    validation = eval_data.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
     started = time.perf_counter()
     model = build_model(config, num_classes, math.ceil(train_examples / config.batch_size))
-    model.fit(train_data, validation_data=eval_data, epochs=config.epochs, verbose=0)
+    model.fit(batches, validation_data=validation, epochs=config.epochs, verbose=0)
     return time.perf_counter() - started, model
 
 
@@ -147,11 +258,21 @@ def evaluate(
 ) -> tuple[float, dict[str, float]]:
     """Seconds to predict the eval split and compute the gate's metrics and the confusion
     matrix; the metrics, to show the work was done."""
-    tracing.leave_keras_unconverted()
     started = time.perf_counter()
-    data = normalized(eval_files, image_size, norm)
+    metrics = score(model, normalized(eval_files, image_size, norm))
+    return time.perf_counter() - started, metrics
+
+
+def score(model: keras.Model, data: tf.data.Dataset) -> dict[str, float]:
+    """`predict` on single (normalized image, label) examples, and the gate's metrics."""
+    tracing.leave_keras_unconverted()
     labels = np.array([int(label) for _, label in data])
     probabilities = model.predict(data.batch(64), verbose=0)
+    return gate_metrics(labels, probabilities)
+
+
+def gate_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro F1 and macro AUC, from the confusion matrix, as the gate reads them."""
     num_classes = probabilities.shape[1]
     predicted = probabilities.argmax(axis=1)
     matrix = np.zeros((num_classes, num_classes), dtype=int)
@@ -162,12 +283,11 @@ def evaluate(
     f1 = _ratio(2 * precision * recall, precision + recall)
     present = [k for k in range(num_classes) if (labels == k).any() and (labels != k).any()]
     auc = np.mean([roc_auc_score(labels == k, probabilities[:, k]) for k in present])
-    metrics = {
+    return {
         "accuracy": float((predicted == labels).mean()),
         "macro_f1": float(f1.mean()),
         "macro_auc": float(auc),
     }
-    return time.perf_counter() - started, metrics
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -176,9 +296,10 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=out, where=denominator > 0)
 
 
-def measure(examples_dir: str, config: TrainingConfig) -> dict:
-    """All three stages on one Examples artifact: their seconds, the images each split holds,
-    the metrics (to show the work was done) and this process's peak memory."""
+def measure(data_dir: str, examples_dir: str, work: str, config: TrainingConfig) -> dict:
+    """All four stages: ingestion of the image folder into `work`, then the other three on the
+    pipeline's Examples artifact. Their seconds, the images each split holds, the examples
+    written, the metrics (to show the work was done) and this process's peak memory."""
     from pipeline.run.memory import peak_rss_mb
 
     train_files = split_files(examples_dir, features.TRAIN_SPLIT)
@@ -186,6 +307,7 @@ def measure(examples_dir: str, config: TrainingConfig) -> dict:
     train_images = training.count_examples(train_files)
     num_classes = len(read_class_names(examples_dir))
     seconds = {}
+    seconds["examplegen"], written = examplegen(data_dir, work)
     seconds["transform"], norm = transform(train_files, config.image_size)
     seconds["trainer"], model = train(
         train_files, eval_files, config, AugmentationSpec(), num_classes, train_images, norm
@@ -195,6 +317,7 @@ def measure(examples_dir: str, config: TrainingConfig) -> dict:
         "seconds": seconds,
         "train_images": train_images,
         "eval_images": training.count_examples(eval_files),
+        "examples_written": written,
         "metrics": metrics,
         "peak_memory_mb": peak_rss_mb(),
     }
@@ -206,10 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.plain", description=__doc__.split("\n\n")[0]
     )
+    parser.add_argument("--data", required=True, help="the image folder the pipeline read")
     parser.add_argument("--examples", required=True, help="an Examples artifact's folder")
+    parser.add_argument("--work", required=True, help="scratch folder for the examples it writes")
     parser.add_argument("--out", required=True, help="where to write the result, as JSON")
     args = parser.parse_args(argv)
-    result = measure(args.examples, bench_training())
+    result = measure(args.data, args.examples, args.work, bench_training())
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
     return 0

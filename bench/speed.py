@@ -3,13 +3,15 @@
 For each size of a ladder of generated demo images (default 500, 2,000, 8,000 and 32,000) and
 each repeat, it runs the whole local pipeline in a fresh process (`python -m pipeline.local_runner`
 on a new outputs folder: nothing cached), takes each component's wall time from the run's
-summary and the process's peak memory, then does Transform's, the Trainer's and the
-Evaluator's work in plain TensorFlow (bench/plain.py), in a fresh process too, on the
-examples that run wrote.
-Ratios are taken within a repeat and reported as medians over repeats, as are the times; the
-share of CPU time the hypervisor gave to other machines (steal) is recorded beside each repeat,
-so a noisy one shows. Writes bench/results.json, docs/benchmarks.md and docs/benchmarks.png,
-again after each size, so a long ladder stopped at its largest size keeps the smaller ones.
+summary and the process's peak memory, then does ImageExampleGen's work on the image folder and
+Transform's, the Trainer's and the Evaluator's on the examples that run wrote in plain
+TensorFlow (bench/plain.py), and the whole job as one plain script (bench/plain_run.py), each in
+a fresh process too, the last timed as the pipeline's process is.
+Ratios are taken within a repeat and reported as medians over repeats, as are the times, each
+with its spread over the repeats; the share of CPU time the hypervisor gave to other machines
+(steal) is recorded beside each repeat, so a noisy one shows. Writes bench/results.json,
+docs/benchmarks.md and docs/benchmarks.png, again after each size, so a long ladder stopped at
+its largest size keeps the smaller ones.
 
     python -m bench.speed [--sizes 500,2000,8000,32000] [--repeats 3] [--work DIR]
 """
@@ -33,6 +35,7 @@ from typing import Any
 from bench import common
 from components.common import plots
 from components.evaluator import EVALUATOR_NODE_ID
+from components.example_gen import EXAMPLE_GEN_NODE_ID
 from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
 from components.transform import TRANSFORM_NODE_ID
@@ -54,14 +57,28 @@ BENCH_TRAINING = {
 # Up to 32,000: at 8,000 images Transform's and the Evaluator's few seconds of fixed cost still
 # outweigh their work, and a user's data set is larger.
 DEFAULT_SIZES = (500, 2000, 8000, 32000)
-# Each compared stage: the pipeline component, and what its images are.
+# Each compared stage and the pipeline component that does it; None for the whole run, timed
+# as its process's wall time (start-up included, as the plain script's is).
 STAGES = {
+    "whole_run": None,
+    "examplegen": EXAMPLE_GEN_NODE_ID,
     "transform": TRANSFORM_NODE_ID,
     "trainer": TRAINER_NODE_ID,
     "evaluator": EVALUATOR_NODE_ID,
 }
 # Targets at the largest size: pipeline seconds / plain seconds.
-TARGET_RATIOS = {"transform": 2.0, "trainer": 1.3, "evaluator": 3.0}
+TARGET_RATIOS = {
+    "whole_run": 1.25,
+    "examplegen": 1.5,
+    "transform": 1.5,
+    "trainer": 1.1,
+    "evaluator": 2.0,
+}
+# What a run pays whatever the data: the whole run's line through the sizes, at 0 images.
+FIXED_COST_TARGET_SECONDS = 25.0
+# A ratio is meant to repeat within this share of its median, (largest - smallest) / median;
+# one that does not is flagged, as noise to be read before the ratio itself.
+RATIO_SPREAD_LIMIT = 0.10
 
 
 def bench_training() -> TrainingConfig:
@@ -86,7 +103,8 @@ class Repeat:
     eval_images: int = 0
     run_seconds: float = 0.0
     peak_rss_mb: float = 0.0
-    plain_peak_rss_mb: float = 0.0
+    plain_peak_rss_mb: float = 0.0  # the plain stages' process (bench/plain.py)
+    plain_run_peak_rss_mb: float = 0.0  # the plain whole-run script's (bench/plain_run.py)
     steal_percent: float | None = None
     components: dict[str, float] = field(default_factory=dict)
     plain: dict[str, float] = field(default_factory=dict)
@@ -121,12 +139,17 @@ def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, 
     this process has held earlier repeats' data.
     """
     flags = ["--data", data, "--outputs", outputs, *runner_flags()]
-    started = time.perf_counter()
-    common.run_module("pipeline.local_runner", flags, log_path, "The pipeline run")
-    seconds = time.perf_counter() - started
+    seconds = timed_module("pipeline.local_runner", flags, log_path, "The pipeline run")
     with open(OutputLayout(outputs).summary_path) as f:
         summary = json.load(f)
     return seconds, summary["peak_memory_mb"], summary
+
+
+def timed_module(module: str, flags: list[str], log_path: str, what: str) -> float:
+    """The wall seconds of `python -m module flags` in a fresh process, start-up included."""
+    started = time.perf_counter()
+    common.run_module(module, flags, log_path, what)
+    return time.perf_counter() - started
 
 
 def keep_detailed_log(outputs: str) -> None:
@@ -136,45 +159,83 @@ def keep_detailed_log(outputs: str) -> None:
         shutil.copyfile(log, outputs + ".detail.log")
 
 
-def run_plain(examples: str, out_path: str, log_path: str) -> dict[str, Any]:
-    """The plain TensorFlow side (bench/plain.py) on a run's examples, in a fresh
-    process as the pipeline runs: its result (seconds per stage, images, metrics)."""
-    flags = ["--examples", examples, "--out", out_path]
+def run_plain(data: str, examples: str, work: str, out_path: str, log_path: str) -> dict[str, Any]:
+    """The plain TensorFlow stages (bench/plain.py), ingestion on the image folder (its
+    examples written under `work`) and the rest on a run's examples, in a fresh process as the
+    pipeline runs: its result (seconds per stage, images, metrics)."""
+    flags = ["--data", data, "--examples", examples, "--work", work, "--out", out_path]
     common.run_module("bench.plain", flags, log_path, "The plain TensorFlow side")
-    with open(out_path) as f:
+    return _read_json(out_path)
+
+
+def run_plain_whole(data: str, work: str, out_path: str, log_path: str) -> tuple[float, dict]:
+    """The plain whole-run script (bench/plain_run.py) on the image folder, its SavedModel
+    written under `work`: (its process's wall seconds, timed as the pipeline's, its result)."""
+    flags = ["--data", data, "--work", work, "--out", out_path]
+    seconds = timed_module("bench.plain_run", flags, log_path, "The plain whole-run script")
+    return seconds, _read_json(out_path)
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    with open(path) as f:
         return json.load(f)
 
 
 def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
-    """One repeat at `size`: a pipeline run, then the plain work on its examples, each in a
-    fresh process."""
+    """One repeat at `size`: a pipeline run, the plain stages on its data and examples, then
+    the plain whole run on its data, each in a fresh process."""
     outputs = os.path.join(work, f"run-{size}-{repeat}")
+    plain_examples, plain_model = outputs + ".plain-examples", outputs + ".plain-run"
     ticks_before = cpu_ticks()
     seconds, peak, summary = run_pipeline(data, outputs, outputs + ".log")
     result = Repeat(size=size, run_seconds=seconds, peak_rss_mb=peak)
     result.components = {name: c["seconds"] for name, c in summary["components"].items()}
+    examples = common.examples_dir(OutputLayout(outputs).pipeline_root)
     plain = run_plain(
-        common.examples_dir(OutputLayout(outputs).pipeline_root),
-        outputs + ".plain.json",
-        outputs + ".plain.log",
+        data, examples, plain_examples, outputs + ".plain.json", outputs + ".plain.log"
     )
-    result.plain = plain["seconds"]
+    whole_seconds, whole = run_plain_whole(
+        data, plain_model, outputs + ".plain-run.json", outputs + ".plain-run.log"
+    )
+    result.plain = {**plain["seconds"], "whole_run": whole_seconds}
     result.plain_peak_rss_mb = plain["peak_memory_mb"]
+    result.plain_run_peak_rss_mb = whole["peak_memory_mb"]
     result.train_images, result.eval_images = plain["train_images"], plain["eval_images"]
     result.steal_percent = steal_percent(ticks_before, cpu_ticks())
     keep_detailed_log(outputs)
-    shutil.rmtree(outputs, ignore_errors=True)  # 8,000 images' artifacts add up
+    for folder in (outputs, plain_examples, plain_model):  # at 32,000 images, gigabytes
+        shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
+def pipeline_seconds(stage: str, repeat: Repeat) -> float:
+    """The pipeline's seconds for a stage: its component's, or the whole process's."""
+    component = STAGES[stage]
+    return repeat.run_seconds if component is None else repeat.components[component]
+
+
 def stage_images(stage: str, repeat: Repeat) -> int:
-    """The images a stage works through: Transform analyzes the train split, the Trainer
-    goes through it once per epoch, the Evaluator scores the eval split."""
+    """The images a stage works through: the whole run the data set, ingestion every image
+    of it, Transform analyzes the train split, the Trainer goes through it once per epoch,
+    the Evaluator scores the eval split."""
+    if stage == "whole_run":
+        return repeat.size
+    if stage == "examplegen":
+        return repeat.train_images + repeat.eval_images
     if stage == "transform":
         return repeat.train_images
     if stage == "trainer":
         return repeat.train_images * BENCH_TRAINING["epochs"]
     return repeat.eval_images
+
+
+def spread(values: list[float]) -> float | None:
+    """(largest - smallest) / median of repeated measurements: how far apart the repeats fell,
+    as a share of the value reported. None for a single repeat, or a median of 0."""
+    median = statistics.median(values)
+    if len(values) < 2 or not median:
+        return None
+    return round((max(values) - min(values)) / median, 3)
 
 
 def _entry(name: str, size: int, seconds: list[float], images: int, **more) -> dict[str, Any]:
@@ -183,6 +244,7 @@ def _entry(name: str, size: int, seconds: list[float], images: int, **more) -> d
         "name": name,
         "size": size,
         "seconds": round(median, 2),
+        "spread": spread(seconds),
         "images_per_s": round(images / median, 1) if median else None,
         "repeats": [round(s, 2) for s in seconds],
         **more,
@@ -191,22 +253,24 @@ def _entry(name: str, size: int, seconds: list[float], images: int, **more) -> d
 
 def summarize(repeats: list[Repeat]) -> list[dict[str, Any]]:
     """results.json's entries: per size, each stage and its plain baseline (with the median
-    of the per-repeat ratios), each component, the whole run and its peak memory."""
+    of the per-repeat ratios and their spread), each component, the whole run and its peak
+    memory."""
     entries = []
     for size in sorted({r.size for r in repeats}):
         at_size = [r for r in repeats if r.size == size]
-        for stage, component in STAGES.items():
+        for stage in STAGES:
             images = stage_images(stage, at_size[0])
-            pipeline_seconds = [r.components[component] for r in at_size]
+            ours = [pipeline_seconds(stage, r) for r in at_size]
             plain_seconds = [r.plain[stage] for r in at_size]
-            ratios = [p / q for p, q in zip(pipeline_seconds, plain_seconds, strict=True)]
+            ratios = [p / q for p, q in zip(ours, plain_seconds, strict=True)]
             entries.append(
                 _entry(
                     stage,
                     size,
-                    pipeline_seconds,
+                    ours,
                     images,
                     ratio=round(statistics.median(ratios), 2),
+                    ratio_spread=spread(ratios),
                     plain=f"{stage}_plain",
                 )
             )
@@ -223,6 +287,9 @@ def summarize(repeats: list[Repeat]) -> list[dict[str, Any]]:
                 ratio=None,
                 peak_rss_mb=round(statistics.median(r.peak_rss_mb for r in at_size)),
                 plain_peak_rss_mb=round(statistics.median(r.plain_peak_rss_mb for r in at_size)),
+                plain_run_peak_rss_mb=round(
+                    statistics.median(r.plain_run_peak_rss_mb for r in at_size)
+                ),
                 steal_percent=[_rounded(r.steal_percent) for r in at_size],
             )
         )
@@ -303,10 +370,48 @@ def targets_at_largest(entries: list[dict[str, Any]]) -> str:
     largest = max(e["size"] for e in entries)
     parts = []
     for stage in STAGES:
-        ratio, target = _by(entries, stage, largest)["ratio"], TARGET_RATIOS[stage]
-        verdict = "met" if ratio <= target else "**not met**"
-        parts.append(f"{stage} {ratio:g}x (target {target:g}x, {verdict})")
+        ours, target = _find(entries, stage, largest), TARGET_RATIOS[stage]
+        if ours is None:  # a results file from before the stage was measured
+            parts.append(f"{stage} - (target {target:g}x, not measured)")
+            continue
+        verdict = "met" if ours["ratio"] <= target else "**not met**"
+        parts.append(f"{stage} {ours['ratio']:g}x (target {target:g}x, {verdict})")
     return f"At the largest size, {largest:,} images: " + "; ".join(parts) + "."
+
+
+def fixed_cost(entries: list[dict[str, Any]]) -> str:
+    """One line: what a run pays whatever the data (its line through the sizes at 0 images),
+    against the target."""
+    fit = fixed_and_per_image(entries, "run")
+    target = f"target {FIXED_COST_TARGET_SECONDS:g} s"
+    if fit is None:
+        return f"The whole run's fixed cost ({target}) needs two sizes or more to measure."
+    verdict = "met" if fit[0] <= FIXED_COST_TARGET_SECONDS else "**not met**"
+    return (
+        "The whole run's fixed cost, its line through the sizes at 0 images: "
+        f"{fit[0]:.1f} s ({target}, {verdict})."
+    )
+
+
+def ratio_spreads(entries: list[dict[str, Any]]) -> str:
+    """One line: whether each ratio repeated within RATIO_SPREAD_LIMIT, naming those that
+    did not."""
+    stages = [e for e in entries if e["name"] in STAGES and e.get("ratio_spread") is not None]
+    limit = f"{RATIO_SPREAD_LIMIT:.0%}"
+    if not stages:
+        return f"Ratios are meant to repeat within {limit}; no spread was measured here."
+    noisy = [
+        f"{e['name']} @ {e['size']} ({_percent(e['ratio_spread'])})"
+        for e in stages
+        if e["ratio_spread"] > RATIO_SPREAD_LIMIT
+    ]
+    if not noisy:
+        return f"Ratios are meant to repeat within {limit}, and every one did."
+    return (
+        f"Ratios are meant to repeat within {limit}; **over {limit}**, so read them as noisy: "
+        + ", ".join(noisy)
+        + "."
+    )
 
 
 def _cost_label(fit: tuple[float, float] | None) -> str:
@@ -315,6 +420,22 @@ def _cost_label(fit: tuple[float, float] | None) -> str:
 
 def _by(entries: list[dict[str, Any]], name: str, size: int) -> dict[str, Any]:
     return next(e for e in entries if e["name"] == name and e["size"] == size)
+
+
+def _find(entries: list[dict[str, Any]], name: str, size: int) -> dict[str, Any] | None:
+    """The entry, or None where the results file lacks it (one written before it was
+    measured)."""
+    return next((e for e in entries if e["name"] == name and e["size"] == size), None)
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+def _spread_label(share: float | None) -> str:
+    """A median's repeats' spread as the tables show it, in brackets after it; none measured,
+    nothing."""
+    return "" if share is None else f" (spread {_percent(share)})"
 
 
 def before_and_after(before: dict[str, Any], after: dict[str, Any]) -> str:
@@ -336,27 +457,30 @@ def before_and_after(before: dict[str, Any], after: dict[str, Any]) -> str:
     ]
     for size in sorted({e["size"] for e in after["results"]}):
         for stage in STAGES:
-            try:
-                old = _by(before["results"], stage, size)
-            except StopIteration:
-                continue  # a size measured after only
-            new = _by(after["results"], stage, size)
+            pair = _both(before, after, stage, size)
+            if pair is None:
+                continue  # measured on one of the two days only
+            old, new = pair
             lines.append(
                 f"| {stage} @ {size} | {old['seconds']:g} | {new['seconds']:g} | "
                 f"{_speed_up(old, new)} | {old['ratio']:g}x | {new['ratio']:g}x |"
             )
-        try:
-            old_run, new_run = (
-                _by(before["results"], "run", size),
-                _by(after["results"], "run", size),
+        runs = _both(before, after, "run", size)
+        if runs and not _both(before, after, "whole_run", size):  # an older file: no ratio
+            old, new = runs
+            lines.append(
+                f"| whole run @ {size} | {old['seconds']:g} | {new['seconds']:g} | "
+                f"{_speed_up(old, new)} | | |"
             )
-        except StopIteration:
-            continue
-        lines.append(
-            f"| whole run @ {size} | {old_run['seconds']:g} | {new_run['seconds']:g} | "
-            f"{_speed_up(old_run, new_run)} | | |"
-        )
     return "\n".join(lines) + "\n"
+
+
+def _both(
+    before: dict[str, Any], after: dict[str, Any], name: str, size: int
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """An entry in both results files, or None where either lacks it."""
+    old, new = _find(before["results"], name, size), _find(after["results"], name, size)
+    return None if old is None or new is None else (old, new)
 
 
 def _speed_up(before: dict[str, Any], after: dict[str, Any]) -> str:
@@ -379,13 +503,17 @@ def markdown(saved: dict[str, Any]) -> str:
         f"Measured by `{saved['command']}` on {saved['date']}: {saved['machine']}."
         + (f" {saved['note']}" if saved.get("note") else ""),
         f"Median of {repeats} repeat(s) per size; each ratio is pipeline seconds over plain "
-        "seconds measured in the same repeat (median of those). Generated demo images "
+        "seconds measured in the same repeat (median of those). In brackets, the spread of the "
+        "repeats: (largest - smallest) / median. Generated demo images "
         f"(`pipeline/demo_data.py`: PNG and JPEG, 4 classes), 80/20 split; MobileNetV2 (alpha "
         f"{TrainingConfig.backbone_alpha}) at {BENCH_TRAINING['image_size']} px from scratch, "
         f"{BENCH_TRAINING['epochs']} epochs, batch {BENCH_TRAINING['batch_size']}, the default "
-        "augmentation. The plain side is `bench/plain.py`: decode, resize and "
-        "per-channel statistics with `tf.data`; Keras `fit` on the same model and data; "
-        "`predict` and the gate's metrics with numpy and scikit-learn.",
+        "augmentation. The plain stages are `bench/plain.py`: ingestion as a plain loop that "
+        "reads, decodes (to check) and writes each image's tf.Example to gzipped TFRecords; "
+        "decode, resize and per-channel statistics with `tf.data`; Keras `fit` on the same "
+        "model and data; `predict` and the gate's metrics with numpy and scikit-learn. The "
+        "plain whole run is `bench/plain_run.py`, the same job as one script from the image "
+        "folder to a SavedModel, timed as the pipeline's run is: its process's wall time.",
         "",
         "## Pipeline against plain TensorFlow",
         "",
@@ -394,15 +522,12 @@ def markdown(saved: dict[str, Any]) -> str:
     ]
     for size in sizes:
         for stage in STAGES:
-            ours, plain = _by(entries, stage, size), _by(entries, f"{stage}_plain", size)
-            lines.append(
-                f"| {stage} @ {size} | {stage_images_label(stage)} | {ours['seconds']:g} | "
-                f"{ours['images_per_s']:g} | {plain['seconds']:g} | {plain['images_per_s']:g} | "
-                f"**{ours['ratio']:g}x** | {TARGET_RATIOS[stage]:g}x |"
-            )
+            lines.append(_stage_row(entries, stage, size))
     lines += [
         "",
         targets_at_largest(entries),
+        fixed_cost(entries),
+        ratio_spreads(entries),
         "",
         "Fixed cost and cost per image (the line through the sizes, per image of the data set), "
         "and the data size from which those lines put the stage within its target:",
@@ -411,10 +536,11 @@ def markdown(saved: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for stage in STAGES:
+        ours = fixed_and_per_image(entries, stage)
+        within = _within_label(within_target_from(entries, stage)) if ours else "-"
         lines.append(
-            f"| {stage} | {_cost_label(fixed_and_per_image(entries, stage))} | "
-            f"{_cost_label(fixed_and_per_image(entries, f'{stage}_plain'))} | "
-            f"{_within_label(within_target_from(entries, stage))} |"
+            f"| {stage} | {_cost_label(ours)} | "
+            f"{_cost_label(fixed_and_per_image(entries, f'{stage}_plain'))} | {within} |"
         )
     lines += [
         "",
@@ -428,19 +554,20 @@ def markdown(saved: dict[str, Any]) -> str:
     for component in [*components, None]:
         name = f"component:{component}" if component else "run"
         label = component or "**whole run** (process wall time)"
-        cells = [f"{_by(entries, name, s)['seconds']:g}" for s in sizes]
+        cells = [_seconds_cell(_find(entries, name, s)) for s in sizes]
         exponent = growth_exponent(entries, name)
         cost = _cost_label(fixed_and_per_image(entries, name))
         lines.append(
             f"| {label} | " + " | ".join(cells) + f" | {_growth_label(exponent)} | {cost} |"
         )
-    memory = [f"{_by(entries, 'run', s)['peak_rss_mb']:g}" for s in sizes]
-    plain_memory = [f"{_by(entries, 'run', s).get('plain_peak_rss_mb', '-')}" for s in sizes]
-    steal = [_steal_label(_by(entries, "run", s).get("steal_percent")) for s in sizes]
+    runs = [_by(entries, "run", s) for s in sizes]
     lines += [
-        "| peak memory of the run, MB | " + " | ".join(memory) + " | | |",
-        "| peak memory of plain TensorFlow's process, MB | " + " | ".join(plain_memory) + " | | |",
-        "| CPU stolen by other machines, % (per repeat) | " + " | ".join(steal) + " | | |",
+        _memory_row("peak memory of the run, MB", runs, "peak_rss_mb"),
+        _memory_row("peak memory of the plain whole-run script, MB", runs, "plain_run_peak_rss_mb"),
+        _memory_row("peak memory of the plain stages' process, MB", runs, "plain_peak_rss_mb"),
+        "| CPU stolen by other machines, % (per repeat) | "
+        + " | ".join(_steal_label(run.get("steal_percent")) for run in runs)
+        + " | | |",
         "",
         "Growth is the slope of log(seconds) against log(images): 1 is linear; well below 1, "
         "fixed costs (start-up, graph tracing, export) still dominate at these sizes. CPU "
@@ -453,8 +580,36 @@ def markdown(saved: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _stage_row(entries: list[dict[str, Any]], stage: str, size: int) -> str:
+    """A stage's row of the main table; '-' for what the results file lacks."""
+    ours, plain = _find(entries, stage, size), _find(entries, f"{stage}_plain", size)
+    ratio = "-"
+    if ours is not None:
+        ratio = f"**{ours['ratio']:g}x**" + _spread_label(ours.get("ratio_spread"))
+    return (
+        f"| {stage} @ {size} | {stage_images_label(stage)} | {_seconds_cell(ours)} | "
+        f"{_rate_cell(ours)} | {_seconds_cell(plain)} | {_rate_cell(plain)} | "
+        f"{ratio} | {TARGET_RATIOS[stage]:g}x |"
+    )
+
+
+def _seconds_cell(entry: dict[str, Any] | None) -> str:
+    return "-" if entry is None else f"{entry['seconds']:g}" + _spread_label(entry.get("spread"))
+
+
+def _rate_cell(entry: dict[str, Any] | None) -> str:
+    rate = entry and entry["images_per_s"]
+    return "-" if rate is None else f"{rate:g}"
+
+
+def _memory_row(label: str, runs: list[dict[str, Any]], key: str) -> str:
+    return f"| {label} | " + " | ".join(f"{run.get(key, '-')}" for run in runs) + " | | |"
+
+
 def stage_images_label(stage: str) -> str:
     return {
+        "whole_run": "data set",
+        "examplegen": "all images",
         "transform": "train split",
         "trainer": "train split x epochs",
         "evaluator": "eval split",
@@ -470,17 +625,25 @@ def _growth_label(exponent: float | None) -> str:
     return f"size^{exponent:.2f}" if exponent is not None else "-"
 
 
+# A colour per stage in the plot, in STAGES' order.
+_COLOURS = ("tab:purple", "tab:red", "tab:blue", "tab:orange", "tab:green")
+
+
 def plot(entries: list[dict[str, Any]], path: str) -> None:
     plt = plots.pyplot()
-    sizes = sorted({e["size"] for e in entries})
     figure, (seconds_axis, ratio_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for stage, colour in zip(STAGES, ("tab:blue", "tab:orange", "tab:green"), strict=True):
-        ours = [_by(entries, stage, s)["seconds"] for s in sizes]
-        plain = [_by(entries, f"{stage}_plain", s)["seconds"] for s in sizes]
+    for stage, colour in zip(STAGES, _COLOURS, strict=True):
+        sizes, ours = _series(entries, stage, "seconds")
+        if not sizes:
+            continue  # a results file from before the stage was measured
         seconds_axis.plot(sizes, ours, "o-", color=colour, label=f"{stage} (pipeline)")
-        seconds_axis.plot(sizes, plain, "o--", color=colour, label=f"{stage} (plain TF)")
-        ratios = [_by(entries, stage, s)["ratio"] for s in sizes]
-        ratio_axis.plot(sizes, ratios, "o-", color=colour, label=stage)
+        seconds_axis.plot(
+            *_series(entries, f"{stage}_plain", "seconds"),
+            "o--",
+            color=colour,
+            label=f"{stage} (plain TF)",
+        )
+        ratio_axis.plot(*_series(entries, stage, "ratio"), "o-", color=colour, label=stage)
         ratio_axis.axhline(TARGET_RATIOS[stage], color=colour, linestyle=":", linewidth=1)
     for axis in (seconds_axis, ratio_axis):
         axis.set_xscale("log")
@@ -495,6 +658,12 @@ def plot(entries: list[dict[str, Any]], path: str) -> None:
     ratio_axis.legend(fontsize=7)
     figure.tight_layout()
     plots.save_png(figure, path)
+
+
+def _series(entries: list[dict[str, Any]], name: str, key: str) -> tuple[list[int], list[float]]:
+    """(sizes, values) of one name's entries, in size order: the sizes it was measured at."""
+    measured = sorted((e["size"], e[key]) for e in entries if e["name"] == name)
+    return [size for size, _ in measured], [value for _, value in measured]
 
 
 def results_file(
@@ -536,8 +705,7 @@ def write_docs(saved: dict[str, Any], docs_dir: str, before: dict[str, Any] | No
 def describe(result: Repeat) -> str:
     """One repeat in a line: the run, its memory, and each stage's ratio."""
     ratios = ", ".join(
-        f"{stage} {result.components[component] / result.plain[stage]:.1f}x"
-        for stage, component in STAGES.items()
+        f"{stage} {pipeline_seconds(stage, result) / result.plain[stage]:.1f}x" for stage in STAGES
     )
     steal = "" if result.steal_percent is None else f", {result.steal_percent:.1f}% CPU stolen"
     return (
