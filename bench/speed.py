@@ -24,6 +24,7 @@ import glob
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -76,6 +77,12 @@ TARGET_RATIOS = {
 }
 # What a run pays whatever the data: the whole run's line through the sizes, at 0 images.
 FIXED_COST_TARGET_SECONDS = 25.0
+# Each fresh process whose cores busy (CPU seconds / wall seconds) a repeat records.
+CORES_BUSY_LABELS = {
+    "run": "the run",
+    "plain": "the plain stages",
+    "plain_run": "the plain script",
+}
 # A ratio is meant to repeat within this share of its median, (largest - smallest) / median;
 # one that does not is flagged, as noise to be read before the ratio itself.
 RATIO_SPREAD_LIMIT = 0.10
@@ -106,6 +113,9 @@ class Repeat:
     plain_peak_rss_mb: float = 0.0  # the plain stages' process (bench/plain.py)
     plain_run_peak_rss_mb: float = 0.0  # the plain whole-run script's (bench/plain_run.py)
     steal_percent: float | None = None
+    # CPU seconds over wall seconds of each fresh process ("run", "plain", "plain_run"): a
+    # repeat slower with as many cores busy did more work; with fewer, it waited.
+    cores_busy: dict[str, float] = field(default_factory=dict)
     components: dict[str, float] = field(default_factory=dict)
     plain: dict[str, float] = field(default_factory=dict)
 
@@ -131,25 +141,43 @@ def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None)
     return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
 
 
-def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[float, float, dict[str, Any]]:
-    """Runs `make local`'s runner in a fresh process; (wall seconds, peak RSS in MB, summary).
+def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[Timed, float, dict[str, Any]]:
+    """Runs `make local`'s runner in a fresh process; (its times, peak RSS in MB, summary).
 
     The peak is the one the run records for its own process (pipeline/run/memory.py):
     what the kernel reports for a child also counts this process's memory at the fork, and
     this process has held earlier repeats' data.
     """
     flags = ["--data", data, "--outputs", outputs, *runner_flags()]
-    seconds = timed_module("pipeline.local_runner", flags, log_path, "The pipeline run")
+    timed = timed_module("pipeline.local_runner", flags, log_path, "The pipeline run")
     with open(OutputLayout(outputs).summary_path) as f:
         summary = json.load(f)
-    return seconds, summary["peak_memory_mb"], summary
+    return timed, summary["peak_memory_mb"], summary
 
 
-def timed_module(module: str, flags: list[str], log_path: str, what: str) -> float:
-    """The wall seconds of `python -m module flags` in a fresh process, start-up included."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Timed:
+    """A fresh process's wall seconds, start-up included, and the CPU seconds it used."""
+
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def cores_busy(self) -> float:
+        return self.cpu_seconds / self.seconds if self.seconds else 0.0
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_module(module: str, flags: list[str], log_path: str, what: str) -> Timed:
+    """`python -m module flags` in a fresh process: its wall and CPU seconds (the CPU of the
+    children this process has waited for, user and system)."""
+    cpu_before, started = _children_cpu_seconds(), time.perf_counter()
     common.run_module(module, flags, log_path, what)
-    return time.perf_counter() - started
+    return Timed(time.perf_counter() - started, _children_cpu_seconds() - cpu_before)
 
 
 def keep_detailed_log(outputs: str) -> None:
@@ -159,21 +187,23 @@ def keep_detailed_log(outputs: str) -> None:
         shutil.copyfile(log, outputs + ".detail.log")
 
 
-def run_plain(data: str, examples: str, work: str, out_path: str, log_path: str) -> dict[str, Any]:
+def run_plain(
+    data: str, examples: str, work: str, out_path: str, log_path: str
+) -> tuple[Timed, dict[str, Any]]:
     """The plain TensorFlow stages (bench/plain.py), ingestion on the image folder (its
     examples written under `work`) and the rest on a run's examples, in a fresh process as the
-    pipeline runs: its result (seconds per stage, images, metrics)."""
+    pipeline runs: (its process's times, its result: seconds per stage, images, metrics)."""
     flags = ["--data", data, "--examples", examples, "--work", work, "--out", out_path]
-    common.run_module("bench.plain", flags, log_path, "The plain TensorFlow side")
-    return _read_json(out_path)
+    timed = timed_module("bench.plain", flags, log_path, "The plain TensorFlow side")
+    return timed, _read_json(out_path)
 
 
-def run_plain_whole(data: str, work: str, out_path: str, log_path: str) -> tuple[float, dict]:
+def run_plain_whole(data: str, work: str, out_path: str, log_path: str) -> tuple[Timed, dict]:
     """The plain whole-run script (bench/plain_run.py) on the image folder, its SavedModel
-    written under `work`: (its process's wall seconds, timed as the pipeline's, its result)."""
+    written under `work`: (its process's times, timed as the pipeline's, its result)."""
     flags = ["--data", data, "--work", work, "--out", out_path]
-    seconds = timed_module("bench.plain_run", flags, log_path, "The plain whole-run script")
-    return seconds, _read_json(out_path)
+    timed = timed_module("bench.plain_run", flags, log_path, "The plain whole-run script")
+    return timed, _read_json(out_path)
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -187,17 +217,21 @@ def measure(size: int, data: str, work: str, repeat: int) -> Repeat:
     outputs = os.path.join(work, f"run-{size}-{repeat}")
     plain_examples, plain_model = outputs + ".plain-examples", outputs + ".plain-run"
     ticks_before = cpu_ticks()
-    seconds, peak, summary = run_pipeline(data, outputs, outputs + ".log")
-    result = Repeat(size=size, run_seconds=seconds, peak_rss_mb=peak)
+    run, peak, summary = run_pipeline(data, outputs, outputs + ".log")
+    result = Repeat(size=size, run_seconds=run.seconds, peak_rss_mb=peak)
     result.components = {name: c["seconds"] for name, c in summary["components"].items()}
     examples = common.examples_dir(OutputLayout(outputs).pipeline_root)
-    plain = run_plain(
+    plain_timed, plain = run_plain(
         data, examples, plain_examples, outputs + ".plain.json", outputs + ".plain.log"
     )
-    whole_seconds, whole = run_plain_whole(
+    whole_timed, whole = run_plain_whole(
         data, plain_model, outputs + ".plain-run.json", outputs + ".plain-run.log"
     )
-    result.plain = {**plain["seconds"], "whole_run": whole_seconds}
+    result.plain = {**plain["seconds"], "whole_run": whole_timed.seconds}
+    result.cores_busy = {
+        process: round(timed.cores_busy, 2)
+        for process, timed in (("run", run), ("plain", plain_timed), ("plain_run", whole_timed))
+    }
     result.plain_peak_rss_mb = plain["peak_memory_mb"]
     result.plain_run_peak_rss_mb = whole["peak_memory_mb"]
     result.train_images, result.eval_images = plain["train_images"], plain["eval_images"]
@@ -291,6 +325,10 @@ def summarize(repeats: list[Repeat]) -> list[dict[str, Any]]:
                     statistics.median(r.plain_run_peak_rss_mb for r in at_size)
                 ),
                 steal_percent=[_rounded(r.steal_percent) for r in at_size],
+                cores_busy={
+                    process: [r.cores_busy.get(process) for r in at_size]
+                    for process in CORES_BUSY_LABELS
+                },
             )
         )
     return entries
@@ -566,13 +604,22 @@ def markdown(saved: dict[str, Any]) -> str:
         _memory_row("peak memory of the plain whole-run script, MB", runs, "plain_run_peak_rss_mb"),
         _memory_row("peak memory of the plain stages' process, MB", runs, "plain_peak_rss_mb"),
         "| CPU stolen by other machines, % (per repeat) | "
-        + " | ".join(_steal_label(run.get("steal_percent")) for run in runs)
+        + " | ".join(_per_repeat_label(run.get("steal_percent")) for run in runs)
         + " | | |",
+        *[
+            f"| cores busy, {label} (CPU s / wall s, per repeat) | "
+            + " | ".join(_per_repeat_label(_cores_busy(run, process)) for run in runs)
+            + " | | |"
+            for process, label in CORES_BUSY_LABELS.items()
+        ],
         "",
         "Growth is the slope of log(seconds) against log(images): 1 is linear; well below 1, "
         "fixed costs (start-up, graph tracing, export) still dominate at these sizes. CPU "
         "stolen is the share of this virtual machine's CPU time its host gave to others "
-        "during the repeat (`steal` in /proc/stat): a repeat with much of it ran slow.",
+        "during the repeat (`steal` in /proc/stat): a repeat with much of it ran slow. Cores "
+        "busy is a process's CPU seconds over its wall seconds: a repeat slower than the others "
+        "with as many cores busy did more work; with fewer, it waited (for the host, memory or "
+        "disk).",
         "",
         "![seconds and ratios by size](benchmarks.png)",
         "",
@@ -616,7 +663,12 @@ def stage_images_label(stage: str) -> str:
     }[stage]
 
 
-def _steal_label(percents: list[float | None] | None) -> str:
+def _cores_busy(run: dict[str, Any], process: str) -> list[float | None] | None:
+    """A run entry's cores busy per repeat for one process; None in files from before them."""
+    return (run.get("cores_busy") or {}).get(process)
+
+
+def _per_repeat_label(percents: list[float | None] | None) -> str:
     known = [p for p in percents or [] if p is not None]
     return " / ".join(f"{p:g}" for p in known) if known else "-"
 
@@ -708,8 +760,10 @@ def describe(result: Repeat) -> str:
         f"{stage} {pipeline_seconds(stage, result) / result.plain[stage]:.1f}x" for stage in STAGES
     )
     steal = "" if result.steal_percent is None else f", {result.steal_percent:.1f}% CPU stolen"
+    busy = ", ".join(f"{process} {cores:g}" for process, cores in result.cores_busy.items())
     return (
-        f"run {result.run_seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB{steal}; ratios {ratios}"
+        f"run {result.run_seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB{steal}; ratios "
+        f"{ratios}; cores busy: {busy}"
     )
 
 

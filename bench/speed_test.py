@@ -30,6 +30,7 @@ def repeat(size: int, scale: float, plain_scale: float) -> bench.Repeat:
     result.plain_peak_rss_mb = 500 + size / 10
     result.plain_run_peak_rss_mb = 700 + size / 10
     result.steal_percent = 0.25 * scale
+    result.cores_busy = {"run": 1.5, "plain": 1.25 + scale, "plain_run": 1.75}
     return result
 
 
@@ -440,3 +441,30 @@ def test_a_tiny_bench_measures_every_stage_and_keeps_them_when_a_later_size_fail
         assert not (work / scratch).exists(), scratch
     for log in ["run-60-0.log", "run-60-0.plain.log", "run-60-0.plain-run.log"]:
         assert (work / log).is_file(), log
+
+
+@pytest.mark.unit
+def test_cores_busy_are_kept_per_repeat_and_shown_per_process(tmp_path):
+    entries = bench.summarize([repeat(100, 0.25, 0.1), repeat(100, 0.5, 0.1)])
+
+    run = next(e for e in entries if e["name"] == "run")
+    assert run["cores_busy"] == {
+        "run": [1.5, 1.5],
+        "plain": [1.5, 1.75],
+        "plain_run": [1.75, 1.75],
+    }
+    saved = bench.results_file(entries, "cmd", 2)
+    bench.write_results(saved, str(tmp_path / "r.json"), str(tmp_path))
+    report = (tmp_path / "benchmarks.md").read_text()
+    assert "| cores busy, the plain stages (CPU s / wall s, per repeat) | 1.5 / 1.75 |" in report
+
+
+@pytest.mark.unit
+def test_a_fresh_process_is_timed_with_the_cpu_it_used(tmp_path):
+    # About a second of one core's work in a child: its CPU time, not this process's, is counted.
+    timed = bench.timed_module(
+        "timeit", ["-n", "1", "-r", "1", "sum(range(30_000_000))"], str(tmp_path / "log"), "timeit"
+    )
+
+    assert timed.cpu_seconds >= 0.5 * timed.seconds > 0
+    assert timed.cores_busy == pytest.approx(timed.cpu_seconds / timed.seconds)
