@@ -10,7 +10,8 @@ TFRecords of encoded images):
   standard deviation (Transform's analyze pass: the only work our Transform must do, since it
   does not materialize).
 - `train`: the Trainer's model (`build_model`), batch size, augmentation and epochs with Keras
-  `fit`, validating on the eval split each epoch, on decoded images cached in memory.
+  `fit` on four fifths of the train split, validating each epoch on the fifth held out (as the
+  Trainer does), on decoded images cached in memory.
 - `evaluate`: `predict` on the eval split and the gate's metrics (accuracy, macro F1, macro
   AUC) and the confusion matrix, in numpy and scikit-learn.
 
@@ -209,7 +210,6 @@ def normalize(batches: tf.data.Dataset, norm: Normalization) -> tf.data.Dataset:
 
 def train(
     train_files: list[str],
-    eval_files: list[str],
     config: TrainingConfig,
     spec: AugmentationSpec,
     num_classes: int,
@@ -219,7 +219,6 @@ def train(
     """Seconds of Keras `fit` on the Trainer's model, batch, augmentation and epochs."""
     return fit(
         normalized(train_files, config.image_size, norm),
-        normalized(eval_files, config.image_size, norm),
         config,
         spec,
         num_classes,
@@ -229,26 +228,28 @@ def train(
 
 def fit(
     train_data: tf.data.Dataset,
-    eval_data: tf.data.Dataset,
     config: TrainingConfig,
     spec: AugmentationSpec,
     num_classes: int,
     train_examples: int,
 ) -> tuple[float, keras.Model]:
     """Seconds of Keras `fit` of the Trainer's model on single (normalized image, label)
-    examples: shuffled, batched and augmented as the Trainer does, validated on `eval_data`
-    each epoch; and the model."""
+    examples of the train split, and the model. As the Trainer does: fit on four fifths of
+    them, shuffled, batched and augmented, and validate each epoch on the fifth held out
+    (`training.split_validation`, the same images), so both sides do the same work."""
     tracing.leave_keras_unconverted()  # as the Trainer does: the same Keras, traced the same
+    fit_part, held_out = training.split_validation(train_data)
+    fit_count = train_examples - training.validation_count(train_examples)
     augmenter = augmentation.build_augmenter(spec, config.seed)
     batches = augmentation.augment(
-        train_data.shuffle(4096, seed=config.seed, reshuffle_each_iteration=True).batch(
+        fit_part.shuffle(4096, seed=config.seed, reshuffle_each_iteration=True).batch(
             config.batch_size
         ),
         augmenter,
     ).prefetch(tf.data.AUTOTUNE)
-    validation = eval_data.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    validation = held_out.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
     started = time.perf_counter()
-    model = build_model(config, num_classes, math.ceil(train_examples / config.batch_size))
+    model = build_model(config, num_classes, math.ceil(fit_count / config.batch_size))
     model.fit(batches, validation_data=validation, epochs=config.epochs, verbose=0)
     return time.perf_counter() - started, model
 
@@ -310,7 +311,7 @@ def measure(data_dir: str, examples_dir: str, work: str, config: TrainingConfig)
     seconds["examplegen"], written = examplegen(data_dir, work)
     seconds["transform"], norm = transform(train_files, config.image_size)
     seconds["trainer"], model = train(
-        train_files, eval_files, config, AugmentationSpec(), num_classes, train_images, norm
+        train_files, config, AugmentationSpec(), num_classes, train_images, norm
     )
     seconds["evaluator"], metrics = evaluate(model, eval_files, config.image_size, norm)
     return {

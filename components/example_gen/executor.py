@@ -143,8 +143,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """TFX's ExampleGen Do, less its shuffle of every example before writing: on the local
-        runner that holds a whole split in memory, and images come shuffled already (Create
-        spreads the listing in a random order). Then the class names and the ingestion report
+        runner that holds a whole split in memory, and images come in mixed order already
+        (ReadImageFiles shuffles the listing). Then the class names and the ingestion report
         beside the examples."""
         self._log_startup(input_dict, output_dict, exec_properties)
         self._listing = None
