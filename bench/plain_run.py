@@ -5,7 +5,8 @@ tf.Transform or TFMA: list the image folder, split it 80/20 by a hash of each pa
 decode the files with `tf.data`, take the per-channel mean and std of the train split,
 normalize and cache, train the Trainer's model with its augmentation and settings in Keras
 `fit` (on four fifths of the train split, validating on the fifth held out, as the Trainer
-does), score the eval split with the gate's metrics, and save a SavedModel. It shares bench/plain.py's pieces, so the work is that of the stages it times.
+does), score the eval split with the gate's metrics, and save a SavedModel. It shares
+bench/plain.py's pieces, so the work is that of the stages it times.
 
 `make bench` runs it in a fresh process and times the whole process, as it times the
 pipeline's, so Python's and TensorFlow's start-up count on both sides. The folder must hold

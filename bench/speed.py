@@ -794,6 +794,21 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def command_line(argv: list[str]) -> str:
+    """How the bench was started, for the report; without the note, which the report shows
+    on its own."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--note="):
+            skip = False
+            continue
+        if arg == "--note":
+            skip = True
+            continue
+        kept.append(arg)
+    return " ".join(["python -m bench.speed", *kept])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.speed", description=__doc__.split("\n\n")[0]
@@ -839,7 +854,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
-    command = "python -m bench.speed " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line(argv if argv is not None else sys.argv[1:])
     work = args.work or tempfile.mkdtemp(prefix="bench-")
     repeats = []
     started = time.monotonic()

@@ -468,3 +468,11 @@ def test_a_fresh_process_is_timed_with_the_cpu_it_used(tmp_path):
 
     assert timed.cpu_seconds >= 0.5 * timed.seconds > 0
     assert timed.cores_busy == pytest.approx(timed.cpu_seconds / timed.seconds)
+
+
+@pytest.mark.unit
+def test_the_reported_command_leaves_the_note_out():
+    assert bench.command_line(["--sizes", "500", "--note", "quiet machine", "--repeats=2"]) == (
+        "python -m bench.speed --sizes 500 --repeats=2"
+    )
+    assert bench.command_line(["--note=busy"]) == "python -m bench.speed"
