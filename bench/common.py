@@ -4,10 +4,12 @@ and the command a result came from."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import platform
 import subprocess
 import sys
+from typing import Any
 
 from components.example_gen import EXAMPLE_GEN_NODE_ID
 from pipeline.cli import STACK_ENVIRONMENT
@@ -46,10 +48,22 @@ def command(make_target: str, argv: list[str] | None = None) -> str:
     return " ".join(sys.argv if argv is None else argv)
 
 
-def examples_dir(pipeline_root: str) -> str:
-    """The newest Examples artifact ingestion wrote under a pipeline root
-    (`<root>/<node id>/examples/<execution id>`, TFX's layout)."""
-    found = glob.glob(os.path.join(pipeline_root, EXAMPLE_GEN_NODE_ID, "examples", "*"))
+def newest_artifact(pipeline_root: str, node_id: str, key: str) -> str:
+    """The newest `<root>/<node id>/<output key>/<execution id>` folder (TFX's layout)."""
+    found = glob.glob(os.path.join(pipeline_root, node_id, key, "*"))
     if not found:
-        raise RuntimeError(f"No Examples artifact under {pipeline_root}: did the run fail?")
+        raise RuntimeError(f"No {node_id} {key} under {pipeline_root}: did the run fail?")
     return max(found, key=lambda path: int(os.path.basename(path)))
+
+
+def examples_dir(pipeline_root: str) -> str:
+    """The newest Examples artifact ingestion wrote under a pipeline root."""
+    return newest_artifact(pipeline_root, EXAMPLE_GEN_NODE_ID, "examples")
+
+
+def read_results(path: str) -> dict[str, Any] | None:
+    """An experiment's results file, or None where there is none yet."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)

@@ -241,14 +241,6 @@ def runner_flags(settings: dict[str, Any], mixed: bool) -> list[str]:
     return flags
 
 
-def newest_artifact(pipeline_root: str, node_id: str, key: str) -> str:
-    """The newest `<root>/<node id>/<output key>/<execution id>` folder (TFX's layout)."""
-    found = glob.glob(os.path.join(pipeline_root, node_id, key, "*"))
-    if not found:
-        raise RuntimeError(f"No {node_id} {key} under {pipeline_root}: did the run fail?")
-    return max(found, key=lambda path: int(os.path.basename(path)))
-
-
 def run_pipeline(
     data: str, outputs: str, settings: dict[str, Any], mixed: bool, log_path: str
 ) -> dict[str, Any]:
@@ -463,7 +455,7 @@ def ensure_data(work: str, size: int) -> str:
 
 
 def input_step(work: str, flags: list[str], examples: str, root: str) -> dict[str, Any]:
-    graph = newest_artifact(root, TRANSFORM_NODE_ID, "transform_graph")
+    graph = common.newest_artifact(root, TRANSFORM_NODE_ID, "transform_graph")
     input_flags = [*flags, "--examples", examples, "--transform-graph", graph]
     return run_worker("input", input_flags, work)
 
@@ -663,13 +655,6 @@ def markdown(saved: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
-def read_results(path: str) -> dict[str, Any] | None:
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def write_doc(saved: dict[str, Any] | None, docs_dir: str) -> str:
     os.makedirs(docs_dir, exist_ok=True)
     path = os.path.join(docs_dir, DOC_NAME)
@@ -735,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         return worker_main(args, settings)
     if args.report_only:
-        saved = read_results(args.results)
+        saved = common.read_results(args.results)
         path = write_doc(saved, args.docs)
         source = args.results if saved else f"no results ({args.results} is missing)"
         print(f"Wrote {path} from {source}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import gpu
+from bench import common, gpu
 from pipeline import exit_codes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def test_the_page_without_results_says_gpu_figures_are_still_to_come():
 
 @pytest.mark.unit
 def test_the_committed_page_is_what_the_code_writes():
-    saved = gpu.read_results(str(ROOT / gpu.DEFAULT_RESULTS))
+    saved = common.read_results(str(ROOT / gpu.DEFAULT_RESULTS))
     assert (ROOT / "docs" / gpu.DOC_NAME).read_text() == gpu.markdown(saved)
 
 

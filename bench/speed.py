@@ -767,16 +767,9 @@ def describe(result: Repeat) -> str:
     )
 
 
-def read_results(path: str) -> dict[str, Any] | None:
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def rewrite_report(results_path: str, docs_dir: str, before: dict[str, Any] | None) -> int:
     """Writes docs/benchmarks.md and .png again from a results file, measuring nothing."""
-    saved = read_results(results_path)
+    saved = common.read_results(results_path)
     if saved is None:
         raise SystemExit(f"No results file {results_path}: run the benchmark first.")
     write_docs(saved, docs_dir, before)
@@ -845,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     before_path = args.before or os.path.join(os.path.dirname(args.results), "results-before.json")
-    before = read_results(before_path)
+    before = common.read_results(before_path)
     if args.report_only:
         return rewrite_report(args.results, args.docs, before)
     try:
