@@ -1,11 +1,11 @@
 """The pipeline's work done in plain TensorFlow, to measure the pipeline's overhead against.
 
 Each function does what one component must do, with nothing of TFX, Beam, tf.Transform or TFMA:
-the first on the image folder, the others on the same examples ImageExampleGen wrote (gzipped
+the first on the image folder, the others on the same examples ImageExampleGen wrote (plain
 TFRecords of encoded images):
 
 - `examplegen`: list the folder, read and decode each image once (to check it and take its
-  shape), and write its tf.Example to a gzipped TFRecord file per split, in a plain loop.
+  shape), and write its tf.Example to a TFRecord file per split, in a plain loop.
 - `transform`: decode and resize every training image and compute the per-channel mean and
   standard deviation (Transform's analyze pass: the only work our Transform must do, since it
   does not materialize).
@@ -48,7 +48,7 @@ from sklearn.metrics import roc_auc_score
 
 from components import features
 from components.common import tracing
-from components.example_gen import DEFAULT_EVAL_PERCENT, split_dir
+from components.example_gen import DEFAULT_EVAL_PERCENT, record_compression, split_dir
 from components.example_gen.class_names import read_class_names
 from components.trainer import training
 from components.trainer.model import build_model
@@ -91,19 +91,18 @@ def split_of(relative_path: str) -> str:
 
 
 def examplegen(root: str, out_dir: str) -> tuple[float, dict[str, int]]:
-    """Seconds to turn an image folder into gzipped TFRecords of ImageExampleGen's examples
+    """Seconds to turn an image folder into TFRecords of ImageExampleGen's examples
     (the encoded bytes, the label, the file name and the shape as stored), one file per split
     in `out_dir`, skipping files that do not decode; and the examples written per split."""
     started = time.perf_counter()
     _, files = list_images(root)
     os.makedirs(out_dir, exist_ok=True)
-    options = tf.io.TFRecordOptions(compression_type="GZIP")
     splits = (features.TRAIN_SPLIT, features.EVAL_SPLIT)
     written = dict.fromkeys(splits, 0)
     with contextlib.ExitStack() as stack:
         writers = {
             split: stack.enter_context(
-                tf.io.TFRecordWriter(os.path.join(out_dir, f"{split}.tfrecord.gz"), options)
+                tf.io.TFRecordWriter(os.path.join(out_dir, f"{split}.tfrecord"))
             )
             for split in splits
         }
@@ -144,7 +143,7 @@ def _bytes_feature(value: bytes) -> tf.train.Feature:
 
 
 def split_files(examples_dir: str, split: str) -> list[str]:
-    """The gzipped TFRecord files of one split of an Examples artifact."""
+    """The TFRecord files of one split of an Examples artifact."""
     folder = split_dir(examples_dir, split)
     files = sorted(glob.glob(os.path.join(folder, "*")))
     if not files:
@@ -160,7 +159,7 @@ def decoded(files: list[str], image_size: int) -> tf.data.Dataset:
         return decode_and_resize(parsed[features.IMAGE_KEY], image_size), parsed[features.LABEL_KEY]
 
     return (
-        tf.data.TFRecordDataset(files, compression_type="GZIP")
+        tf.data.TFRecordDataset(files, compression_type=record_compression(files))
         .batch(_PARSE_BATCH)
         .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     )

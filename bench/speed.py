@@ -547,7 +547,7 @@ def markdown(saved: dict[str, Any]) -> str:
         f"{TrainingConfig.backbone_alpha}) at {BENCH_TRAINING['image_size']} px from scratch, "
         f"{BENCH_TRAINING['epochs']} epochs, batch {BENCH_TRAINING['batch_size']}, the default "
         "augmentation. The plain stages are `bench/plain.py`: ingestion as a plain loop that "
-        "reads, decodes (to check) and writes each image's tf.Example to gzipped TFRecords; "
+        "reads, decodes (to check) and writes each image's tf.Example to TFRecords; "
         "decode, resize and per-channel statistics with `tf.data`; Keras `fit` on the same "
         "model and data; `predict` and the gate's metrics with numpy and scikit-learn. The "
         "plain whole run is `bench/plain_run.py`, the same job as one script from the image "

@@ -309,8 +309,8 @@ def test_plain_ingestion_writes_each_decodable_image_once_in_its_split(tmp_path)
     assert written == {features.TRAIN_SPLIT: 3, features.EVAL_SPLIT: 2}
     found = {}
     for split in written:
-        path = str(tmp_path / "out" / f"{split}.tfrecord.gz")
-        for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+        path = str(tmp_path / "out" / f"{split}.tfrecord")
+        for record in tf.data.TFRecordDataset(path):
             feature = tf.train.Example.FromString(record.numpy()).features.feature
             name = feature[features.FILENAME_KEY].bytes_list.value[0].decode()
             assert name not in found, name  # once

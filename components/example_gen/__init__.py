@@ -13,6 +13,25 @@ DEFAULT_MAX_BAD_FILE_FRACTION = 0.01
 EXAMPLE_GEN_NODE_ID = "ImageExampleGen"
 
 
+# ImageExampleGen writes plain TFRecords: the images in them are already compressed by their
+# codec, so gzip saved 0.5% of the bytes (PNG and JPEG) at about 40 MB/s on one core, a third of
+# ingestion's time. Files named *.gz (examples written by TFX's own ExampleGen) are gzipped.
+GZIP_SUFFIX = ".gz"
+
+
+def record_compression(files: list[str]) -> str:
+    """`tf.data.TFRecordDataset`'s compression_type for `files`: "GZIP" for *.gz, "" for plain.
+
+    Raises ValueError for a mix, which one dataset cannot read.
+    """
+    gzipped = {f.endswith(GZIP_SUFFIX) for f in files}
+    if len(gzipped) > 1:
+        raise ValueError(
+            f"Example files mix gzipped (*{GZIP_SUFFIX}) and plain TFRecords: {sorted(files)}"
+        )
+    return "GZIP" if gzipped == {True} else ""
+
+
 def split_dir(examples_uri: str, split: str) -> str:
     """Where TFX keeps one split of an Examples artifact (its `Split-<name>` folder)."""
     return f"{examples_uri.rstrip('/')}/Split-{split}"

@@ -167,7 +167,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 _ = (
                     records
                     | f"Serialize[{split}]" >> beam.Map(_serialized)
-                    | f"Write[{split}]" >> beam.io.WriteToTFRecord(path, file_name_suffix=".gz")
+                    | f"Write[{split}]" >> beam.io.WriteToTFRecord(path)  # plain: see GZIP_SUFFIX
                 )
         # As TFX's Do records them: what downstream readers check the examples by.
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)

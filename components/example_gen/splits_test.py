@@ -9,7 +9,7 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.pipeline import Pipeline
 
 from components import features
-from components.example_gen import split_dir, splits
+from components.example_gen import record_compression, split_dir, splits
 from components.example_gen.component import ImageExampleGen
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.example_gen.ingest import DataError
@@ -31,8 +31,8 @@ def write_classes(root, per_class: int, names=("cat", "dog")) -> None:
 
 def filenames_in(split_folder: str) -> set[str]:
     found = set()
-    for path in tf.io.gfile.glob(os.path.join(split_folder, "*.gz")):
-        for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+    for path in tf.io.gfile.glob(os.path.join(split_folder, "*")):
+        for record in tf.data.TFRecordDataset(path, compression_type=record_compression([path])):
             example = tf.train.Example.FromString(record.numpy())
             found.add(example.features.feature[features.FILENAME_KEY].bytes_list.value[0].decode())
     return found

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from components import features
+from components.example_gen import record_compression
 
 # The file TF Serving looks for in a version's assets.extra folder (its fixed name).
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -68,9 +69,11 @@ def read_warmup_requests(assets_extra_dir: str) -> list:
 
 
 def raw_images(files: Sequence[str], count: int) -> list[bytes]:
-    """The first `count` encoded images of gzipped tf.Example files (ExampleGen's)."""
+    """The first `count` encoded images of tf.Example files (ExampleGen's)."""
     spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
-    examples = tf.data.TFRecordDataset(list(files), compression_type="GZIP").take(count)
+    files = list(files)
+    examples = tf.data.TFRecordDataset(files, compression_type=record_compression(files))
+    examples = examples.take(count)
     return [
         tf.io.parse_single_example(serialized, spec)[features.IMAGE_KEY].numpy()
         for serialized in examples

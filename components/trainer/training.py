@@ -17,6 +17,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features
 from components.common import tracing
+from components.example_gen import record_compression
 from components.example_gen.class_names import examples_dir_of_split_pattern, read_class_names
 from components.trainer import (
     devices,
@@ -78,15 +79,16 @@ def _files(file_pattern: str | list[str]) -> list[str]:
 
 
 def count_examples(file_pattern: str | list[str]) -> int:
-    """Examples in gzipped TFRecord files (a quick pass over the records, no parsing)."""
-    records = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP")
+    """Examples in TFRecord files (a quick pass over the records, no parsing)."""
+    files = _files(file_pattern)
+    records = tf.data.TFRecordDataset(files, compression_type=record_compression(files))
     return int(records.reduce(0, lambda count, _: count + 1))
 
 
 def transformed_examples(
     file_pattern: str | list[str], tft_output: tft.TFTransformOutput
 ) -> tf.data.Dataset:
-    """(image, label) examples from raw gzipped records, through the transform graph.
+    """(image, label) examples from raw records, through the transform graph.
 
     The transform graph runs here instead of being materialized by Transform: materialized
     float images would cost ~110 KB each on disk. Not cached: callers cache what they keep.
@@ -100,7 +102,7 @@ def transformed_examples(
         return transformed[features.TRANSFORMED_IMAGE_KEY], transformed[features.LABEL_KEY]
 
     return (
-        tf.data.TFRecordDataset(files, compression_type="GZIP")
+        tf.data.TFRecordDataset(files, compression_type=record_compression(files))
         .batch(_PARSE_BATCH)
         .map(transform, num_parallel_calls=tf.data.AUTOTUNE)
         .unbatch()
