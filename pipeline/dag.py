@@ -1,6 +1,6 @@
 """create_pipeline(config): the whole DAG, pure, the same for every runner.
 
-[DataSnapshot, on Kubeflow] -> ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated) ->
+[DataSnapshot, on Kubeflow] -> ImageExampleGen -> ImportSchemaGen (curated) -> StatisticsGen ->
 ExampleValidator -> ValidationGate (schema, and drift from the served version's training data;
 BaselineModel reads what is served) -> Transform -> [Tuner] -> Trainer -> Evaluator (vs
 the served version) -> Pusher (to the versioned registry in the push destination).
@@ -126,9 +126,11 @@ def create_components(config: PipelineConfig) -> list:
     """Every node of the pipeline, wired; in topological order."""
     snapshot, example_gen = data_steps(config)
     examples = example_gen.outputs["examples"]
-    statistics_gen = StatisticsGen(examples=examples)
     schema_gen = ImportSchemaGen(schema_file=config.schema_path)
     schema = schema_gen.outputs["schema"]
+    # Given the schema, TFDV takes the image feature for image bytes (its image_domain): their
+    # lengths only, not the top values and unique count of every image's bytes as strings.
+    statistics_gen = StatisticsGen(examples=examples, schema=schema)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
@@ -207,8 +209,8 @@ def create_components(config: PipelineConfig) -> list:
     components = [
         snapshot,
         example_gen,
-        statistics_gen,
         schema_gen,
+        statistics_gen,
         example_validator,
         baseline,
         validation_gate,

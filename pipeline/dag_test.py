@@ -17,8 +17,8 @@ pytestmark = pytest.mark.pipeline
 
 EXPECTED_ORDER = [
     "ImageExampleGen",
-    "StatisticsGen",
     "ImportSchemaGen",
+    "StatisticsGen",
     "ExampleValidator",
     "BaselineModel",
     "ValidationGate",
