@@ -14,8 +14,9 @@ EXAMPLE_GEN_NODE_ID = "ImageExampleGen"
 
 
 # ImageExampleGen writes plain TFRecords: the images in them are already compressed by their
-# codec, so gzip saved 0.5% of the bytes (PNG and JPEG) at about 40 MB/s on one core, a third of
-# ingestion's time. Files named *.gz (examples written by TFX's own ExampleGen) are gzipped.
+# codec, so gzip saved 0.5% of the bytes (PNG and JPEG) and cost about 40 MB/s of one core to
+# write, and again to read in each later step. Files named *.gz (TFX's own ExampleGen's) are
+# gzipped.
 GZIP_SUFFIX = ".gz"
 
 
