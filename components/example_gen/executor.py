@@ -9,6 +9,7 @@ artifact, where the Trainer and the run summary find them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
@@ -62,42 +63,81 @@ def _serialized(example: tf.train.Example) -> bytes:
     return example.SerializeToString()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Listing:
+    """What the executor found in an image folder before Beam read it, to conclude with."""
+
+    root: str
+    assigned: list[splits.AssignedFile]
+    ignored: list[str]
+    options: dict[str, Any]
+    split_config: example_gen_pb2.SplitConfig
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """Generates examples from `input_base/<class>/<image>` or `input_base/*.tfrecord*`."""
 
-    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-        return beam.ptransform_fn(self._read_examples)
+    def GenerateExamplesByBeam(
+        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
+    ) -> dict[str, beam.PCollection]:
+        """{split: serialized examples}. A TFRecord folder goes through TFX's own (which
+        partitions the examples by a hash of their file name); an image folder's files are
+        assigned their splits here, by the same hash, before Beam reads any of them."""
+        options = unpack_custom_config(exec_properties)
+        if options.get(INPUT_FORMAT_KEY, "images") == "tfrecord":
+            partitioned = super().GenerateExamplesByBeam(pipeline, exec_properties)
+            return {
+                split: examples | f"Serialize[{split}]" >> beam.Map(_serialized)
+                for split, examples in partitioned.items()
+            }
+        return self._read_image_folder(pipeline, exec_properties, options)
 
-    def _read_examples(
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return beam.ptransform_fn(self._read_tfrecords)
+
+    def _read_tfrecords(
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
     ):
-        """Called by the base class once per input split, while it builds the Beam graph:
-        lists the files (no decoding here: that is Beam's work, on its workers)."""
+        """A TFRecord folder's examples, labels checked and image shapes added; TFX's
+        GenerateExamplesByBeam partitions them into splits."""
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        options = unpack_custom_config(exec_properties)
-        max_megapixels = options.get(MAX_MEGAPIXELS_KEY, features.DEFAULT_MAX_MEGAPIXELS)
-        if options.get(INPUT_FORMAT_KEY, "images") == "tfrecord":
-            self._class_names = ingest.read_tfrecord_class_names(root)
-            self._report = {"root": root, "class_names": self._class_names, "format": "tfrecord"}
-            return (
-                pipeline
-                | "ReadTFRecords" >> beam.io.ReadFromTFRecord(os.path.join(root, split_pattern))
-                | "ParseExamples" >> beam.Map(tf.train.Example.FromString)
-                | "CheckLabels" >> beam.Map(ingest.check_label, self._class_names)
-                | "AddImageShapes" >> beam.Map(ingest.with_image_shape, max_megapixels)
-                # A user's TFRecords may hold one class after another: written as read, the
-                # Trainer's shuffle buffer would see one class at a time.
-                | "Shuffle" >> beam.Reshuffle()
-            )
+        max_megapixels = unpack_custom_config(exec_properties).get(
+            MAX_MEGAPIXELS_KEY, features.DEFAULT_MAX_MEGAPIXELS
+        )
+        self._class_names = ingest.read_tfrecord_class_names(root)
+        self._report = {"root": root, "class_names": self._class_names, "format": "tfrecord"}
+        return (
+            pipeline
+            | "ReadTFRecords" >> beam.io.ReadFromTFRecord(os.path.join(root, split_pattern))
+            | "ParseExamples" >> beam.Map(tf.train.Example.FromString)
+            | "CheckLabels" >> beam.Map(ingest.check_label, self._class_names)
+            | "AddImageShapes" >> beam.Map(ingest.with_image_shape, max_megapixels)
+            # A user's TFRecords may hold one class after another: written as read, the
+            # Trainer's shuffle buffer would see one class at a time.
+            | "Shuffle" >> beam.Reshuffle()
+        )
+
+    def _read_image_folder(
+        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any], options: dict[str, Any]
+    ) -> dict[str, beam.PCollection]:
+        """Lists the files and assigns their splits while the Beam graph is built; reading and
+        decoding them is Beam's work, on its workers."""
+        root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         class_names, files, ignored = ingest.list_image_files(root)
         self._class_names = class_names
+        split_config = self._split_config(exec_properties)
+        assigned = splits.assign_splits(files, split_config)
         # Refuse a split short of a class before reading a file (the runner checked the same
         # listing; a compiled pipeline's data may have changed since).
-        splits.check_splits(class_names, files, self._split_config(exec_properties))
+        splits.check_assigned_splits(class_names, assigned, split_config)
         logging.info("Reading %d image files in %d classes", len(files), len(class_names))
-        self._listing = (root, files, ignored, options)
+        self._listing = _Listing(root, assigned, ignored, options, split_config)
         return pipeline | "ReadImages" >> read_images.ReadImageFiles(
-            root, files, max_megapixels, self._rejected_path()
+            root,
+            assigned,
+            [split.name for split in split_config.splits],
+            options.get(MAX_MEGAPIXELS_KEY, features.DEFAULT_MAX_MEGAPIXELS),
+            self._rejected_path(),
         )
 
     def _rejected_path(self) -> str:
@@ -109,20 +149,20 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         json_format.Parse(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output)
         return output.split_config
 
-    def _conclude_images(self, exec_properties: dict[str, Any]) -> dict[str, Any]:
+    def _conclude_images(self) -> dict[str, Any]:
         """The ingestion report of an image folder, from the listing and the files Beam
         refused; DataError past the bad-file threshold or with a split short of a class."""
-        root, files, ignored, options = self._listing
+        listing = self._listing
         rejected = read_images.read_rejected(self._rejected_path())
         for refused in rejected:
             logging.warning("Skipped %s: %s", refused.path, refused.reason)
         scan = ingest.conclude_scan(
-            root,
+            listing.root,
             self._class_names,
-            files,
-            ignored,
+            [(path, label) for path, label, _ in listing.assigned],
+            listing.ignored,
             rejected,
-            options.get(MAX_BAD_FILE_FRACTION_KEY, DEFAULT_MAX_BAD_FILE_FRACTION),
+            listing.options.get(MAX_BAD_FILE_FRACTION_KEY, DEFAULT_MAX_BAD_FILE_FRACTION),
         )
         logging.info(
             "Found %d images in %d classes %s (%d undecodable or oversized skipped, "
@@ -133,8 +173,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             len(scan.rejected),
             len(scan.ignored),
         )
-        counts = splits.check_splits(
-            self._class_names, list(scan.files), self._split_config(exec_properties)
+        refused = {r.path for r in rejected}
+        counts = splits.check_assigned_splits(
+            self._class_names,
+            [file for file in listing.assigned if file[0] not in refused],
+            listing.split_config,
         )
         report = {**scan.to_report(), "format": "images", "split_counts": counts}
         for warning in report["warnings"]:
@@ -164,11 +207,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 path = os.path.join(
                     artifact_utils.get_split_uri(all_examples, split), write_split.DEFAULT_FILE_NAME
                 )
-                _ = (
-                    records
-                    | f"Serialize[{split}]" >> beam.Map(_serialized)
-                    | f"Write[{split}]" >> beam.io.WriteToTFRecord(path)  # plain: see GZIP_SUFFIX
-                )
+                # Plain records, not gzipped: see GZIP_SUFFIX.
+                _ = records | f"Write[{split}]" >> beam.io.WriteToTFRecord(path)
         # As TFX's Do records them: what downstream readers check the examples by.
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         if payload_format:
@@ -177,7 +217,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         if file_format:
             examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
         if self._listing is not None:
-            self._report = self._conclude_images(exec_properties)
+            self._report = self._conclude_images()
         write_class_names(examples.uri, self._class_names)
         with tf.io.gfile.GFile(os.path.join(examples.uri, INGESTION_REPORT_FILE), "w") as f:
             json.dump(self._report, f, indent=2)

@@ -12,10 +12,16 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.pipeline import Pipeline
 
 from components import features
-from components.example_gen import GZIP_SUFFIX, record_compression, split_dir
+from components.example_gen import (
+    DEFAULT_EVAL_PERCENT,
+    GZIP_SUFFIX,
+    record_compression,
+    split_dir,
+    splits,
+)
 from components.example_gen.component import ImageExampleGen
 from components.example_gen.executor import INGESTION_REPORT_FILE
-from components.example_gen.ingest import DataError
+from components.example_gen.ingest import DataError, make_example
 from pipeline.config import LOCAL_BEAM_ARGS
 from pipeline.dag import compile_ir, sqlite_metadata
 from tests.helpers import encode_image, tree_digest
@@ -32,14 +38,16 @@ def write_images(root, per_class: int) -> None:
             (root / name / f"{i:02d}.png").write_bytes(encode_image(size=(6, 5), seed=c * 50 + i))
 
 
-def ingest(tmp_path, max_bad_file_fraction: float) -> str:
+def ingest(tmp_path, max_bad_file_fraction: float = 0.01, input_format: str = "images") -> str:
     """Runs ImageExampleGen on tmp_path/data; the Examples artifact's folder."""
     pipeline = Pipeline(
         pipeline_name="ingestion",
         pipeline_root=str(tmp_path / "pipeline"),
         components=[
             ImageExampleGen(
-                data_root=str(tmp_path / "data"), max_bad_file_fraction=max_bad_file_fraction
+                data_root=str(tmp_path / "data"),
+                input_format=input_format,
+                max_bad_file_fraction=max_bad_file_fraction,
             )
         ],
         metadata_connection_config=sqlite_metadata(str(tmp_path / "metadata.sqlite")),
@@ -98,3 +106,28 @@ def test_too_many_bad_files_fail_after_reading_naming_them_and_leave_the_folder(
         ingest(tmp_path, max_bad_file_fraction=0.1)
 
     assert tree_digest(str(tmp_path / "data")) == before
+
+
+def test_a_tfrecord_folder_is_split_by_tfx_and_its_examples_get_their_shapes(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "class_names.txt").write_text("cat\ndog\n")
+    names = [f"{name}/{i:02d}.png" for name in CLASSES for i in range(15)]
+    with tf.io.TFRecordWriter(str(tmp_path / "data" / "part-0.tfrecord")) as writer:
+        for i, name in enumerate(names):
+            example = make_example(encode_image(size=(6, 5), seed=i), int(i >= 15), name)
+            writer.write(example.SerializeToString())
+
+    examples = ingest(tmp_path, input_format="tfrecord")
+
+    config = splits.split_config(DEFAULT_EVAL_PERCENT).split_config
+    for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT):
+        found = written(examples, split)
+        assert found, split
+        assert {value(e, features.FILENAME_KEY).decode() for e in found} == {
+            name for name in names if splits.split_of(name, config) == split
+        }
+        assert {tuple(value(e, key) for key in features.IMAGE_SHAPE_KEYS) for e in found} == {
+            (5, 6, 3)
+        }
+    report = json.loads((Path(examples) / INGESTION_REPORT_FILE).read_text())
+    assert report["format"] == "tfrecord"

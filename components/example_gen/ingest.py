@@ -198,7 +198,8 @@ def read_image_file(path: str) -> tuple[bytes | None, str | None]:
     """(its bytes, None), or (None, why it cannot be read). A FIFO, socket or device under an
     image's name is refused unopened (reading a FIFO would wait forever for a writer), and a
     dangling link or an unreadable file is a reason, not a traceback."""
-    if "://" not in path:  # object stores hold only regular objects
+    local = "://" not in path  # object stores hold only regular objects
+    if local:
         try:
             mode = os.stat(path).st_mode  # follows links: a dangling one fails here
         except OSError as e:
@@ -206,7 +207,8 @@ def read_image_file(path: str) -> tuple[bytes | None, str | None]:
         if not stat.S_ISREG(mode):
             return None, "not a regular file (a FIFO, socket or device)"
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
+        # Python's own file for a local one: a gfile costs more per file than reading it.
+        with open(path, "rb") if local else tf.io.gfile.GFile(path, "rb") as f:
             return f.read(), None
     except (tf.errors.OpError, OSError) as e:
         message = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)

@@ -1,5 +1,6 @@
 """Ingestion's Beam work: each image file read once, checked and made into its example on
-whichever worker Beam gives it to, in parallel locally and on a distributed runner's workers.
+whichever worker Beam gives it to, in parallel locally and on a distributed runner's workers,
+and sent on to its split's output, serialized.
 
 The files refused (undecodable, above the pixel cap, unreadable) leave the pipeline through a
 side output written to one JSON-lines file, which the executor reads once the pipeline is done
@@ -15,15 +16,16 @@ import apache_beam as beam
 import tensorflow as tf
 
 from components.common import progress
-from components.example_gen import ingest
+from components.example_gen import ingest, splits
 
 _REJECTED_TAG = "rejected"
 _LISTING_SEED = 0
 
 
 class _CheckImageFiles(beam.DoFn):
-    """(relative path, label) -> its example, or the RejectedFile as JSON on `_REJECTED_TAG`.
-    Says every `progress.EVERY_SECONDS` how many files this worker has checked."""
+    """(relative path, label, split) -> its serialized example on the split's tag, or the
+    RejectedFile as JSON on `_REJECTED_TAG`. Says every `progress.EVERY_SECONDS` how many files
+    this worker has checked."""
 
     def __init__(self, root: str, max_megapixels: float, total: int):
         self._root, self._max_megapixels, self._total = root, max_megapixels, total
@@ -35,8 +37,8 @@ class _CheckImageFiles(beam.DoFn):
         )
         self._checked = self._refused = 0
 
-    def process(self, element: tuple[str, int]):
-        relative_path, label = element
+    def process(self, element: splits.AssignedFile):
+        relative_path, label, split = element
         checked = ingest.checked_example(self._root, relative_path, label, self._max_megapixels)
         self._checked += 1
         if isinstance(checked, ingest.RejectedFile):
@@ -45,43 +47,54 @@ class _CheckImageFiles(beam.DoFn):
                 _REJECTED_TAG, json.dumps({"path": checked.path, "reason": checked.reason})
             )
         else:
-            yield checked
+            yield beam.pvalue.TaggedOutput(_split_tag(split), checked.SerializeToString())
         self._progress.update(self._checked, f"{self._refused} unusable")
 
 
+def _split_tag(split: str) -> str:
+    # Apart from _REJECTED_TAG whatever the splits are called.
+    return f"split:{split}"
+
+
 class ReadImageFiles(beam.PTransform):
-    """Pipeline -> the examples of `files` ((path relative to `root`, label) pairs) that can
-    be used; the others are written to `rejected_path` (read them with `read_rejected`)."""
+    """Pipeline -> {split: the serialized examples of its files that can be used}, for
+    `assigned` files ((path relative to `root`, label, split)); the files refused are written
+    to `rejected_path` (read them with `read_rejected`).
+
+    The split comes with each file, hashed once by the executor, so no Beam step hashes the
+    examples again to partition them (as TFX's ExampleGen does), and each example is
+    serialized where it is made."""
 
     def __init__(
         self,
         root: str,
-        files: list[tuple[str, int]],
+        assigned: list[splits.AssignedFile],
+        split_names: list[str],
         max_megapixels: float,
         rejected_path: str,
     ):
         super().__init__()
-        self._root, self._files = root, files
+        self._root, self._assigned, self._split_names = root, assigned, split_names
         self._max_megapixels, self._rejected_path = max_megapixels, rejected_path
 
-    def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
+    def expand(self, pipeline: beam.Pipeline) -> dict[str, beam.PCollection]:
         # Examples are written in the order read: a listing left class by class would have
         # the Trainer's shuffle buffer see one class at a time. A fixed seed keeps the order
         # a function of the files. Create then spreads them over the workers.
-        listing = list(self._files)
+        listing = list(self._assigned)
         random.Random(_LISTING_SEED).shuffle(listing)
         checked = (
             pipeline
             | "ListImages" >> beam.Create(listing)
             | "CheckImages"
             >> beam.ParDo(
-                _CheckImageFiles(self._root, self._max_megapixels, len(self._files))
-            ).with_outputs(_REJECTED_TAG, main="examples")
+                _CheckImageFiles(self._root, self._max_megapixels, len(listing))
+            ).with_outputs(_REJECTED_TAG, *map(_split_tag, self._split_names))
         )
         _ = checked[_REJECTED_TAG] | "WriteRejected" >> beam.io.WriteToText(
             self._rejected_path, shard_name_template=""
         )
-        return checked.examples
+        return {split: checked[_split_tag(split)] for split in self._split_names}
 
 
 def read_rejected(rejected_path: str) -> list[ingest.RejectedFile]:

@@ -2,6 +2,8 @@
 
 TFX's ExampleGen assigns an example to a split by a hash of its partition feature (here the
 file's path under the data folder), so which files go where is known from their names alone.
+ImageExampleGen hashes each path once, with TFX's own function, before reading any file; the
+counts are checked and each example written to its split from that one assignment.
 A run whose eval split lacks a class cannot judge the model on it, and one whose train split
 lacks a class cannot learn it; both are refused here, before any work, naming each class.
 """
@@ -53,22 +55,42 @@ def split_of(relative_path: str, config: example_gen_pb2.SplitConfig) -> str:
     return config.splits[index].name
 
 
+# (path relative to the data folder, label id, the split ExampleGen puts it in)
+AssignedFile = tuple[str, int, str]
+
+
+def assign_splits(
+    files: list[tuple[str, int]], config: example_gen_pb2.SplitConfig
+) -> list[AssignedFile]:
+    """Each (relative path, label) pair with its split, hashed once: ingestion checks the
+    counts, tags each example and counts again from this one assignment."""
+    return [(path, label, split_of(path, config)) for path, label in files]
+
+
 def counts_by_split(
-    class_names: list[str], files: list[tuple[str, int]], config: example_gen_pb2.SplitConfig
+    class_names: list[str], assigned: list[AssignedFile], config: example_gen_pb2.SplitConfig
 ) -> dict[str, dict[str, int]]:
-    """{split: {class name: images}} for (relative path, label id) pairs, every class listed."""
+    """{split: {class name: images}}, every split and class listed."""
     counts = {split.name: dict.fromkeys(class_names, 0) for split in config.splits}
-    for path, label in files:
-        counts[split_of(path, config)][class_names[label]] += 1
+    for _, label, split in assigned:
+        counts[split][class_names[label]] += 1
     return counts
 
 
 def check_splits(
     class_names: list[str], files: list[tuple[str, int]], config: example_gen_pb2.SplitConfig
 ) -> dict[str, dict[str, int]]:
+    """The counts by split of (relative path, label) pairs, or DataError as
+    `check_assigned_splits` says."""
+    return check_assigned_splits(class_names, assign_splits(files, config), config)
+
+
+def check_assigned_splits(
+    class_names: list[str], assigned: list[AssignedFile], config: example_gen_pb2.SplitConfig
+) -> dict[str, dict[str, int]]:
     """The counts by split, or DataError naming each class short of
     MIN_IMAGES_PER_CLASS_AND_SPLIT images in a split, with its counts."""
-    counts = counts_by_split(class_names, files, config)
+    counts = counts_by_split(class_names, assigned, config)
     short = [
         (name, split)
         for name in class_names
