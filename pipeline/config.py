@@ -92,11 +92,11 @@ LOCAL_BEAM_ARGS = (
 # Reading and decoding images release the GIL, so they overlap; Beam's per-element work and
 # building the protos do not, which bounds the threads worth having. Measured on 2 cores,
 # ExampleGen alone: on 2,000 photo-sized JPEGs (500x375, 70 KB), 4.2 s in one worker and 2.8 s
-# in 2 threads; on 32,000 small demo images, whose decoding is short, 19.1 s either way (with
-# gzipped records, 12.7 s against 9.3 s at 8,000, and 11.8 s in 4 threads: more threads
-# than cores cost). StatisticsGen, Transform and the Evaluator were slower in threads (6.2 ->
-# 8.4 s, 7.6 -> 7.3 s, 9.8 -> 11.3 s), and worker processes start too slowly for this size
-# (ExampleGen at 32,000 images: 45.7 s in one worker, 56.4 s in 2 processes).
+# in 2 threads; on 32,000 small demo images, whose decoding is short, 19.1 s either way; 4
+# threads were slower than 2 (more threads than cores cost). StatisticsGen and the Evaluator
+# were slower in threads (6.2 -> 8.4 s, 9.8 -> 11.3 s), Transform hardly faster (7.6 -> 7.3 s),
+# and worker processes start too slowly for this size (ExampleGen at 32,000 images: 45.7 s in
+# one worker, 56.4 s in 2 processes).
 MAX_INGESTION_THREADS = 4
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from components.example_gen import ingest
@@ -180,3 +181,14 @@ def test_a_fifo_and_a_dangling_link_are_skipped_and_named_without_waiting(tmp_pa
     assert scan["rejected"]["cat/pipe.png"] == "not a regular file (a FIFO, socket or device)"
     assert scan["rejected"]["dog/gone.jpg"].startswith("cannot be read (No such file")
     assert scan["files"] == 10
+
+
+def test_an_object_store_file_is_read_and_a_missing_one_named():
+    # ram:// stands for gs:// and the other stores TensorFlow's file system reads.
+    image = encode_image(seed=3)
+    with tf.io.gfile.GFile("ram://images/cat/0.png", "wb") as f:
+        f.write(image)
+
+    assert ingest.read_image_file("ram://images/cat/0.png") == (image, None)
+    data, reason = ingest.read_image_file("ram://images/cat/missing.png")
+    assert data is None and reason.startswith("cannot be read (")

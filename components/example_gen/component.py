@@ -1,7 +1,8 @@
 """ImageExampleGen: TFX's FileBasedExampleGen with our image-reading executor.
 
-Reusing FileBasedExampleGen keeps TFX's split logic and its input fingerprint (a re-run on
-unchanged files is a cache hit); only the reading is ours.
+Reusing FileBasedExampleGen keeps TFX's split rule (a hash of the file name) and its input
+fingerprint (a re-run on unchanged files is a cache hit); the reading is ours, and for an image
+folder so is applying the split rule (once per file, before reading: executor.py).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Beam executor: image folder (or TFRecord folder) -> tf.Examples, plus the class names.
 
-It plugs into TFX's FileBasedExampleGen, so splitting, caching by input fingerprint and
-artifact bookkeeping are TFX's own. What it adds: listing the image files here and reading,
-checking and encoding them as Beam work (read_images.py), skipping and reporting the files that
-cannot be used, and writing `class_names.json` and `ingestion_report.json` into the Examples
-artifact, where the Trainer and the run summary find them.
+It plugs into TFX's FileBasedExampleGen, so the split rule (TFX's hash of the file name),
+caching by input fingerprint and artifact bookkeeping are TFX's own. What it adds: listing the
+image files here, assigning each its split by that hash, and reading, checking and encoding them
+as Beam work that writes each example to its split (read_images.py); skipping and reporting the
+files that cannot be used; and writing `class_names.json` and `ingestion_report.json` into the
+Examples artifact, where the Trainer and the run summary find them. A TFRecord folder goes
+through TFX's own split step.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class _Listing:
     root: str
     assigned: list[splits.AssignedFile]
     ignored: list[str]
-    options: dict[str, Any]
+    max_bad_file_fraction: float
     split_config: example_gen_pb2.SplitConfig
 
 
@@ -97,7 +99,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def _read_tfrecords(
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
-    ):
+    ) -> beam.PCollection:
         """A TFRecord folder's examples, labels checked and image shapes added; TFX's
         GenerateExamplesByBeam partitions them into splits."""
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
@@ -131,7 +133,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         # listing; a compiled pipeline's data may have changed since).
         splits.check_assigned_splits(class_names, assigned, split_config)
         logging.info("Reading %d image files in %d classes", len(files), len(class_names))
-        self._listing = _Listing(root, assigned, ignored, options, split_config)
+        self._listing = _Listing(
+            root,
+            assigned,
+            ignored,
+            options.get(MAX_BAD_FILE_FRACTION_KEY, DEFAULT_MAX_BAD_FILE_FRACTION),
+            split_config,
+        )
         return pipeline | "ReadImages" >> read_images.ReadImageFiles(
             root,
             assigned,
@@ -159,10 +167,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         scan = ingest.conclude_scan(
             listing.root,
             self._class_names,
-            [(path, label) for path, label, _ in listing.assigned],
+            [(file.path, file.label) for file in listing.assigned],
             listing.ignored,
             rejected,
-            listing.options.get(MAX_BAD_FILE_FRACTION_KEY, DEFAULT_MAX_BAD_FILE_FRACTION),
+            listing.max_bad_file_fraction,
         )
         logging.info(
             "Found %d images in %d classes %s (%d undecodable or oversized skipped, "
@@ -173,10 +181,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             len(scan.rejected),
             len(scan.ignored),
         )
-        refused = {r.path for r in rejected}
+        usable = set(scan.files)
         counts = splits.check_assigned_splits(
             self._class_names,
-            [file for file in listing.assigned if file[0] not in refused],
+            [file for file in listing.assigned if (file.path, file.label) in usable],
             listing.split_config,
         )
         report = {**scan.to_report(), "format": "images", "split_counts": counts}

@@ -90,8 +90,10 @@ def test_usable_files_become_examples_in_mixed_order_and_the_rest_are_named(tmp_
     train_labels = [value(e, features.LABEL_KEY) for e in written(examples, features.TRAIN_SPLIT)]
     # Class by class, the Trainer's shuffle buffer would see one class at a time.
     assert train_labels != sorted(train_labels)
-    counts = report["split_counts"]
-    assert sum(counts[features.TRAIN_SPLIT].values()) == len(train_labels)
+    # Counted as written: the refused files (both would have gone to eval) left out.
+    for split, counts in report["split_counts"].items():
+        labels = [CLASSES[value(e, features.LABEL_KEY)] for e in written(examples, split)]
+        assert counts == {name: labels.count(name) for name in CLASSES}, split
     # Plain records: the images are compressed already, gzip only cost time.
     assert not glob.glob(os.path.join(examples, "*", "*" + GZIP_SUFFIX))
 
@@ -106,6 +108,28 @@ def test_too_many_bad_files_fail_after_reading_naming_them_and_leave_the_folder(
         ingest(tmp_path, max_bad_file_fraction=0.1)
 
     assert tree_digest(str(tmp_path / "data")) == before
+
+
+def test_a_class_left_without_an_eval_image_by_a_bad_file_is_refused_naming_it(tmp_path):
+    config = splits.split_config(DEFAULT_EVAL_PERCENT).split_config
+
+    def named(name: str, split: str, count: int) -> list[str]:
+        return [
+            path
+            for path in (f"{name}/{i:02d}.png" for i in range(100))
+            if splits.split_of(path, config) == split
+        ][:count]
+
+    good = named("cat", features.TRAIN_SPLIT, 9) + named("dog", features.TRAIN_SPLIT, 9)
+    good += named("dog", features.EVAL_SPLIT, 2)
+    for i, path in enumerate(good):
+        (tmp_path / "data" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / path).write_bytes(encode_image(size=(6, 5), seed=i))
+    # The one cat that goes to eval does not decode.
+    (tmp_path / "data" / named("cat", features.EVAL_SPLIT, 1)[0]).write_bytes(b"")
+
+    with pytest.raises(DataError, match=r"'cat': 0 in eval \(9 in train\)"):
+        ingest(tmp_path, max_bad_file_fraction=0.1)
 
 
 def test_a_tfrecord_folder_is_split_by_tfx_and_its_examples_get_their_shapes(tmp_path):

@@ -38,8 +38,8 @@ class _CheckImageFiles(beam.DoFn):
         self._checked = self._refused = 0
 
     def process(self, element: splits.AssignedFile):
-        relative_path, label, split = element
-        checked = ingest.checked_example(self._root, relative_path, label, self._max_megapixels)
+        path, label, split = element
+        checked = ingest.checked_example(self._root, path, label, self._max_megapixels)
         self._checked += 1
         if isinstance(checked, ingest.RejectedFile):
             self._refused += 1

@@ -10,6 +10,8 @@ lacks a class cannot learn it; both are refused here, before any work, naming ea
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 from tfx.components.example_gen import base_example_gen_executor
 from tfx.proto import example_gen_pb2
@@ -55,8 +57,12 @@ def split_of(relative_path: str, config: example_gen_pb2.SplitConfig) -> str:
     return config.splits[index].name
 
 
-# (path relative to the data folder, label id, the split ExampleGen puts it in)
-AssignedFile = tuple[str, int, str]
+class AssignedFile(NamedTuple):
+    """An image file and the split ExampleGen puts it in."""
+
+    path: str  # relative to the data folder
+    label: int
+    split: str
 
 
 def assign_splits(
@@ -64,7 +70,7 @@ def assign_splits(
 ) -> list[AssignedFile]:
     """Each (relative path, label) pair with its split, hashed once: ingestion checks the
     counts, tags each example and counts again from this one assignment."""
-    return [(path, label, split_of(path, config)) for path, label in files]
+    return [AssignedFile(path, label, split_of(path, config)) for path, label in files]
 
 
 def counts_by_split(
@@ -72,8 +78,8 @@ def counts_by_split(
 ) -> dict[str, dict[str, int]]:
     """{split: {class name: images}}, every split and class listed."""
     counts = {split.name: dict.fromkeys(class_names, 0) for split in config.splits}
-    for _, label, split in assigned:
-        counts[split][class_names[label]] += 1
+    for file in assigned:
+        counts[file.split][class_names[file.label]] += 1
     return counts
 
 
