@@ -339,7 +339,7 @@ def input_side(examples: str, transform_graph: str, config: TrainingConfig) -> d
         config.batch_size,
         augmentation.read_spec(transform_graph),
         config.seed,
-        cache=training.cache_in_memory(total, config.image_size),
+        cache=training.cache_in_memory(total, config.image_size, config.cache_budget_gb),
     )
     batches = data.fit_batches()  # one dataset, iterated once per epoch as Keras `fit` does
     first_images, first_seconds = _timed_images(batches)

@@ -250,6 +250,13 @@ TRAINING_SETTINGS = {
         parse_bool,
         "float16 compute on GPUs (ignored on a CPU)",
     ),
+    "cache_budget_gb": Setting(
+        "--cache-budget-gb",
+        "CACHE_BUDGET_GB",
+        float,
+        "memory, in GB, for the training split's decoded images, kept after the first epoch; "
+        "a larger split is decoded again every epoch instead (0: never kept)",
+    ),
     "strategy": Setting(
         "--strategy",
         "STRATEGY",

@@ -96,6 +96,11 @@ class TrainingConfig(CustomConfig):
     early_stopping_patience: int = 3
     # float16 compute on GPUs (ignored on a CPU); the batch size is per GPU replica.
     mixed_precision: bool = False
+    # Decoded images are float32 RGB at the training size: 49 KB each at 64 px, 600 KB at 224.
+    # A training split whose decoded images fit this many GB is kept in memory after the first
+    # epoch; a larger one is decoded again every epoch, a few percent of a training step per
+    # image, instead of growing the Trainer's memory with the data until it is killed.
+    cache_budget_gb: float = 4.0
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -119,6 +124,7 @@ class TrainingConfig(CustomConfig):
             "fine_tune_fraction": 0 < self.fine_tune_fraction <= 1,
             "fine_tune_epochs": self.fine_tune_epochs >= 0,
             "fine_tune_learning_rate": self.fine_tune_learning_rate > 0,
+            "cache_budget_gb": self.cache_budget_gb >= 0,
         }
         self.refuse_invalid(checks)
 

@@ -13,8 +13,8 @@ def test_round_trips_through_a_dict():
 
 
 def test_invalid_values_are_named():
-    with pytest.raises(ValueError, match=r"epochs=0.*dropout=1\.5"):
-        TrainingConfig(epochs=0, dropout=1.5)
+    with pytest.raises(ValueError, match=r"epochs=0.*dropout=1\.5.*cache_budget_gb=-1"):
+        TrainingConfig(epochs=0, dropout=1.5, cache_budget_gb=-1)
 
 
 def test_unknown_keys_are_an_error_not_silently_dropped():

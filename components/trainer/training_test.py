@@ -516,12 +516,15 @@ def test_kept_epoch_is_never_a_diverged_one():
 def test_the_cache_holds_what_fits_its_budget_and_no_more():
     one_image = training.decoded_bytes(1, 224)
     assert one_image == 224 * 224 * 3 * 4  # float32 RGB
-    assert training.cache_in_memory(10, 224, budget_bytes=10 * one_image)
-    assert not training.cache_in_memory(11, 224, budget_bytes=10 * one_image)
+    ten_images_gb = 10 * one_image / 2**30
+    assert training.cache_in_memory(10, 224, ten_images_gb)
+    assert not training.cache_in_memory(11, 224, ten_images_gb)
+    assert not training.cache_in_memory(1, 32, 0.0)
     # The default keeps the bench's 32,000 images at 64 px (1.5 GB), not 30,000 photos at
     # 224 px (18 GB).
-    assert training.cache_in_memory(32_000, 64)
-    assert not training.cache_in_memory(30_000, 224)
+    default = TrainingConfig().cache_budget_gb
+    assert training.cache_in_memory(32_000, 64, default)
+    assert not training.cache_in_memory(30_000, 224, default)
 
 
 @pytest.mark.parametrize("cache, reads_per_example", [(True, 1), (False, 2)])
