@@ -37,7 +37,7 @@ export PYTHON310
 DEMO_DATA := data/demo
 DEMO_STAMP := $(DEMO_DATA)/.complete
 
-.PHONY: help setup local kubeflow-local compile image deploy schedule unschedule models rollback predict tensorboard pretrain ablation bench bench-gpu quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
+.PHONY: help setup local kubeflow-local compile image deploy schedule unschedule models rollback predict tensorboard pretrain ablation bench bench-memory bench-gpu quality backbone-sources settings-doc test test-fast lint format lock demo-data clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -74,6 +74,10 @@ export ABLATION_SEEDS ?= 1,2
 # SIZES (images per data set, comma-separated) and REPEATS (runs per size, medians reported).
 bench: $(STAMP) ## Pipeline vs plain TensorFlow, by data size: bench/results.json, docs/benchmarks.md.
 	$(PY) -m bench.speed $${SIZES:+--sizes "$$SIZES"} $${REPEATS:+--repeats "$$REPEATS"}
+
+# SIZES (images per data set) and CACHE_BUDGET_GB (the Trainer's cache budget in every run).
+bench-memory: $(STAMP) ## A run's peak memory as the data outgrows the Trainer's cache: bench/memory.json, docs/benchmarks-memory.md.
+	$(PY) -m bench.memory $${SIZES:+--sizes "$$SIZES"} $${CACHE_BUDGET_GB:+--cache-budget-gb "$$CACHE_BUDGET_GB"}
 
 # SIZE (demo images, default 8,000). Refuses to start without a GPU; meant to take under 8 minutes on one.
 bench-gpu: $(STAMP) ## The Trainer vs plain Keras on one GPU, float32 and mixed precision: docs/benchmarks-gpu.md.

@@ -48,6 +48,20 @@ def command(make_target: str, argv: list[str] | None = None) -> str:
     return " ".join(sys.argv if argv is None else argv)
 
 
+def without_note(argv: list[str]) -> list[str]:
+    """Command-line arguments less `--note` and its value: a report shows the note on its own."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--note="):
+            skip = False
+            continue
+        if arg == "--note":
+            skip = True
+            continue
+        kept.append(arg)
+    return kept
+
+
 def newest_artifact(pipeline_root: str, node_id: str, key: str) -> str:
     """The newest `<root>/<node id>/<output key>/<execution id>` folder (TFX's layout)."""
     found = glob.glob(os.path.join(pipeline_root, node_id, key, "*"))

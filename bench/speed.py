@@ -141,14 +141,17 @@ def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None)
     return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
 
 
-def run_pipeline(data: str, outputs: str, log_path: str) -> tuple[Timed, float, dict[str, Any]]:
-    """Runs `make local`'s runner in a fresh process; (its times, peak RSS in MB, summary).
+def run_pipeline(
+    data: str, outputs: str, log_path: str, more_flags: list[str] | tuple[str, ...] = ()
+) -> tuple[Timed, float, dict[str, Any]]:
+    """Runs `make local`'s runner in a fresh process with the bench's training settings (and
+    `more_flags`); (its times, peak RSS in MB, summary).
 
     The peak is the one the run records for its own process (pipeline/run/memory.py):
     what the kernel reports for a child also counts this process's memory at the fork, and
     this process has held earlier repeats' data.
     """
-    flags = ["--data", data, "--outputs", outputs, *runner_flags()]
+    flags = ["--data", data, "--outputs", outputs, *runner_flags(), *more_flags]
     timed = timed_module("pipeline.local_runner", flags, log_path, "The pipeline run")
     with open(OutputLayout(outputs).summary_path) as f:
         summary = json.load(f)
@@ -790,16 +793,7 @@ def parse_sizes(text: str) -> list[int]:
 def command_line(argv: list[str]) -> str:
     """How the bench was started, for the report; without the note, which the report shows
     on its own."""
-    kept, skip = [], False
-    for arg in argv:
-        if skip or arg.startswith("--note="):
-            skip = False
-            continue
-        if arg == "--note":
-            skip = True
-            continue
-        kept.append(arg)
-    return " ".join(["python -m bench.speed", *kept])
+    return " ".join(["python -m bench.speed", *common.without_note(argv)])
 
 
 def main(argv: list[str] | None = None) -> int:

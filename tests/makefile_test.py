@@ -21,6 +21,8 @@ USER_STRINGS = [
     ("image", "IMAGE"),
     ("bench", "SIZES"),
     ("bench", "REPEATS"),
+    ("bench-memory", "SIZES"),
+    ("bench-memory", "CACHE_BUDGET_GB"),
     ("bench-gpu", "SIZE"),
     ("quality", "DATASETS"),
     ("quality", "SEEDS"),
