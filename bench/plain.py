@@ -247,9 +247,21 @@ def fit(
         augmenter,
     ).prefetch(tf.data.AUTOTUNE)
     validation = held_out.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    # As the Trainer's, without tf.data's autotuning thread, whose end stalled some runs by
+    # up to a minute (training.without_autotuning_thread): noise, not work, on either side.
+    batches = training.without_autotuning_thread(batches)
+    validation = training.without_autotuning_thread(validation)
+    steps_per_epoch = math.ceil(fit_count / config.batch_size)
     started = time.perf_counter()
-    model = build_model(config, num_classes, math.ceil(fit_count / config.batch_size))
-    model.fit(batches, validation_data=validation, epochs=config.epochs, verbose=0)
+    model = build_model(config, num_classes, steps_per_epoch)
+    # One iterator for every epoch, as the Trainer's (training.fit_epochs).
+    model.fit(
+        batches.repeat(),
+        steps_per_epoch=steps_per_epoch,
+        validation_data=validation,
+        epochs=config.epochs,
+        verbose=0,
+    )
     return time.perf_counter() - started, model
 
 

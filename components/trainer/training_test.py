@@ -648,3 +648,61 @@ def test_a_feature_layer_not_left_to_auto_is_not_measured(
     )
     resolved, scores = training.resolve_feature_layer(settings, tiny_data(), num_classes=2)
     assert (resolved.feature_layer, scores) == (expected, {})
+
+
+class _CountsSeenImages(keras.Model):
+    """A model whose training step only adds up the images it is given (each image is filled
+    with its own index), so an epoch's total says which examples the epoch saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = tf.Variable(0.0, trainable=False)
+
+    def call(self, images):
+        return images
+
+    def train_step(self, batch):
+        images, _ = batch
+        self.seen.assign_add(tf.reduce_sum(images[:, 0, 0, 0]))
+        return {}
+
+    def test_step(self, batch):
+        return {}
+
+
+class _SeenPerEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.totals = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.totals.append(float(self.model.seen.numpy()))
+        self.model.seen.assign(0.0)
+
+
+def test_fit_epochs_sees_every_fit_example_once_per_epoch():
+    # One iterator serves all epochs (the batches repeat): an epoch's end must still fall on
+    # the fit part's end, not one batch early or late, every epoch, 13 examples in batches of
+    # 4 leaving a short last batch.
+    total = 17
+    index_images = tf.data.Dataset.range(total).map(
+        lambda i: (tf.fill([SIZE, SIZE, 3], tf.cast(i, tf.float32)), i % 2)
+    )
+    data = training.TrainingData.from_training_split(index_images, total, 4, cache=False)
+    fit_indices = [i for i in range(total) if i % training.HOLDOUT_EVERY != 0]
+    model, seen = _CountsSeenImages(), _SeenPerEpoch()
+    model.compile()
+    training.fit_epochs(model, data, epochs=3, callbacks=[seen])
+    assert data.fit_count == len(fit_indices) == 13
+    assert seen.totals == [float(sum(fit_indices))] * 3
+
+
+def test_training_batches_leave_out_the_autotuning_thread():
+    # Its end sometimes kept the Trainer idle for up to a minute (without_autotuning_thread).
+    data = tiny_data()
+    for batches in (
+        data.fit_batches(),
+        data.fit_batches(augmented=False),
+        data.validation_batches(),
+    ):
+        assert batches.options().autotune.enabled is False
