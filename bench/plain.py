@@ -158,7 +158,10 @@ def decoded(files: list[str], image_size: int) -> tf.data.Dataset:
         parsed = tf.io.parse_example(serialized, _RECORD_SPEC)
         return decode_and_resize(parsed[features.IMAGE_KEY], image_size), parsed[features.LABEL_KEY]
 
-    return (
+    # Without tf.data's autotuning thread, as the Trainer's batches: deleting an iterator
+    # sometimes waits out its re-tuning interval (training.without_autotuning_thread), noise
+    # in every stage below, not work. What is built on this dataset keeps the option.
+    return training.without_autotuning_thread(
         tf.data.TFRecordDataset(files, compression_type=record_compression(files))
         .batch(_PARSE_BATCH)
         .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
@@ -247,10 +250,6 @@ def fit(
         augmenter,
     ).prefetch(tf.data.AUTOTUNE)
     validation = held_out.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
-    # As the Trainer's, without tf.data's autotuning thread, whose end stalled some runs by
-    # up to a minute (training.without_autotuning_thread): noise, not work, on either side.
-    batches = training.without_autotuning_thread(batches)
-    validation = training.without_autotuning_thread(validation)
     steps_per_epoch = math.ceil(fit_count / config.batch_size)
     started = time.perf_counter()
     model = build_model(config, num_classes, steps_per_epoch)

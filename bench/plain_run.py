@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from bench import plain
 from components import features
+from components.trainer import training
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
 from components.transform.preprocessing import decode_and_resize
@@ -55,7 +56,8 @@ def images(files: list[tuple[str, int]], image_size: int) -> tf.data.Dataset:
         return decode_and_resize(data, image_size), labels
 
     paths, labels = zip(*files, strict=True)
-    return (
+    # As plain.decoded's: without tf.data's autotuning thread.
+    return training.without_autotuning_thread(
         tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
         .map(read, num_parallel_calls=tf.data.AUTOTUNE)
         .batch(_DECODE_BATCH)
