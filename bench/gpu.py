@@ -341,7 +341,7 @@ def input_side(examples: str, transform_graph: str, config: TrainingConfig) -> d
         config.seed,
         cache=training.cache_in_memory(total, config.image_size, config.cache_budget_gb),
     )
-    batches = data.fit_batches()  # one dataset, iterated once per epoch as Keras `fit` does
+    batches = data.fit_batches()  # the Trainer's batches; each pass below is one epoch of them
     first_images, first_seconds = _timed_images(batches)
     images, seconds = _timed_images(batches.take(data.steps_per_epoch))
     return {
