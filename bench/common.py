@@ -3,6 +3,7 @@ and the command a result came from."""
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -12,6 +13,7 @@ import sys
 from typing import Any
 
 from components.example_gen import EXAMPLE_GEN_NODE_ID
+from pipeline import demo_data
 from pipeline.cli import STACK_ENVIRONMENT
 
 
@@ -81,3 +83,32 @@ def read_results(path: str) -> dict[str, Any] | None:
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def parse_sizes(text: str) -> list[int]:
+    """Comma-separated images per data set, smallest first; each must leave a few images per
+    demo class, or the split has a class with no eval image."""
+    sizes = sorted({int(part) for part in text.split(",") if part.strip()})
+    smallest = 4 * len(demo_data.CLASSES)
+    if not sizes or sizes[0] < smallest:
+        raise ValueError(
+            f"sizes must be at least {smallest} images (a few per class), got {text!r}"
+        )
+    return sizes
+
+
+def _sizes_argument(text: str) -> list[int]:
+    try:
+        return parse_sizes(text)
+    except ValueError as e:  # argparse then names the flag and says why
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def add_sizes_argument(parser: argparse.ArgumentParser, default: tuple[int, ...]) -> None:
+    """`--sizes`, parsed and checked (`parse_sizes`) into a list, `default` if not given."""
+    parser.add_argument(
+        "--sizes",
+        type=_sizes_argument,
+        default=list(default),
+        help=f"images per data set, comma-separated (default {','.join(map(str, default))})",
+    )

@@ -104,11 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.memory", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--sizes",
-        default=",".join(map(str, DEFAULT_SIZES)),
-        help="images per data set, comma-separated",
-    )
+    common.add_sizes_argument(parser, DEFAULT_SIZES)
     parser.add_argument(
         "--cache-budget-gb",
         type=float,
@@ -123,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="", help="the conditions of this measurement")
     raw = argv if argv is not None else sys.argv[1:]
     args = parser.parse_args(raw)
-    try:
-        sizes = speed.parse_sizes(args.sizes)
-    except ValueError as e:
-        parser.error(str(e))
+    sizes = args.sizes
     try:  # refused by the Trainer's own rule before any data is generated
         TrainingConfig(cache_budget_gb=args.cache_budget_gb)
     except ValueError as e:

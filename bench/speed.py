@@ -780,16 +780,6 @@ def rewrite_report(results_path: str, docs_dir: str, before: dict[str, Any] | No
     return 0
 
 
-def parse_sizes(text: str) -> list[int]:
-    sizes = sorted({int(part) for part in text.split(",") if part.strip()})
-    smallest = 4 * len(demo_data.CLASSES)
-    if not sizes or sizes[0] < smallest:
-        raise ValueError(
-            f"sizes must be at least {smallest} images (a few per class), got {text!r}"
-        )
-    return sizes
-
-
 def command_line(argv: list[str]) -> str:
     """How the bench was started, for the report; without the note, which the report shows
     on its own."""
@@ -800,11 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.speed", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--sizes",
-        default=",".join(map(str, DEFAULT_SIZES)),
-        help="images per data set, comma-separated",
-    )
+    common.add_sizes_argument(parser, DEFAULT_SIZES)
     parser.add_argument("--repeats", type=int, default=3, help="runs per size (medians reported)")
     parser.add_argument("--results", default="bench/results.json", help="the measurements, as JSON")
     parser.add_argument(
@@ -835,10 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     before = common.read_results(before_path)
     if args.report_only:
         return rewrite_report(args.results, args.docs, before)
-    try:
-        sizes = parse_sizes(args.sizes)
-    except ValueError as e:
-        parser.error(str(e))
+    sizes = args.sizes
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     command = command_line(argv if argv is not None else sys.argv[1:])
@@ -859,7 +842,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {describe(result)} ({time.monotonic() - started:.0f} s so far)")
             note = args.note
             if size != sizes[-1]:  # a long ladder stopped later keeps what it measured
-                note = f"{note} (Partial: sizes up to {size} of {args.sizes}.)".strip()
+                ladder = ",".join(map(str, sizes))
+                note = f"{note} (Partial: sizes up to {size} of {ladder}.)".strip()
             saved = results_file(summarize(repeats), command.strip(), args.repeats, note)
             write_results(saved, args.results, args.docs, before)
             print(f"Wrote {args.results}, {args.docs}/benchmarks.md and {args.docs}/benchmarks.png")

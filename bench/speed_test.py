@@ -7,7 +7,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from bench import plain, plain_run
+from bench import common, plain, plain_run
 from bench import speed as bench
 from components import features
 from components.example_gen import EXAMPLE_GEN_NODE_ID
@@ -388,10 +388,13 @@ def test_a_failing_plain_side_names_its_log_and_why(tmp_path):
 
 
 @pytest.mark.unit
-def test_sizes_too_small_to_split_are_refused():
-    assert bench.parse_sizes("2000,500") == [500, 2000]
+def test_sizes_too_small_to_split_are_refused(capsys):
+    assert common.parse_sizes("2000,500") == [500, 2000]
     with pytest.raises(ValueError, match="at least 16 images"):
-        bench.parse_sizes("8")
+        common.parse_sizes("8")
+    with pytest.raises(SystemExit):
+        bench.main(["--sizes", "8,2000"])
+    assert "argument --sizes: sizes must be at least 16 images" in capsys.readouterr().err
 
 
 @pytest.mark.e2e
