@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import math
 import os
 import platform
 import subprocess
@@ -113,12 +112,3 @@ def add_sizes_argument(parser: argparse.ArgumentParser, default: tuple[int, ...]
         default=list(default),
         help=f"images per data set, comma-separated (default {','.join(map(str, default))})",
     )
-
-
-def demo_images(work: str, size: int) -> str:
-    """`work/data-<size>`: about `size` generated demo images, generated once (kept with a
-    bench's --work)."""
-    data = os.path.join(work, f"data-{size}")
-    if not os.path.exists(os.path.join(data, demo_data.COMPLETE_MARKER)):
-        demo_data.generate(data, per_class=math.ceil(size / len(demo_data.CLASSES)))
-    return data

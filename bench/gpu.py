@@ -446,6 +446,14 @@ def _describe(side: dict[str, Any]) -> str:
     return f"{_epochs(side)}; {side['images_per_s']:,.0f} images/s steady ({side['policy']}){gpu}"
 
 
+def ensure_data(work: str, size: int) -> str:
+    """The demo images, generated once per size (kept with --work)."""
+    data = os.path.join(work, f"data-{size}")
+    if not os.path.exists(os.path.join(data, demo_data.COMPLETE_MARKER)):
+        demo_data.generate(data, per_class=math.ceil(size / len(demo_data.CLASSES)))
+    return data
+
+
 def input_step(work: str, flags: list[str], examples: str, root: str) -> dict[str, Any]:
     graph = common.newest_artifact(root, TRANSFORM_NODE_ID, "transform_graph")
     input_flags = [*flags, "--examples", examples, "--transform-graph", graph]
@@ -463,7 +471,7 @@ def measure(size: int, settings: dict[str, Any], work: str, gpus: list[str]) -> 
     """Both pipeline runs, the input check, and plain Keras at each precision, in that order
     (the input check needs the first run's artifacts); the results file's measurements."""
     progress = Progress()
-    data = common.demo_images(work, size)
+    data = ensure_data(work, size)
     outputs = os.path.join(work, "outputs")
     shutil.rmtree(outputs, ignore_errors=True)  # one fresh outputs folder: the Trainer must run
     root = OutputLayout(outputs).pipeline_root
