@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import os
 import platform
 import subprocess
@@ -85,14 +86,17 @@ def read_results(path: str) -> dict[str, Any] | None:
         return json.load(f)
 
 
+# The fewest demo images a benchmark takes: a few per class, or the split may leave a class
+# with no eval image.
+SMALLEST_SIZE = 4 * len(demo_data.CLASSES)
+
+
 def parse_sizes(text: str) -> list[int]:
-    """Comma-separated images per data set, smallest first; each must leave a few images per
-    demo class, or the split has a class with no eval image."""
+    """Comma-separated images per data set, smallest first, each at least SMALLEST_SIZE."""
     sizes = sorted({int(part) for part in text.split(",") if part.strip()})
-    smallest = 4 * len(demo_data.CLASSES)
-    if not sizes or sizes[0] < smallest:
+    if not sizes or sizes[0] < SMALLEST_SIZE:
         raise ValueError(
-            f"sizes must be at least {smallest} images (a few per class), got {text!r}"
+            f"sizes must be at least {SMALLEST_SIZE} images (a few per class), got {text!r}"
         )
     return sizes
 
@@ -112,3 +116,12 @@ def add_sizes_argument(parser: argparse.ArgumentParser, default: tuple[int, ...]
         default=list(default),
         help=f"images per data set, comma-separated (default {','.join(map(str, default))})",
     )
+
+
+def demo_images(work: str, size: int) -> str:
+    """`work/data-<size>`: about `size` generated demo images, generated once (kept with a
+    bench's --work)."""
+    data = os.path.join(work, f"data-{size}")
+    if not os.path.exists(os.path.join(data, demo_data.COMPLETE_MARKER)):
+        demo_data.generate(data, per_class=math.ceil(size / len(demo_data.CLASSES)))
+    return data

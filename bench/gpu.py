@@ -36,7 +36,7 @@ from bench import common
 from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
 from components.transform import TRANSFORM_NODE_ID
-from pipeline import demo_data, exit_codes
+from pipeline import exit_codes
 from pipeline.config import OutputLayout
 from pipeline.settings import TRAINING_SETTINGS
 
@@ -446,14 +446,6 @@ def _describe(side: dict[str, Any]) -> str:
     return f"{_epochs(side)}; {side['images_per_s']:,.0f} images/s steady ({side['policy']}){gpu}"
 
 
-def ensure_data(work: str, size: int) -> str:
-    """The demo images, generated once per size (kept with --work)."""
-    data = os.path.join(work, f"data-{size}")
-    if not os.path.exists(os.path.join(data, demo_data.COMPLETE_MARKER)):
-        demo_data.generate(data, per_class=math.ceil(size / len(demo_data.CLASSES)))
-    return data
-
-
 def input_step(work: str, flags: list[str], examples: str, root: str) -> dict[str, Any]:
     graph = common.newest_artifact(root, TRANSFORM_NODE_ID, "transform_graph")
     input_flags = [*flags, "--examples", examples, "--transform-graph", graph]
@@ -471,7 +463,7 @@ def measure(size: int, settings: dict[str, Any], work: str, gpus: list[str]) -> 
     """Both pipeline runs, the input check, and plain Keras at each precision, in that order
     (the input check needs the first run's artifacts); the results file's measurements."""
     progress = Progress()
-    data = ensure_data(work, size)
+    data = common.demo_images(work, size)
     outputs = os.path.join(work, "outputs")
     shutil.rmtree(outputs, ignore_errors=True)  # one fresh outputs folder: the Trainer must run
     root = OutputLayout(outputs).pipeline_root
@@ -725,10 +717,8 @@ def main(argv: list[str] | None = None) -> int:
         source = args.results if saved else f"no results ({args.results} is missing)"
         print(f"Wrote {path} from {source}")
         return exit_codes.SUCCESS
-    if args.size < 4 * len(demo_data.CLASSES):
-        return refuse(
-            f"--size must be at least {4 * len(demo_data.CLASSES)} images, got {args.size}"
-        )
+    if args.size < common.SMALLEST_SIZE:
+        return refuse(f"--size must be at least {common.SMALLEST_SIZE} images, got {args.size}")
     gpus = visible_gpus()
     if not gpus and not args.allow_cpu:
         return refuse(

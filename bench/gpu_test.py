@@ -173,6 +173,19 @@ def fake_nvidia_smi(folder: Path) -> None:
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
 
+@pytest.mark.unit
+def test_too_few_images_are_refused_before_doing_anything(tmp_path, capsys):
+    work, results = tmp_path / "work", tmp_path / "r.json"
+    too_few = common.SMALLEST_SIZE - 1
+    flags = ["--allow-cpu", "--size", str(too_few), "--work", str(work), "--results", str(results)]
+
+    assert gpu.main(flags) == exit_codes.BAD_INPUT
+
+    error = capsys.readouterr().err
+    assert error == f"error: --size must be at least 16 images, got {too_few}\n"
+    assert not work.exists() and not results.exists()
+
+
 @pytest.mark.e2e
 def test_a_tiny_run_on_a_cpu_measures_both_precisions_and_the_input_pipeline(tmp_path, monkeypatch):
     fake_nvidia_smi(tmp_path)

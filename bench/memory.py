@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import shutil
 import sys
@@ -28,7 +27,6 @@ from components import features
 from components.example_gen.executor import INGESTION_REPORT_FILE
 from components.trainer import training
 from components.trainer.training_config import TrainingConfig
-from pipeline import demo_data
 from pipeline.config import OutputLayout
 from pipeline.settings import TRAINING_SETTINGS
 
@@ -128,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     try:
         for size in sizes:
-            data = os.path.join(work, f"data-{size}")
-            if not os.path.isdir(data):
-                demo_data.generate(data, per_class=math.ceil(size / len(demo_data.CLASSES)))
+            data = common.demo_images(work, size)
             print(f"{size} images, cache budget {args.cache_budget_gb:g} GB ...", flush=True)
             runs.append(measure(size, data, work, args.cache_budget_gb))
             print(f"    {runs[-1]}", flush=True)

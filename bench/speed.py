@@ -40,7 +40,6 @@ from components.example_gen import EXAMPLE_GEN_NODE_ID
 from components.trainer import TRAINER_NODE_ID
 from components.trainer.training_config import TrainingConfig
 from components.transform import TRANSFORM_NODE_ID
-from pipeline import demo_data
 from pipeline.config import OutputLayout
 from pipeline.settings import TRAINING_SETTINGS
 
@@ -831,9 +830,7 @@ def main(argv: list[str] | None = None) -> int:
     total = len(sizes) * args.repeats
     try:
         for size in sizes:
-            data = os.path.join(work, f"data-{size}")
-            if not os.path.isdir(data):
-                demo_data.generate(data, per_class=math.ceil(size / len(demo_data.CLASSES)))
+            data = common.demo_images(work, size)
             for repeat in range(args.repeats):
                 step = f"[{len(repeats) + 1}/{total}] {size} images, repeat {repeat + 1}"
                 print(f"{step}: a pipeline run, then plain TensorFlow ...", flush=True)

@@ -12,6 +12,7 @@ from bench import speed as bench
 from components import features
 from components.example_gen import EXAMPLE_GEN_NODE_ID
 from components.trainer.training_config import TrainingConfig
+from pipeline import demo_data
 from tests.helpers import encode_image
 
 
@@ -401,8 +402,9 @@ def test_sizes_too_small_to_split_are_refused(capsys):
 def test_a_tiny_bench_measures_every_stage_and_keeps_them_when_a_later_size_fails(tmp_path):
     results, work = tmp_path / "results.json", tmp_path / "work"
     # 60 images, 15 a class: the fewest demo images that give every class an eval image. The
-    # second size's images: none, so its run fails.
+    # second size's images: none, though marked complete (so kept as they are), so its run fails.
     (work / "data-64").mkdir(parents=True)
+    (work / "data-64" / demo_data.COMPLETE_MARKER).touch()
     flags = ["--sizes", "60,64", "--repeats", "1", "--results", str(results), "--work", str(work)]
     with pytest.raises(RuntimeError, match=r"pipeline run failed .*run-64-0\.log"):
         bench.main([*flags, "--docs", str(tmp_path / "docs")])
