@@ -241,6 +241,15 @@ class TrainingData:
     def validation_batches(self) -> tf.data.Dataset:
         return batches(self.validation, self.batch_size, cache=False)
 
+    def batch_norm_sample(self) -> tf.data.Dataset:
+        """REESTIMATE_BATCHES batches of unaugmented fit examples, the same ones each pass:
+        drawn once through a seeded shuffle, then kept in memory (a few tens of MB), so that
+        each validation's BatchNorm re-estimation reads them at once instead of filling a
+        shuffle buffer again (1-1.8 s per validation at 32,000 images)."""
+        drawn = self.fit.shuffle(4096, seed=self.seed, reshuffle_each_iteration=False)
+        sample = drawn.take(REESTIMATE_BATCHES * self.batch_size).cache()
+        return batches(sample, self.batch_size, cache=False)
+
 
 class ReduceBothRatesOnPlateau(keras.callbacks.ReduceLROnPlateau):
     """Keras's plateau schedule, extended to the backbone's own optimizer (differential rates):
@@ -342,9 +351,7 @@ def _callbacks(
     start."""
     callbacks: list[keras.callbacks.Callback] = [EpochSeconds()]
     if data is not None:
-        callbacks.append(
-            ReestimateBatchNorm(data.fit_batches(augmented=False).take(REESTIMATE_BATCHES))
-        )
+        callbacks.append(ReestimateBatchNorm(data.batch_norm_sample()))
     patience = config.early_stopping_patience
     plateau_patience = 1
     if head_on_features:
