@@ -15,14 +15,12 @@ class GateMetric:
 
     class_name: str
     higher_is_better: bool = True
-    # Averaged over classes by TFMA's aggregation (needs the class count, known at run time).
-    macro: bool = False
 
 
 GATE_METRICS = {
     "accuracy": GateMetric("SparseCategoricalAccuracy"),
     "macro_f1": GateMetric("MacroF1"),
-    "macro_auc": GateMetric("AUC", macro=True),
+    "macro_auc": GateMetric("OneVsRestAUC"),
     "loss": GateMetric("SparseCategoricalCrossentropy", higher_is_better=False),
 }
 

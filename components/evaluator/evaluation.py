@@ -3,17 +3,19 @@ results read back in our words for the run summary, the push record and the repo
 
 from __future__ import annotations
 
+import json
+
 import tensorflow_model_analysis as tfma
 
 from components import features
 from components.evaluator import tfma_metrics
 from components.evaluator.blessing import GATE_METRICS, Gate
 
-AUC_METRIC = "auc"
-
-
 # Custom TFMA metrics by class name -> the module TFMA imports them from.
-CUSTOM_METRIC_MODULES = {tfma_metrics.MacroF1.__name__: tfma_metrics.__name__}
+CUSTOM_METRIC_MODULES = {
+    metric.__name__: tfma_metrics.__name__
+    for metric in (tfma_metrics.MacroF1, tfma_metrics.OneVsRestAUC)
+}
 
 
 def threshold(gate: Gate) -> tfma.MetricThreshold:
@@ -32,7 +34,7 @@ def threshold(gate: Gate) -> tfma.MetricThreshold:
     )
 
 
-def _metric(class_name: str, gate: Gate, macro: bool = False) -> tfma.MetricConfig:
+def _metric(class_name: str, gate: Gate) -> tfma.MetricConfig:
     """A metric's config, with the gate's threshold if the gate judges by it.
 
     The threshold holds on the overall slice only: a plain `threshold` would also apply to every
@@ -41,8 +43,7 @@ def _metric(class_name: str, gate: Gate, macro: bool = False) -> tfma.MetricConf
     config = tfma.MetricConfig(
         class_name=class_name, module=CUSTOM_METRIC_MODULES.get(class_name, "")
     )
-    gated = GATE_METRICS[gate.metric]
-    if (gated.class_name, gated.macro) == (class_name, macro):
+    if GATE_METRICS[gate.metric].class_name == class_name:
         config.per_slice_thresholds.add(
             slicing_specs=[tfma.SlicingSpec()], threshold=threshold(gate)
         )
@@ -52,11 +53,10 @@ def _metric(class_name: str, gate: Gate, macro: bool = False) -> tfma.MetricConf
 def eval_config(gate: Gate) -> tfma.EvalConfig:
     """What TFMA computes on the eval split, and the gate as TFMA thresholds.
 
-    On the whole eval split (per class through the confusion matrix and AUCs). The two
-    one-vs-rest AUC specs name no classes here: the Evaluator's executor fills them in once
-    ExampleGen has found the classes (`for_classes`). AUC's macro average has a spec of its own
-    because a threshold in a spec that also binarizes would apply to every class's AUC too.
-    With no baseline (first run) TFMA checks the floor alone.
+    On the whole eval split (per class through the confusion matrix and the one-vs-rest AUCs).
+    The AUCs need the class count, which this config does not know: the Evaluator's executor
+    fills it in once ExampleGen has found the classes (`for_classes`). With no baseline (first
+    run) TFMA checks the floor alone.
     """
     return tfma.EvalConfig(
         model_specs=[
@@ -88,34 +88,24 @@ def eval_config(gate: Gate) -> tfma.EvalConfig:
                     _metric("SparseCategoricalAccuracy", gate),
                     _metric("SparseCategoricalCrossentropy", gate),
                     _metric("MacroF1", gate),
+                    # Each class's AUC against the rest, and their mean (macro_auc).
+                    _metric("OneVsRestAUC", gate),
                     # Argmax predictions against labels: per-class precision, recall, F1.
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
-            ),
-            # Each class's AUC (class ids filled in at run time).
-            tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name="AUC")],
-                binarize=tfma.BinarizationOptions(),
-            ),
-            # Their plain mean (class weights filled in at run time).
-            tfma.MetricsSpec(
-                metrics=[_metric("AUC", gate, macro=True)],
-                aggregate=tfma.AggregationOptions(macro_average=True),
             ),
         ],
     )
 
 
 def for_classes(config: tfma.EvalConfig, num_classes: int) -> tfma.EvalConfig:
-    """`config` with its one-vs-rest specs naming classes 0..num_classes-1 (equal weights)."""
+    """`config` with its one-vs-rest AUCs told the class count (classes 0..num_classes-1)."""
     completed = tfma.EvalConfig()
     completed.CopyFrom(config)
-    class_ids = list(range(num_classes))
     for spec in completed.metrics_specs:
-        if spec.HasField("binarize") and not spec.binarize.class_ids.values:
-            spec.binarize.class_ids.values.extend(class_ids)
-        if spec.aggregate.macro_average and not spec.aggregate.class_weights:
-            spec.aggregate.class_weights.update(dict.fromkeys(class_ids, 1.0))
+        for metric in spec.metrics:
+            if metric.class_name == tfma_metrics.OneVsRestAUC.__name__:
+                metric.config = json.dumps({"num_classes": num_classes})
     return completed
 
 
@@ -129,8 +119,7 @@ def gate_of(config: tfma.EvalConfig) -> Gate:
             name = next(
                 name
                 for name, gated in GATE_METRICS.items()
-                if (gated.class_name, gated.macro)
-                == (metric.class_name, spec.aggregate.macro_average)
+                if gated.class_name == metric.class_name
             )
             value = rule.threshold.value_threshold
             floor = value.lower_bound if value.HasField("lower_bound") else value.upper_bound
@@ -145,6 +134,7 @@ SUMMARY_METRICS = {
     "sparse_categorical_crossentropy": "loss",
     "example_count": "examples",
     tfma_metrics.MACRO_F1_NAME: "macro_f1",
+    tfma_metrics.MACRO_AUC_NAME: "macro_auc",
 }
 CANDIDATE = "candidate"
 BASELINE = "baseline"
@@ -222,13 +212,10 @@ def read_evaluation(evaluation_uri: str, class_names: list[str]) -> dict[str, di
             model = model_entry(_model(key))
             if overall and key.name in SUMMARY_METRICS:
                 model["overall"][SUMMARY_METRICS[key.name]] = value
-            elif overall and key.name == AUC_METRIC:
-                if key.aggregation_type.macro_average:
-                    model["overall"]["macro_auc"] = value
-                elif key.sub_key.HasField("class_id"):
-                    class_id = key.sub_key.class_id.value
-                    if class_id < num_classes:
-                        model["per_class"][class_names[class_id]]["auc"] = value
+            elif overall and key.name == tfma_metrics.CLASS_AUC_NAME:
+                class_id = key.sub_key.class_id.value
+                if class_id < num_classes:
+                    model["per_class"][class_names[class_id]]["auc"] = value
     for name, counts in confusion_matrices(evaluation_uri, num_classes).items():
         model = model_entry(name)
         model["confusion_matrix"] = counts
@@ -272,8 +259,6 @@ def read_validation_failures(evaluation_uri: str) -> list[str]:
 
 
 def _short_name(key) -> str:
-    if key.name == AUC_METRIC and key.aggregation_type.macro_average:
-        return "macro_auc"
     return SUMMARY_METRICS.get(key.name, key.name)
 
 

@@ -144,7 +144,7 @@ def render(
         lines += [
             "",
             f"**No examples in the eval split: {', '.join(absent)}.** Their recall and AUC are"
-            " undefined (–), and TFMA's macro AUC counts each of them as 0: add data, or read"
+            " undefined (–), and the macro AUC counts each of them as 0: add data, or read"
             " macro AUC with care.",
         ]
     if "confusion_matrix" in candidate:

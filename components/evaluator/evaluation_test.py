@@ -8,6 +8,8 @@ pipeline's schema, as TFX's Evaluator would, with nothing trained. So these test
 that TFMA hands the signature each example's own image bytes.
 """
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
@@ -15,7 +17,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import io_utils
 
 from components import features
-from components.evaluator import evaluation
+from components.evaluator import evaluation, tfma_metrics
 from components.evaluator.blessing import GATE_METRICS, Gate
 from pipeline.config import CURATED_SCHEMA
 from tests.helpers import predictions, save_answer_reader, write_answer_examples
@@ -52,14 +54,29 @@ def test_the_gate_survives_the_trip_through_the_eval_config(gate):
     assert list(rule.slicing_specs) == [tfma.SlicingSpec()]
 
 
-def test_the_config_judges_the_whole_split_and_names_every_class_once_known():
+def test_the_config_judges_the_whole_split_and_tells_the_aucs_the_classes_once_known():
     config = evaluation.for_classes(evaluation.eval_config(Gate()), num_classes=3)
 
     assert list(config.slicing_specs) == [tfma.SlicingSpec()]
-    per_class, macro = config.metrics_specs[1:]
-    assert list(per_class.binarize.class_ids.values) == [0, 1, 2]
-    assert not per_class.HasField("aggregate")  # a gate threshold here would judge each class
-    assert dict(macro.aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
+    assert json.loads(auc_metric(config).config) == {"num_classes": 3}
+    assert not auc_metric(evaluation.eval_config(Gate())).config  # compiled before ExampleGen
+
+
+def auc_metric(config: tfma.EvalConfig) -> tfma.MetricConfig:
+    (auc,) = [m for s in config.metrics_specs for m in s.metrics if m.class_name == "OneVsRestAUC"]
+    return auc
+
+
+def test_one_vs_rest_aucs_count_ties_half_and_give_an_absent_class_0():
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([[0.9, 0.1, 0], [0.5, 0.5, 0], [0.5, 0.5, 0], [0.2, 0.8, 0]])
+
+    class_0, class_1, absent = tfma_metrics.one_vs_rest_aucs(labels, scores, num_classes=3)
+
+    # Class 0's pairs (positive, negative): 0.9 beats 0.5 and 0.2; 0.5 ties 0.5, beats 0.2.
+    assert class_0 == pytest.approx(3.5 / 4)
+    assert class_1 == pytest.approx(3.5 / 4)
+    assert absent == 0.0
 
 
 def pipeline_schema(*names: str) -> schema_pb2.Schema:
@@ -157,9 +174,9 @@ def test_macro_f1_and_macro_auc_are_the_textbook_ones(examples, models, tmp_path
         aucs.append(np.mean((pairs > 0) + 0.5 * (pairs == 0)))
     assert found["overall"]["accuracy"] == pytest.approx(0.5)
     assert found["overall"]["macro_f1"] == pytest.approx(np.mean(f1s))
-    assert found["overall"]["macro_auc"] == pytest.approx(np.mean(aucs), abs=1e-3)
+    assert found["overall"]["macro_auc"] == pytest.approx(np.mean(aucs))
     for name, f1, auc in zip(CLASSES, f1s, aucs, strict=True):
         assert found["per_class"][name]["f1"] == pytest.approx(f1)
-        assert found["per_class"][name]["auc"] == pytest.approx(auc, abs=1e-3)
+        assert found["per_class"][name]["auc"] == pytest.approx(auc)
     matrix = np.asarray(found["confusion_matrix"])
     assert matrix.sum() == 30 and np.trace(matrix) == 15

@@ -4,10 +4,19 @@ TFMA has no argmax macro F1 that can carry a threshold: its F1Score binarizes ea
 probability cut (0.5 by default), and top_k=1 cannot be macro-averaged over classes. This one is
 derived from the same argmax confusion matrix that MultiClassConfusionMatrixPlot reports, so the
 macro F1 that gates a model is the one the report shows.
+
+TFMA's AUC, binarized per class, fills a 10,000-bucket histogram per class and model, in Python,
+example by example: 2.3 s of an 11 s evaluation of 6,400 images of 4 classes, and it grows with
+the classes. OneVsRestAUC keeps each example's scores and ranks them once, exactly.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+import numpy as np
+from scipy import stats
 from tensorflow_model_analysis.metrics import (
     metric_types,
     metric_util,
@@ -15,6 +24,9 @@ from tensorflow_model_analysis.metrics import (
 )
 
 MACRO_F1_NAME = "macro_f1"
+MACRO_AUC_NAME = "macro_auc"
+# Each class's one-vs-rest AUC: this name, with the class id as the key's sub key.
+CLASS_AUC_NAME = "auc"
 
 
 def macro_f1_from_matrix(counts: dict[tuple[int, int], float]) -> float:
@@ -75,3 +87,115 @@ def _macro_f1_computations(
 
     computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
     return computations
+
+
+def one_vs_rest_aucs(labels: np.ndarray, scores: np.ndarray, num_classes: int) -> list[float]:
+    """Each class's AUC against the rest: the chance that an example of the class scores higher
+    for it than an example of another class, ties counting half (Mann-Whitney, from ranks).
+
+    `labels` (n,) class ids, `scores` (n, num_classes). A class with no example, or with every
+    example, has no AUC; it gets 0, as TFMA's own AUC gives it, and the report shows a dash.
+    """
+    aucs = []
+    for k in range(num_classes):
+        positive = labels == k
+        positives = int(positive.sum())
+        negatives = len(labels) - positives
+        if not positives or not negatives:
+            aucs.append(0.0)
+            continue
+        ranks = stats.rankdata(scores[:, k])  # ties get their average rank
+        rank_sum = float(ranks[positive].sum())
+        aucs.append((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
+    return aucs
+
+
+class OneVsRestAUC(metric_types.Metric):
+    """Each class's one-vs-rest AUC (`CLASS_AUC_NAME`, sub key the class id) and their plain
+    mean (the metric's name), exact, unweighted. `num_classes` comes from the eval config,
+    which the Evaluator's executor completes once ExampleGen has found the classes."""
+
+    def __init__(self, name: str = MACRO_AUC_NAME, num_classes: int = 0):
+        super().__init__(
+            metric_util.merge_per_key_computations(_auc_computations),
+            name=name,
+            num_classes=num_classes,
+        )
+
+
+def _auc_computations(
+    name: str = MACRO_AUC_NAME,
+    num_classes: int = 0,
+    eval_config=None,
+    model_name: str = "",
+    output_name: str = "",
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    def key(metric_name: str, sub_key: metric_types.SubKey | None = None):
+        return metric_types.MetricKey(
+            name=metric_name,
+            model_name=model_name,
+            output_name=output_name,
+            sub_key=sub_key,
+            example_weighted=example_weighted,
+        )
+
+    macro = key(name)
+    per_class = [key(CLASS_AUC_NAME, metric_types.SubKey(class_id=k)) for k in range(num_classes)]
+    combiner = _ScoresCombiner(macro, per_class, eval_config)
+    return [
+        metric_types.MetricComputation(
+            keys=[macro, *per_class], preprocessors=None, combiner=combiner
+        )
+    ]
+
+
+@dataclass
+class _Scores:
+    labels: list[int] = field(default_factory=list)
+    scores: list[np.ndarray] = field(default_factory=list)
+
+
+class _ScoresCombiner(beam.CombineFn):
+    """Keeps every example's label and class scores (about 100 bytes an example, 4 more a
+    class: 100 MB for a million eval images); ranks them at the end."""
+
+    def __init__(self, macro_key, class_keys, eval_config):
+        self._macro_key = macro_key
+        self._class_keys = class_keys
+        self._eval_config = eval_config
+
+    def create_accumulator(self) -> _Scores:
+        return _Scores()
+
+    def add_input(self, accumulator: _Scores, element: metric_types.StandardMetricInputs):
+        label, scores, _ = next(
+            metric_util.to_label_prediction_example_weight(
+                element,
+                eval_config=self._eval_config,
+                model_name=self._macro_key.model_name,
+                output_name=self._macro_key.output_name,
+                flatten=False,
+                require_single_example_weight=True,
+            )
+        )
+        accumulator.labels.append(int(np.argmax(label)) if label.size > 1 else int(label))
+        accumulator.scores.append(np.asarray(scores, dtype=np.float32).reshape(-1))
+        return accumulator
+
+    def merge_accumulators(self, accumulators) -> _Scores:
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for accumulator in accumulators:
+            merged.labels.extend(accumulator.labels)
+            merged.scores.extend(accumulator.scores)
+        return merged
+
+    def extract_output(self, accumulator: _Scores) -> dict:
+        num_classes = len(self._class_keys)
+        labels = np.asarray(accumulator.labels, dtype=np.int64)
+        scores = np.stack(accumulator.scores) if accumulator.scores else np.zeros((0, num_classes))
+        aucs = one_vs_rest_aucs(labels, scores, num_classes)
+        output = dict(zip(self._class_keys, aucs, strict=True))
+        output[self._macro_key] = float(np.mean(aucs)) if aucs else 0.0
+        return output
