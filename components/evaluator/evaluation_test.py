@@ -79,6 +79,11 @@ def test_one_vs_rest_aucs_count_ties_half_and_give_an_absent_class_0():
     assert absent == 0.0
 
 
+def test_one_vs_rest_auc_without_the_class_count_is_refused_by_name():
+    with pytest.raises(ValueError, match="OneVsRestAUC needs num_classes.*for_classes"):
+        tfma_metrics.OneVsRestAUC().computations()
+
+
 def pipeline_schema(*names: str) -> schema_pb2.Schema:
     """The curated schema's features `names`: the shapes TFMA decodes the examples into."""
     schema = io_utils.SchemaReader().read(str(CURATED_SCHEMA))

@@ -140,6 +140,13 @@ def _auc_computations(
             example_weighted=example_weighted,
         )
 
+    if num_classes <= 0:
+        # Without it there would be no per-class AUC and a macro AUC of 0, which a gate reads
+        # as a model worse than chance.
+        raise ValueError(
+            f"{OneVsRestAUC.__name__} needs num_classes (got {num_classes}): "
+            "complete the eval config with evaluation.for_classes"
+        )
     macro = key(name)
     per_class = [key(CLASS_AUC_NAME, metric_types.SubKey(class_id=k)) for k in range(num_classes)]
     combiner = _ScoresCombiner(macro, per_class, eval_config)

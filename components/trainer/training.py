@@ -232,10 +232,8 @@ class TrainingData:
     def steps_per_epoch(self) -> int:
         return math.ceil(self.fit_count / self.batch_size)
 
-    def fit_batches(self, augmented: bool = True) -> tf.data.Dataset:
-        augmenter = (
-            augmentation.build_augmenter(self.augmentation, self.seed) if augmented else None
-        )
+    def fit_batches(self) -> tf.data.Dataset:
+        augmenter = augmentation.build_augmenter(self.augmentation, self.seed)
         return batches(self.fit, self.batch_size, self.seed, augmenter, cache=False)
 
     def validation_batches(self) -> tf.data.Dataset:

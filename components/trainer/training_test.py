@@ -727,7 +727,6 @@ def test_training_batches_leave_out_the_autotuning_thread():
     data = tiny_data()
     for batches in (
         data.fit_batches(),
-        data.fit_batches(augmented=False),
         data.validation_batches(),
         data.batch_norm_sample(),
     ):
