@@ -66,6 +66,11 @@ def top_down_bmp() -> bytes:
     return bytes(stored)
 
 
+def graph_size(image_bytes: bytes) -> list[int]:
+    """[height, width] as the transform graph reads it, from a batch of one."""
+    return preprocessing.encoded_image_sizes(tf.constant([image_bytes]))[0].numpy().tolist()
+
+
 @pytest.mark.parametrize(
     "image_bytes",
     [
@@ -78,7 +83,7 @@ def top_down_bmp() -> bytes:
 def test_the_header_gives_the_size_the_decoder_makes(image_bytes):
     decoded = tf.io.decode_image(image_bytes, expand_animations=False)
 
-    assert preprocessing.encoded_image_size(image_bytes).numpy().tolist() == [7, 13]
+    assert graph_size(image_bytes) == [7, 13]
     assert preprocessing.header_image_size(image_bytes) == (7, 13)
     assert decoded.shape[:2] == (7, 13)
 
@@ -86,7 +91,7 @@ def test_the_header_gives_the_size_the_decoder_makes(image_bytes):
 @pytest.mark.parametrize("image_bytes", [b"", b"GIF", b"<html>not found</html>"])
 def test_bytes_of_no_format_or_cut_short_read_as_no_pixels(image_bytes):
     """Left for the decoder to reject with its own message; the cap never mistakes them."""
-    assert preprocessing.encoded_image_size(image_bytes).numpy().tolist() == [0, 0]
+    assert graph_size(image_bytes) == [0, 0]
     assert preprocessing.header_image_size(image_bytes) == (0, 0)
 
 
@@ -96,14 +101,38 @@ def test_both_header_readers_agree_on_sizes_no_small_test_image_has():
     wide_bmp = bytearray(encode_image("RGB", size=(13, 7), fmt="BMP"))
     wide_bmp[18:26] = (70000).to_bytes(4, "little") + (-300).to_bytes(4, "little", signed=True)
     for image_bytes, size in [(png_bomb(9000, 300), (300, 9000)), (bytes(wide_bmp), (300, 70000))]:
-        assert preprocessing.encoded_image_size(image_bytes).numpy().tolist() == list(size)
+        assert graph_size(image_bytes) == list(size)
         assert preprocessing.header_image_size(image_bytes) == size
 
     damaged_jpeg = encode_image(size=(13, 7), fmt="JPEG")[:40]
     with pytest.raises(tf.errors.InvalidArgumentError):
-        preprocessing.encoded_image_size(damaged_jpeg)
+        graph_size(damaged_jpeg)
     with pytest.raises(tf.errors.InvalidArgumentError):
         preprocessing.header_image_size(damaged_jpeg)
+
+
+def test_a_batch_of_mixed_formats_reads_each_image_s_own_size():
+    batch = [
+        encode_image(size=(13, 7), fmt="PNG"),
+        encode_image(size=(5, 3), fmt="JPEG"),
+        b"not an image",
+        encode_image(size=(9, 4), fmt="GIF"),
+        encode_image(size=(2, 11), fmt="JPEG"),
+        top_down_bmp(),
+    ]
+
+    sizes = preprocessing.encoded_image_sizes(tf.constant(batch)).numpy().tolist()
+
+    assert sizes == [[7, 13], [3, 5], [0, 0], [4, 9], [11, 2], [7, 13]]
+    assert sizes == [list(preprocessing.header_image_size(image)) for image in batch]
+
+
+def test_a_batch_is_refused_naming_its_first_image_above_the_cap():
+    batch = [encode_image(size=(10, 10)), encode_image(size=(40, 30)), encode_image(size=(50, 2))]
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Image of 40x30 pixels, above"):
+        preprocessing.decode_and_resize(tf.constant(batch), IMAGE_SIZE, max_megapixels=0.001)
+    assert preprocessing.decode_and_resize(tf.constant(batch[:1]), IMAGE_SIZE, 0.001).shape[0] == 1
 
 
 def test_transform_refuses_an_image_above_the_cap_naming_its_size(tmp_path):
