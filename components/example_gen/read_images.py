@@ -81,7 +81,10 @@ class ReadImageFiles(beam.PTransform):
         # Examples are written in the order read: a listing left class by class would have
         # the Trainer's shuffle buffer see one class at a time. A fixed seed keeps the order
         # a function of the files. Create then spreads them over the workers.
-        listing = list(self._assigned)
+        # Plain tuples, not AssignedFile: Create pickles its whole list into the pipeline and
+        # every worker unpickles it again, and a named tuple is coded by pickling each one
+        # (3.2 MB for 32,000 files against 0.9 MB, coded by Beam's TupleCoder).
+        listing = [tuple(file) for file in self._assigned]
         random.Random(_LISTING_SEED).shuffle(listing)
         checked = (
             pipeline
