@@ -604,6 +604,24 @@ def test_scratch_waits_through_a_flat_start_before_slowing_or_stopping():
     assert record.history["lr"][:unchanged] == [pytest.approx(settings.learning_rate)] * unchanged
 
 
+@pytest.mark.parametrize("strategy", ["full", fine_tuning.SCRATCH])
+def test_each_phase_traces_its_train_step_once(weights_file, strategy):
+    """Fine-tuning (two optimizers, after a recompile) and training from scratch (one): the
+    variables a first train step would create exist before `fit`, or TensorFlow traces the
+    step twice."""
+    if strategy == fine_tuning.SCRATCH:  # what "auto" makes of a backbone without weights
+        settings = config("none")
+    else:
+        settings = config(weights_file, strategy=strategy, fine_tune_epochs=1)
+    model = build_model(settings, num_classes=2)
+    plan = fine_tuning.choose_strategy(settings, 16, 2)
+
+    record = training.train(model, tiny_data(), settings, plan)
+
+    assert record.candidates[-1]["strategy"] == strategy  # the phase measured below ran
+    assert model.train_function.experimental_get_tracing_count() == 1
+
+
 def backbone_without_a_top(weights_file: str, path: str) -> str:
     """The fixture's backbone with its last convolution zeroed: its output is the same for
     every image, while the layers below still see colours."""
