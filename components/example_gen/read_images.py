@@ -37,7 +37,8 @@ class _CheckImageFiles(beam.DoFn):
         )
         self._checked = self._refused = 0
 
-    def process(self, element: splits.AssignedFile):
+    def process(self, element: tuple[str, int, str]):
+        # (path, label, split): an AssignedFile's fields, as ReadImageFiles lists them.
         path, label, split = element
         checked = ingest.checked_example(self._root, path, label, self._max_megapixels)
         self._checked += 1

@@ -168,21 +168,11 @@ class TransferModel(keras.Model):
 
     backbone_optimizer: keras.optimizers.Optimizer | None = None
 
-    def optimized_variables(self) -> list[tuple[keras.optimizers.Optimizer, list[tf.Variable]]]:
-        """Each optimizer with the variables it updates: every trainable one through
-        `optimizer`, or the head's through it and the backbone's through `backbone_optimizer`."""
-        if self.backbone_optimizer is None:
-            return [(self.optimizer, self.trainable_variables)]
-        backbone_ids = {id(v) for v in backbone_of(self).trainable_variables}
-        head = [v for v in self.trainable_variables if id(v) not in backbone_ids]
-        backbone = [v for v in self.trainable_variables if id(v) in backbone_ids]
-        return [(self.optimizer, head), (self.backbone_optimizer, backbone)]
-
     def train_step(self, data):
         if self.backbone_optimizer is None:
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        (head_optimizer, head), (backbone_optimizer, backbone) = self.optimized_variables()
+        (head_optimizer, head), (backbone_optimizer, backbone) = optimized_variables(self)
         with tf.GradientTape() as tape:
             predictions = self(x, training=True)
             loss = self.compute_loss(x, y, predictions, sample_weight)
@@ -190,6 +180,21 @@ class TransferModel(keras.Model):
         head_optimizer.apply_gradients(zip(gradients[: len(head)], head, strict=True))
         backbone_optimizer.apply_gradients(zip(gradients[len(head) :], backbone, strict=True))
         return self.compute_metrics(x, y, predictions, sample_weight)
+
+
+def optimized_variables(
+    model: keras.Model,
+) -> list[tuple[keras.optimizers.Optimizer, list[tf.Variable]]]:
+    """Each optimizer with the variables it updates: every trainable one through `optimizer`,
+    or, once a `TransferModel` has a `backbone_optimizer`, the head's through `optimizer` and
+    the backbone's through it."""
+    backbone_optimizer = getattr(model, "backbone_optimizer", None)
+    if backbone_optimizer is None:
+        return [(model.optimizer, model.trainable_variables)]
+    backbone_ids = {id(v) for v in backbone_of(model).trainable_variables}
+    head = [v for v in model.trainable_variables if id(v) not in backbone_ids]
+    backbone = [v for v in model.trainable_variables if id(v) in backbone_ids]
+    return [(model.optimizer, head), (backbone_optimizer, backbone)]
 
 
 def create_training_variables(model: keras.Model) -> None:
@@ -207,11 +212,7 @@ def create_training_variables(model: keras.Model) -> None:
     predictions = tf.zeros([1, *model.outputs[0].shape[1:]])
     model.compiled_loss.build(predictions)
     model.compiled_metrics.build(predictions, tf.zeros([1], tf.int64))
-    if isinstance(model, TransferModel):
-        optimized = model.optimized_variables()
-    else:
-        optimized = [(model.optimizer, model.trainable_variables)]
-    for optimizer, variables in optimized:
+    for optimizer, variables in optimized_variables(model):
         optimizer.build(variables)
 
 
