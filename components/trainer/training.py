@@ -416,11 +416,12 @@ def resolve_feature_layer(
 
     With `auto` and a pretrained backbone, a head learns from the fit part's pooled
     activations at each of model.feature_layer_candidates (the start of each deeper stage,
-    and the output; one pass of the frozen backbone gives them all), and the depth whose head
-    reaches the lowest validation loss is kept. The backbone is then cut there: fine-tuning
-    and serving run only the layers below it. The deeper a layer, the more it answers the
-    source task: on data unlike it, earlier layers can be far better (model.FEATURE_LAYERS).
-    A backbone from scratch learns at every depth and is used whole.
+    and the output; one pass of the frozen backbone gives them all), and the shallowest depth
+    whose head predicts the validation images no worse than the best one's beyond the noise
+    is kept (shallowest_within_noise). The backbone is then cut there: fine-tuning and
+    serving run only the layers below it. The deeper a layer, the more it answers the source
+    task: on data unlike it, earlier layers can be far better (model.FEATURE_LAYERS). A
+    backbone from scratch learns at every depth and is used whole.
     """
     if not model_lib.is_pretrained(config):
         if config.feature_layer not in (model_lib.AUTO_LAYER, model_lib.TOP_LAYER):
@@ -438,6 +439,7 @@ def resolve_feature_layer(
         extractor, [data.fit.batch(data.batch_size), data.validation.batch(data.batch_size)]
     )
     scores: dict[str, dict[str, float]] = {}
+    losses: dict[str, np.ndarray] = {}
     for name, fit_features, validation_features in zip(
         candidates, fit_x, validation_x, strict=True
     ):
@@ -448,15 +450,13 @@ def resolve_feature_layer(
         )
         _, loss, accuracy = training_report.kept_scores(history, config.early_stopping)
         scores[name] = {"val_loss": round(loss, 4), "val_accuracy": round(accuracy, 4)}
-    best = training_report.lowest_finite([score["val_loss"] for score in scores.values()])
-    # The shallowest depth reaching it; if no head learnt anywhere, the backbone whole.
-    kept = next(
-        (name for name, score in scores.items() if score["val_loss"] == best),
-        model_lib.TOP_LAYER,
-    )
+        losses[name] = example_losses(head, validation_features, validation_y)
+    kept = shallowest_within_noise(losses)
+    for name, worse in worse_than_best(losses).items():
+        scores[name].update(worse)
     logging.info(
-        "Feature layer: %s kept (a head on each depth's features, validation loss, accuracy: "
-        "%s; %.1f s)",
+        "Feature layer: %s kept, the shallowest depth within the noise of the best (a head on "
+        "each depth's features, validation loss, accuracy: %s; %.1f s)",
         kept,
         ", ".join(
             f"{name} {score['val_loss']:.4f} {score['val_accuracy']:.3f}"
@@ -465,6 +465,46 @@ def resolve_feature_layer(
         time.monotonic() - started,
     )
     return dataclasses.replace(config, feature_layer=kept), scores
+
+
+def _best_depth(losses: dict[str, np.ndarray]) -> str | None:
+    """The depth whose per-image losses have the lowest finite mean; None if none has one."""
+    means = {name: float(np.mean(each)) for name, each in losses.items()}
+    finite = {name: mean for name, mean in means.items() if math.isfinite(mean)}
+    return min(finite, key=finite.get) if finite else None
+
+
+def worse_than_best(losses: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Per depth, how much worse its head predicts the validation images than the best
+    depth's head (per image, paired_difference), and the noise in that difference."""
+    best = _best_depth(losses)
+    if best is None:
+        return {}
+    compared = {name: paired_difference(each, losses[best]) for name, each in losses.items()}
+    return {
+        name: {"worse_than_best_by": round(worse, 4), "noise": round(noise, 4)}
+        for name, (worse, noise) in compared.items()
+    }
+
+
+def shallowest_within_noise(losses: dict[str, np.ndarray]) -> str:
+    """Of depths (shallow to deep) and each one's head's per-image validation losses, the
+    shallowest whose mean loss is above the best depth's by no more than the noise of the
+    paired difference; the backbone whole (TOP_LAYER) if no head learnt anywhere.
+
+    On a few dozen validation images the lowest mean loss is a noisy pick: on 20 classes of
+    12 training images (bench.quality's many_classes, 47 to validate) the best mean moved
+    from block_3 to block_10 when only the order the examples were written in changed, and
+    the eval accuracy with it from 0.56 to 0.45, where a linear probe cross-validated on the
+    whole training split reads block_3. Within the noise the shallower cut stays, as the
+    other checks keep what is simpler within theirs: its model is smaller and faster to
+    fine-tune and serve, and its features are the ones every image task shares.
+    """
+    worse = worse_than_best(losses)
+    return next(
+        (name for name, each in worse.items() if each["worse_than_best_by"] <= each["noise"]),
+        model_lib.TOP_LAYER,
+    )
 
 
 def _fit_head(

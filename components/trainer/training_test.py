@@ -632,7 +632,9 @@ def backbone_without_a_top(weights_file: str, path: str) -> str:
     return path
 
 
-def test_auto_feature_layer_keeps_the_depth_that_validates_best(weights_file, tmp_path):
+def test_auto_feature_layer_keeps_a_depth_that_validates_within_the_noise_of_the_best(
+    weights_file, tmp_path
+):
     """A head on the output of a backbone whose top carries nothing cannot beat chance; auto
     measures every depth and cuts the backbone where a head learns."""
     weights = backbone_without_a_top(weights_file, str(tmp_path / "no-top.weights.h5"))
@@ -644,10 +646,42 @@ def test_auto_feature_layer_keeps_the_depth_that_validates_best(weights_file, tm
 
     assert list(scores) == list(model_lib.feature_layer_candidates(settings.backbone))
     assert resolved.feature_layer != model_lib.TOP_LAYER
-    assert scores[resolved.feature_layer]["val_loss"] == min(s["val_loss"] for s in scores.values())
+    kept = scores[resolved.feature_layer]
+    assert kept["worse_than_best_by"] <= kept["noise"]
+    shallower = list(scores)[: list(scores).index(resolved.feature_layer)]
+    assert all(scores[name]["worse_than_best_by"] > scores[name]["noise"] for name in shallower)
+    assert scores[model_lib.TOP_LAYER]["worse_than_best_by"] > scores[model_lib.TOP_LAYER]["noise"]
     assert scores[model_lib.TOP_LAYER]["val_accuracy"] <= 0.625  # 5 of 8: chance
     model = build_model(resolved, num_classes=2)
     assert backbone_of(model).layers[-2].name == resolved.feature_layer  # then the pooling
+
+
+def _losses(mean: float, spread: float, count: int = 50, seed: int = 0) -> np.ndarray:
+    return mean + spread * np.random.default_rng(seed).standard_normal(count)
+
+
+def test_a_shallower_depth_within_the_noise_of_the_best_is_kept():
+    """The same images, a deeper head 0.05 lower per image on average against a per-image
+    spread of 1: the shallow cut stays (the lowest mean alone would take the deep one)."""
+    shallow = _losses(1.0, 1.0, seed=1)
+    losses = {
+        "shallow": shallow,
+        "deep": shallow - 0.05 + _losses(0.0, 0.5, seed=2),
+        "top": shallow + 1,
+    }
+    assert training._best_depth(losses) == "deep"
+    assert training.shallowest_within_noise(losses) == "shallow"
+
+
+def test_a_depth_clearly_better_than_the_shallower_ones_is_kept():
+    shallow = _losses(1.0, 0.2, seed=1)
+    losses = {"shallow": shallow, "middle": shallow - 0.5, "top": shallow - 0.49}
+    assert training.shallowest_within_noise(losses) == "middle"
+
+
+def test_no_head_that_learnt_anywhere_keeps_the_backbone_whole():
+    nothing = np.full(10, np.nan)
+    assert training.shallowest_within_noise({"shallow": nothing, "top": nothing}) == "top"
 
 
 @pytest.mark.parametrize(
