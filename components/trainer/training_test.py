@@ -650,7 +650,6 @@ def test_auto_feature_layer_keeps_a_depth_that_validates_within_the_noise_of_the
     assert kept["worse_than_best_by"] <= kept["noise"]
     shallower = list(scores)[: list(scores).index(resolved.feature_layer)]
     assert all(scores[name]["worse_than_best_by"] > scores[name]["noise"] for name in shallower)
-    assert scores[model_lib.TOP_LAYER]["worse_than_best_by"] > scores[model_lib.TOP_LAYER]["noise"]
     assert scores[model_lib.TOP_LAYER]["val_accuracy"] <= 0.625  # 5 of 8: chance
     model = build_model(resolved, num_classes=2)
     assert backbone_of(model).layers[-2].name == resolved.feature_layer  # then the pooling
@@ -661,8 +660,8 @@ def _losses(mean: float, spread: float, count: int = 50, seed: int = 0) -> np.nd
 
 
 def test_a_shallower_depth_within_the_noise_of_the_best_is_kept():
-    """The same images, a deeper head 0.05 lower per image on average against a per-image
-    spread of 1: the shallow cut stays (the lowest mean alone would take the deep one)."""
+    """The same images, a deeper head 0.05 lower per image on average, its per-image
+    difference spread 0.5: the shallow cut stays (the lowest mean alone takes the deep one)."""
     shallow = _losses(1.0, 1.0, seed=1)
     losses = {
         "shallow": shallow,
