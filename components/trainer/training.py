@@ -451,9 +451,10 @@ def resolve_feature_layer(
         _, loss, accuracy = training_report.kept_scores(history, config.early_stopping)
         scores[name] = {"val_loss": round(loss, 4), "val_accuracy": round(accuracy, 4)}
         losses[name] = example_losses(head, validation_features, validation_y)
-    kept = shallowest_within_noise(losses)
-    for name, worse in worse_than_best(losses).items():
-        scores[name].update(worse)
+    worse = worse_than_best(losses)
+    kept = shallowest_within_noise(worse)
+    for name, gap in worse.items():
+        scores[name].update(gap)
     logging.info(
         "Feature layer: %s kept, the shallowest depth within the noise of the best (a head on "
         "each depth's features, validation loss, accuracy: %s; %.1f s)",
@@ -487,10 +488,11 @@ def worse_than_best(losses: dict[str, np.ndarray]) -> dict[str, dict[str, float]
     }
 
 
-def shallowest_within_noise(losses: dict[str, np.ndarray]) -> str:
-    """Of depths (shallow to deep) and each one's head's per-image validation losses, the
-    shallowest whose mean loss is above the best depth's by no more than the noise of the
-    paired difference; the backbone whole (TOP_LAYER) if no head learnt anywhere.
+def shallowest_within_noise(worse: dict[str, dict[str, float]]) -> str:
+    """Of depths (shallow to deep) and how much worse each one's head is than the best's
+    (worse_than_best), the shallowest whose mean loss is above the best depth's by no more
+    than the noise of the paired difference; the backbone whole (TOP_LAYER) if no head
+    learnt anywhere.
 
     On a few dozen validation images the lowest mean loss is a noisy pick: on 20 classes of
     12 training images (bench.quality's many_classes, 47 to validate) the best mean moved
@@ -500,7 +502,6 @@ def shallowest_within_noise(losses: dict[str, np.ndarray]) -> str:
     other checks keep what is simpler within theirs: its model is smaller and faster to
     fine-tune and serve, and its features are the ones every image task shares.
     """
-    worse = worse_than_best(losses)
     return next(
         (name for name, each in worse.items() if each["worse_than_best_by"] <= each["noise"]),
         model_lib.TOP_LAYER,

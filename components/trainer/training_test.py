@@ -669,18 +669,23 @@ def test_a_shallower_depth_within_the_noise_of_the_best_is_kept():
         "top": shallow + 1,
     }
     assert training._best_depth(losses) == "deep"
-    assert training.shallowest_within_noise(losses) == "shallow"
+    assert training.shallowest_within_noise(training.worse_than_best(losses)) == "shallow"
 
 
 def test_a_depth_clearly_better_than_the_shallower_ones_is_kept():
     shallow = _losses(1.0, 0.2, seed=1)
     losses = {"shallow": shallow, "middle": shallow - 0.5, "top": shallow - 0.49}
-    assert training.shallowest_within_noise(losses) == "middle"
+    assert training.shallowest_within_noise(training.worse_than_best(losses)) == "middle"
 
 
 def test_no_head_that_learnt_anywhere_keeps_the_backbone_whole():
     nothing = np.full(10, np.nan)
-    assert training.shallowest_within_noise({"shallow": nothing, "top": nothing}) == "top"
+    assert (
+        training.shallowest_within_noise(
+            training.worse_than_best({"shallow": nothing, "top": nothing})
+        )
+        == "top"
+    )
 
 
 @pytest.mark.parametrize(
