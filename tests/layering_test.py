@@ -69,17 +69,30 @@ def test_the_scan_sees_deferred_imports(tmp_path):
     assert "pipeline.local_runner" in imported_modules(module)
 
 
+def loaded_in_fresh_process(module: str, heavy: tuple[str, ...]) -> str:
+    """Which of the `heavy` top-level packages importing `module` loads, as printed by a
+    fresh Python: "[]" for none."""
+    probe = (
+        f"import sys, {module}\n"
+        f"print(sorted({{name.split('.')[0] for name in sys.modules}} & set({heavy!r})))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 @pytest.mark.parametrize("module", ["pipeline.settings", "pipeline.config", "pipeline.deploy"])
 def test_the_light_layer_loads_no_tensorflow(module):
     """The settings, the config and deploying are read before any step runs (every --help,
     every compile): they must not pay TensorFlow's seconds of import, nor need it installed."""
     heavy = ("tensorflow", "tf_keras", "keras", "tfx", "apache_beam")
-    probe = (
-        f"import sys, {module}\n"
-        f"print(sorted({{name.split('.')[0] for name in sys.modules}} & set({heavy!r})))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
-    assert loaded == "[]"
+    assert loaded_in_fresh_process(module, heavy) == "[]"
+
+
+@pytest.mark.parametrize("module", ["components.trainer.training", "bench.plain_run"])
+def test_training_and_the_plain_script_load_no_tfx(module):
+    """The model code trains and exports without TFX (run_fn only receives TFX's FnArgs), and
+    the plain script the benchmark times a run against is plain TensorFlow: TFX's components
+    package alone takes about 4 s to import, which the plain side must not pay."""
+    assert loaded_in_fresh_process(module, ("tfx", "apache_beam")) == "[]"

@@ -6,14 +6,13 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
-from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import features
 from components.common import tracing
@@ -40,6 +39,9 @@ from components.trainer.model import (
 from components.trainer.training_config import HEAD_RATE_FACTOR, TrainingConfig
 from components.transform import augmentation, augmentation_spec
 from components.transform.augmentation_spec import AugmentationSpec
+
+if TYPE_CHECKING:  # TFX's components package takes ~4 s to import; training needs it not
+    from tfx.components.trainer.fn_args_utils import FnArgs
 
 _PARSE_BATCH = 256
 # Every HOLDOUT_EVERY-th training example validates (early stopping, the kept strategy, the
