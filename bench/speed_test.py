@@ -481,3 +481,13 @@ def test_the_reported_command_leaves_the_note_out():
         "python -m bench.speed --sizes 500 --repeats=2"
     )
     assert bench.command_line(["--note=busy"]) == "python -m bench.speed"
+
+
+@pytest.mark.unit
+def test_every_file_of_a_data_set_is_read_before_the_runs(tmp_path):
+    """Every file in every subfolder is read whole, past the first chunk."""
+    (tmp_path / "circle").mkdir()
+    (tmp_path / "circle" / "a.png").write_bytes(b"x" * 3_000_000)  # more than one chunk
+    (tmp_path / "b.txt").write_bytes(b"yy")
+
+    assert common.read_every_file(str(tmp_path)) == 3_000_002
