@@ -40,7 +40,7 @@ from components.trainer.training_config import HEAD_RATE_FACTOR, TrainingConfig
 from components.transform import augmentation, augmentation_spec
 from components.transform.augmentation_spec import AugmentationSpec
 
-if TYPE_CHECKING:  # TFX's components package takes ~4 s to import; training needs it not
+if TYPE_CHECKING:  # only run_fn's annotation names it; TFX's components take ~4 s to import
     from tfx.components.trainer.fn_args_utils import FnArgs
 
 _PARSE_BATCH = 256
