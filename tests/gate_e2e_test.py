@@ -1,10 +1,10 @@
 """End to end, the gate: a better model replaces the served one, a crippled one does not.
 
 Real LocalDagRunner runs on one tiny, easy data set (eight colour classes) and one registry.
-Run 1 hardly trains (one epoch at a learning rate of 1e-7: an untrained head) and, with nothing
+Run 1 learns nothing (a backbone that sees nothing: every weight 0) and, with nothing
 served yet, is judged by the floor alone and pushed as version 1. Run 2 trains properly, beats
 version 1 measured again as its baseline, and is pushed as version 2 with its record; version 1
-stays, byte for byte. Run 3 trains a crippled candidate (at 1e-8): not blessed, nothing
+stays, byte for byte. Run 3 trains a crippled candidate (that backbone again): not blessed, nothing
 pushed, version 2 still served. Run 4 brings the same classes as larger grayscale images: the
 gate stops it before Transform as drift from version 2's training data.
 
@@ -28,6 +28,7 @@ from pipeline.config import CURATED_SCHEMA, PipelineConfig, file_digest
 from tests.helpers import (
     COLOR_CLASSES,
     SMALL_DATA_EVAL_PERCENT,
+    blind_backbone_weights,
     random_backbone_weights,
     run_and_read_summary,
     write_color_classes,
@@ -80,8 +81,9 @@ def runs(tmp_path_factory):
     weights = random_backbone_weights(
         str(root / "backbone.weights.h5"), str(root / "data"), IMAGE_SIZE
     )
-    # Version 1: hardly trained, blessed by the floor alone since nothing is served yet.
-    weak = run(root, "weak", weights, epochs=1, learning_rate=1e-7)
+    blind = blind_backbone_weights(str(root / "blind.weights.h5"), IMAGE_SIZE)
+    # Version 1: untrained, blessed by the floor alone since nothing is served yet.
+    weak = run(root, "weak", blind, epochs=1, learning_rate=1e-7)
     first = registry.served_version(str(root / "serving"))
     first_fingerprint = registry.model_fingerprint(first.path) if first else None
     good = run(root, "good", weights, epochs=30, learning_rate=0.01)
@@ -89,7 +91,7 @@ def runs(tmp_path_factory):
     served_fingerprint = registry.model_fingerprint(served.path) if served else None
     # Crippled like version 1, at another rate so that the Trainer runs again, not from cache.
     # With REQUIRE_PUSH, as a CI job that must deliver a model would run it.
-    crippled = run(root, "crippled", weights, epochs=1, learning_rate=1e-8, require_push=True)
+    crippled = run(root, "crippled", blind, epochs=1, learning_rate=1e-8, require_push=True)
     drifted = run(root, "drifted", weights, data=drifted_copy(root / "data"), epochs=1)
     return {
         "root": root,

@@ -163,6 +163,20 @@ def calibrated_backbone_weights(path: str, images: np.ndarray) -> str:
     return path
 
 
+def blind_backbone_weights(path: str, image_size: int) -> str:
+    """A weights file for a backbone that sees nothing: every weight 0, so every feature of
+    every image is 0 and no head can tell one class from another; returns the path. A small
+    learning rate cannot stand in for it: the head's kernel starts at zero, so any training
+    at all turns it towards the classes, and on separable features its argmax is right."""
+    from components.trainer.model import build_backbone
+    from components.trainer.training_config import TrainingConfig
+
+    backbone = build_backbone(TrainingConfig(image_size=image_size))
+    backbone.set_weights([np.zeros_like(weight) for weight in backbone.get_weights()])
+    backbone.save_weights(path)
+    return path
+
+
 def start_local_run(data, outputs, *flags: str) -> subprocess.Popen:
     """`make local`'s runner in a process of its own (and process group, to kill it whole), on
     settings that make a run short: no backbone, 32 px, one epoch, a zero floor."""
