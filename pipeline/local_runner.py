@@ -11,9 +11,6 @@ import os
 import sys
 from collections.abc import Mapping
 
-from components.example_gen import ingest
-from components.snapshot.component import fingerprint
-from components.snapshot.snapshots import data_folder
 from components.trainer.training_config import TrainingConfig
 from components.transform.augmentation_spec import AugmentationSpec
 from pipeline import exit_codes
@@ -27,6 +24,7 @@ from pipeline.config import (
     file_digest,
     metadata_path_in,
 )
+from pipeline.run.collector import long_lived_imports
 from pipeline.settings import (
     AUGMENTATION_SETTINGS,
     GATE_SETTINGS,
@@ -79,6 +77,11 @@ def resolve_training(given: dict, pretrained_dir: str) -> TrainingConfig:
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The one config object. Relative paths become absolute: TFX stores them in metadata."""
+    # Imported here, not at the top: they bring TensorFlow and TFX, which main imports first.
+    from components.example_gen import ingest
+    from components.snapshot.component import fingerprint
+    from components.snapshot.snapshots import data_folder
+
     given = {k: v for k, v in vars(args).items() if v is not None}
     if "data_root" not in given:
         raise ingest.DataError(
@@ -110,14 +113,17 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Import the heavy stack only once the arguments are known to be sane.
     args = build_parser(os.environ).parse_args(argv)
+    # The stack (TensorFlow, TFX, Beam) is imported only once the flags parse (`--help` and a
+    # mistyped flag answer at once), and as long-lived objects (collector.py says why).
+    with long_lived_imports():
+        from components.example_gen.ingest import DataError
+        from pipeline.run import execute
     try:
         config = config_from_args(args)
-    except (ingest.DataError, ValueError) as e:
+    except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    from pipeline.run import execute
 
     return execute.run(
         config, outputs_dir=os.path.abspath(args.outputs), require_push=args.require_push

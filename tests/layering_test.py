@@ -81,7 +81,9 @@ def loaded_in_fresh_process(module: str, heavy: tuple[str, ...]) -> str:
     ).stdout.strip()
 
 
-@pytest.mark.parametrize("module", ["pipeline.settings", "pipeline.config", "pipeline.deploy"])
+@pytest.mark.parametrize(
+    "module", ["pipeline.settings", "pipeline.config", "pipeline.deploy", "pipeline.local_runner"]
+)
 def test_the_light_layer_loads_no_tensorflow(module):
     """The settings, the config and deploying are read before any step runs (every --help,
     every compile): they must not pay TensorFlow's seconds of import, nor need it installed."""
