@@ -9,6 +9,7 @@ that TFMA hands the signature each example's own image bytes.
 """
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -82,6 +83,33 @@ def test_one_vs_rest_aucs_count_ties_half_and_give_an_absent_class_0():
 def test_one_vs_rest_auc_without_the_class_count_is_refused_by_name():
     with pytest.raises(ValueError, match="OneVsRestAUC needs num_classes.*for_classes"):
         tfma_metrics.OneVsRestAUC().computations()
+
+
+def test_the_auc_combiner_ranks_the_same_scores_compacted_pickled_and_merged():
+    """As Beam runs it: each bundle's accumulator compacted and pickled, then merged."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=50)
+    scores = rng.random((50, 3)).astype(np.float32)
+    config = tfma.EvalConfig(model_specs=[tfma.ModelSpec()])
+    (computation,) = tfma_metrics.OneVsRestAUC(num_classes=3).computations(eval_config=config)
+    combiner = computation.combiner
+    bundles = []
+    for rows in (slice(0, 20), slice(20, 50)):
+        accumulator = combiner.create_accumulator()
+        for label, row in zip(labels[rows], scores[rows], strict=True):
+            inputs = {"labels": np.array([label]), "predictions": row}
+            inputs["example_weights"] = np.array([1.0])
+            accumulator = combiner.add_input(accumulator, tfma.metrics.StandardMetricInputs(inputs))
+        compacted = combiner.compact(accumulator)
+        assert len(compacted.scores) == 1  # one array to pickle, not one per example
+        bundles.append(pickle.loads(pickle.dumps(compacted)))
+
+    output = combiner.extract_output(combiner.merge_accumulators(bundles))
+
+    expected = tfma_metrics.one_vs_rest_aucs(labels, scores, num_classes=3)
+    by_class = {key.sub_key.class_id: value for key, value in output.items() if key.sub_key}
+    assert [by_class[k] for k in range(3)] == pytest.approx(expected)
+    assert min(expected) > 0.0 and max(expected) < 1.0  # random scores: no degenerate AUC
 
 
 def pipeline_schema(*names: str) -> schema_pb2.Schema:
