@@ -1,5 +1,6 @@
 """The local runner's settings: flags, environment fallbacks, and clear errors."""
 
+import gc
 import os
 
 import pytest
@@ -10,6 +11,14 @@ from pipeline import local_runner
 from pipeline.config import weights_filename
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def nothing_frozen():
+    """main() freezes what is alive once it has imported the stack, as a process should; in
+    this process that is the test session's objects too, which must stay collectable."""
+    yield
+    gc.unfreeze()
 
 
 def config_for(argv, environ=None):

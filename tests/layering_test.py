@@ -85,8 +85,9 @@ def loaded_in_fresh_process(module: str, heavy: tuple[str, ...]) -> str:
     "module", ["pipeline.settings", "pipeline.config", "pipeline.deploy", "pipeline.local_runner"]
 )
 def test_the_light_layer_loads_no_tensorflow(module):
-    """The settings, the config and deploying are read before any step runs (every --help,
-    every compile): they must not pay TensorFlow's seconds of import, nor need it installed."""
+    """The settings, the config, deploying and the local runner's flags are read before any
+    step runs (every --help, every compile): they must not pay TensorFlow's seconds of import,
+    nor need it installed."""
     heavy = ("tensorflow", "tf_keras", "keras", "tfx", "apache_beam")
 
     assert loaded_in_fresh_process(module, heavy) == "[]"

@@ -86,23 +86,27 @@ def test_one_vs_rest_auc_without_the_class_count_is_refused_by_name():
 
 
 def test_the_auc_combiner_ranks_the_same_scores_compacted_pickled_and_merged():
-    """As Beam runs it: each bundle's accumulator compacted and pickled, then merged."""
+    """As Beam may run it: bundles compacted and pickled, one filled further after compacting,
+    one never compacted, one empty, then merged: the AUCs of all the scores together."""
     rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, size=50)
-    scores = rng.random((50, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=60)
+    scores = rng.random((60, 3)).astype(np.float32)
     config = tfma.EvalConfig(model_specs=[tfma.ModelSpec()])
     (computation,) = tfma_metrics.OneVsRestAUC(num_classes=3).computations(eval_config=config)
     combiner = computation.combiner
-    bundles = []
-    for rows in (slice(0, 20), slice(20, 50)):
-        accumulator = combiner.create_accumulator()
+
+    def add(accumulator, rows: slice):
         for label, row in zip(labels[rows], scores[rows], strict=True):
             inputs = {"labels": np.array([label]), "predictions": row}
             inputs["example_weights"] = np.array([1.0])
             accumulator = combiner.add_input(accumulator, tfma.metrics.StandardMetricInputs(inputs))
-        compacted = combiner.compact(accumulator)
-        assert len(compacted.scores) == 1  # one array to pickle, not one per example
-        bundles.append(pickle.loads(pickle.dumps(compacted)))
+        return accumulator
+
+    compacted = combiner.compact(add(combiner.create_accumulator(), slice(0, 20)))
+    assert len(compacted.scores) == 1  # one array to pickle, not one per example
+    refilled = add(pickle.loads(pickle.dumps(compacted)), slice(20, 30))
+    uncompacted = add(combiner.create_accumulator(), slice(30, 60))
+    bundles = [refilled, combiner.create_accumulator(), uncompacted]
 
     output = combiner.extract_output(combiner.merge_accumulators(bundles))
 
