@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from typing import NoReturn
 
 # Google's client libraries warn on every import under Python 3.10, which TFX 1.16 requires.
 KNOWN_WARNINGS = (
@@ -49,8 +50,10 @@ def _run(module: str) -> int:
     return importlib.import_module(module).main() or 0
 
 
-def local() -> int:
-    return _run("pipeline.local_runner")
+def local() -> NoReturn:
+    from pipeline.run.process_exit import exit_after_run
+
+    exit_after_run(_run("pipeline.local_runner"))
 
 
 def pretrain() -> int:

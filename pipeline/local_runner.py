@@ -25,6 +25,7 @@ from pipeline.config import (
     metadata_path_in,
 )
 from pipeline.run.collector import long_lived_imports
+from pipeline.run.process_exit import exit_after_run
 from pipeline.settings import (
     AUGMENTATION_SETTINGS,
     GATE_SETTINGS,
@@ -131,4 +132,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after_run(main())
