@@ -34,13 +34,14 @@ def image_folder(tmp_path):
 
 @pytest.fixture
 def stock_autograph(monkeypatch):
-    """AutoGraph's rules as TensorFlow ships them, converting tf_keras (restored after the
-    test): the state of a process that has not yet called components.common.tracing."""
+    """AutoGraph's rules as TensorFlow ships them, converting tf_keras and tf.Transform
+    (restored after the test): the state of a process that has not yet called
+    components.common.tracing."""
     from components.common import tracing
 
     stock = tuple(
         rule
         for rule in tracing.autograph_config.CONVERSION_RULES
-        if not rule.matches(tracing.KERAS_PACKAGE)
+        if not any(rule.matches(package) for package in tracing.UNCONVERTED_PACKAGES)
     )
     monkeypatch.setattr(tracing.autograph_config, "CONVERSION_RULES", stock)

@@ -122,7 +122,7 @@ def variant_augmentation(name: str) -> AugmentationSpec:
 
 def run_variant(name: str, data: Dataset, base: TrainingConfig, seed: int) -> dict[str, Any]:
     """Trains one variant; accuracy on the clean training split and on the held-out split."""
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
     config = variant_config(base, name, seed)
     keras.utils.set_random_seed(seed)
     examples = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))

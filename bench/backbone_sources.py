@@ -132,7 +132,7 @@ def pretrain(source: Source, weights_path: str, epochs: int) -> dict[str, Any]:
     images, labels = source_images(source, config.image_size)
     generated = time.monotonic() - started
     print(f"  {len(images)} source images, {labels.max() + 1} classes, {generated:.0f} s")
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
     order = np.random.default_rng(0).permutation(len(images))
     held, train = np.split(order, [int(len(images) * HELD_OUT_SHARE)])
     pixels = images.astype(np.float32)
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = quality._names(args.sources, SOURCES, "source(s)")
     datasets = quality._names(args.datasets, quality_data.DATASETS, "data set(s)")
     started = time.monotonic()
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
     image_size = PretrainConfig().image_size
     data = {name: load_images(name, image_size) for name in datasets}
     rows = []

@@ -330,7 +330,7 @@ def input_side(examples: str, transform_graph: str, config: TrainingConfig) -> d
     from components.trainer import training
     from components.transform import augmentation
 
-    tracing.leave_keras_unconverted()  # as run_fn: the augmentation traced as in the Trainer
+    tracing.leave_libraries_unconverted()  # as run_fn: the augmentation traced as in the Trainer
     files = plain.split_files(examples, features.TRAIN_SPLIT)
     total = training.count_examples(files)
     data = training.TrainingData.from_training_split(
@@ -368,7 +368,7 @@ def plain_side(examples: str, config: TrainingConfig, mixed: bool) -> dict[str, 
     from components.transform import augmentation
     from components.transform.augmentation_spec import AugmentationSpec
 
-    tracing.leave_keras_unconverted()  # as the Trainer: the same Keras, traced the same
+    tracing.leave_libraries_unconverted()  # as the Trainer: the same Keras, traced the same
     policy = precision_policy(mixed, bool(tf.config.list_logical_devices("GPU")))
     keras.mixed_precision.set_global_policy(policy)
     files = plain.split_files(examples, features.TRAIN_SPLIT)

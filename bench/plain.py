@@ -239,7 +239,7 @@ def fit(
     examples of the train split, and the model. As the Trainer does: fit on four fifths of
     them, shuffled, batched and augmented, and validate each epoch on the fifth held out
     (`training.split_validation`, the same images), so both sides do the same work."""
-    tracing.leave_keras_unconverted()  # as the Trainer does: the same Keras, traced the same
+    tracing.leave_libraries_unconverted()  # as the Trainer does: the same Keras, traced the same
     fit_part, held_out = training.split_validation(train_data)
     fit_count = train_examples - training.validation_count(train_examples)
     augmenter = augmentation.build_augmenter(spec, config.seed)
@@ -276,7 +276,7 @@ def evaluate(
 
 def score(model: keras.Model, data: tf.data.Dataset) -> dict[str, float]:
     """`predict` on single (normalized image, label) examples, and the gate's metrics."""
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
     labels = np.array([int(label) for _, label in data])
     probabilities = model.predict(data.batch(64), verbose=0)
     return gate_metrics(labels, probabilities)

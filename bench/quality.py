@@ -244,7 +244,7 @@ BASELINE_FUNCTIONS = {
 def run_baselines(split: Split, seed: int, weights: str) -> list[dict[str, Any]]:
     from components.common import tracing
 
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
     results = []
     for name, function in BASELINE_FUNCTIONS.items():
         started = time.perf_counter()

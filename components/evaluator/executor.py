@@ -79,7 +79,7 @@ class Executor(evaluator_executor.Executor):
             input_dict[standard_component_specs.EXAMPLES_KEY]
         )
         class_names = read_class_names(examples.uri)
-        tracing.leave_keras_unconverted()
+        tracing.leave_libraries_unconverted()
         judged, class_change = comparable_inputs(input_dict, class_names)
         if class_change:
             logging.warning("Not compared with the served version: %s.", class_change)

@@ -83,7 +83,7 @@ def run_executor(artifacts, gate: Gate, tmp_dir: str) -> None:
 def test_it_judges_the_served_signature_and_leaves_keras_unconverted(
     artifacts, stock_autograph, tmp_path
 ):
-    assert not tracing.keras_left_unconverted()
+    assert not tracing.libraries_left_unconverted()
 
     run_executor(artifacts, Gate("accuracy", floor=0.4), str(tmp_path / "tmp"))
 
@@ -97,7 +97,7 @@ def test_it_judges_the_served_signature_and_leaves_keras_unconverted(
     )
     with open(report) as f:
         assert "**Decision: blessed.**" in f.read()
-    assert tracing.keras_left_unconverted()
+    assert tracing.libraries_left_unconverted()
 
 
 def candidate_and_baseline(tmp_path, candidate_right: int, baseline_right: int = 80):

@@ -49,7 +49,7 @@ def build_pretraining_model(config: PretrainConfig, num_classes: int) -> tuple[k
 
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point: train on the source task, save the backbone and a record."""
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
     config = PretrainConfig.from_dict(fn_args.custom_config)
     class_names = read_class_names(examples_dir_of_split_pattern(fn_args.train_files[0]))
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)

@@ -852,7 +852,7 @@ def training_data(
 
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point: plan, train, record, export."""
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
     tuned = hyperparameters.best_values(fn_args.hyperparameters)
     config = hyperparameters.apply(TrainingConfig.from_dict(fn_args.custom_config or {}), tuned)
     if tuned:

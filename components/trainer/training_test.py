@@ -28,7 +28,7 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module", autouse=True)
 def keras_unconverted():
     """As every entry point that trains does: tracing Keras's own code costs minutes here."""
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
 
 
 SIZE = 32

@@ -79,7 +79,7 @@ class TransferTuner(base_tuner.BaseTuner):
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """TFX Tuner entry point: the tuner and the data its trials train on."""
-    tracing.leave_keras_unconverted()
+    tracing.leave_libraries_unconverted()
     settings: dict[str, Any] = dict(fn_args.custom_config or {})
     max_trials = int(settings.pop(MAX_TRIALS_KEY))
     config = TrainingConfig.from_dict(settings)
