@@ -44,7 +44,10 @@ def _serving_functions(model: keras.Model, tft_output: tft.TFTransformOutput, cl
     model.tft_layer = tft_output.transform_features_layer()  # tracked, so saved with the model
     names = tf.constant(list(class_names))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_KEY)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_KEY)],
+        autograph=False,  # nothing here branches on tensors: AutoGraph would only cost time
+    )
     def serve_image_bytes(image_bytes):
         raw_features = {features.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])}
         transformed = model.tft_layer(raw_features)
