@@ -80,15 +80,28 @@ def run(data_dir: str, work: str, config: TrainingConfig) -> dict:
     _, model = plain.fit(train_data, config, AugmentationSpec(), len(class_names), len(train_files))
     metrics = plain.score(model, eval_data)
     os.makedirs(work, exist_ok=True)
-    # As the Trainer exports: without Keras's per-layer traces, which nothing here loads and
-    # which cost seconds (a plain side slowed by them would flatter the pipeline's ratio).
-    model.save(os.path.join(work, "model"), save_format="tf", save_traces=False)
+    save_servable(model, config.image_size, os.path.join(work, "model"))
     return {
         "train_images": len(train_files),
         "eval_images": len(eval_files),
         "metrics": metrics,
         "peak_memory_mb": peak_rss_mb(),
     }
+
+
+def save_servable(model, image_size: int, export_dir: str) -> None:
+    """As the Trainer exports (components/trainer/export.py): the variables and a serving
+    function in a plain tf.Module, without Keras's metadata and per-layer traces, which nothing
+    here loads and which cost seconds (a plain side slowed by them would flatter the
+    pipeline's ratio)."""
+    servable = tf.Module()
+    servable.model_variables = list(model.variables)
+    serve = tf.function(
+        lambda images: model(images, training=False),
+        input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32)],
+        autograph=False,
+    )
+    tf.saved_model.save(servable, export_dir, signatures={"serving_default": serve})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -553,8 +553,9 @@ def markdown(saved: dict[str, Any]) -> str:
         "decode, resize and per-channel statistics with `tf.data`; Keras `fit` on the same "
         "model and data; `predict` and the gate's metrics with numpy and scikit-learn. The "
         "plain whole run is `bench/plain_run.py`, the same job as one script from the image "
-        "folder to a SavedModel (saved as the Trainer exports it, without Keras's per-layer "
-        "traces), timed as the pipeline's run is: its process's wall time, imports included "
+        "folder to a SavedModel (saved as the Trainer exports it, a plain `tf.Module` without "
+        "Keras's metadata), timed as the pipeline's run is: its process's wall time, imports "
+        "included "
         "(TensorFlow's; it loads no TFX or Beam).",
         "",
         "## Pipeline against plain TensorFlow",
