@@ -555,8 +555,7 @@ def markdown(saved: dict[str, Any]) -> str:
         "plain whole run is `bench/plain_run.py`, the same job as one script from the image "
         "folder to a SavedModel (saved as the Trainer exports it, a plain `tf.Module` without "
         "Keras's metadata), timed as the pipeline's run is: its process's wall time, imports "
-        "included "
-        "(TensorFlow's; it loads no TFX or Beam).",
+        "included (TensorFlow's; it loads no TFX or Beam).",
         "",
         "## Pipeline against plain TensorFlow",
         "",

@@ -1,2 +1,2 @@
-"""What more than one stage uses: headless plots for the reports, and Keras traced unconverted
-by AutoGraph inside TFX's executors."""
+"""What more than one stage uses: headless plots for the reports, and Keras and tf.Transform
+traced unconverted by AutoGraph inside TFX's executors."""

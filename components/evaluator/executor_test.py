@@ -1,8 +1,8 @@
 """The Evaluator's executor, run for real on a tiny examples artifact and a model that reads its
 answers from the image bytes: it completes the config from the class names, blesses by the
 floor alone without a baseline and within the tolerance of a served one, writes the report,
-and leaves Keras's code to AutoGraph unconverted even in a process that never trained (as on
-Kubeflow, one pod per component)."""
+and leaves Keras's and tf.Transform's code to AutoGraph unconverted even in a process that
+never trained (as on Kubeflow, one pod per component)."""
 
 import os
 
@@ -80,7 +80,7 @@ def run_executor(artifacts, gate: Gate, tmp_dir: str) -> None:
     )
 
 
-def test_it_judges_the_served_signature_and_leaves_keras_unconverted(
+def test_it_judges_the_served_signature_and_leaves_the_libraries_unconverted(
     artifacts, stock_autograph, tmp_path
 ):
     assert not tracing.libraries_left_unconverted()

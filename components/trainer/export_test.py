@@ -7,7 +7,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from components import features
-from components.trainer import export
+from components.trainer import export, weights_file
 from tests.helpers import encode_image, png_bomb, transform_with_graph
 
 pytestmark = pytest.mark.unit
@@ -89,3 +89,23 @@ def test_serving_refuses_a_decompression_bomb_before_decoding_it(tmp_path):
 
     answer = serve(**{features.IMAGE_KEY: tf.constant([encode_image(size=(13, 9))])})
     assert answer[features.PROBABILITIES_KEY].shape == (1, 2)
+
+
+def test_weights_reads_an_exported_model_s_arrays_by_layer_name(tmp_path):
+    """WEIGHTS= may name a model this pipeline exported: its variables keep their layers'
+    names, which is how weights_file finds a backbone's layers in a SavedModel."""
+    tft_output, _ = transform_graph([encode_image(size=(13, 9))], str(tmp_path))
+    inputs = keras.Input((SIZE, SIZE, 3))
+    hidden = keras.layers.Dense(3, name="hidden")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="out")(hidden))
+
+    export.export_serving_model(model, tft_output, ["cat", "dog"], str(tmp_path / "model"))
+    file_format, arrays = weights_file.read_layer_arrays(str(tmp_path / "model"))
+
+    assert file_format == "SavedModel"
+    for layer in ("hidden", "out"):
+        found = dict(arrays[layer])
+        expected = dict(zip(["kernel", "bias"], model.get_layer(layer).get_weights(), strict=True))
+        assert found.keys() == expected.keys()
+        for name, value in expected.items():
+            np.testing.assert_array_equal(found[name], value)

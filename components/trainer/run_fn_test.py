@@ -160,7 +160,7 @@ def trained(trained_and_converted) -> dict:
     return trained_and_converted[0]
 
 
-def test_autograph_rewrites_no_data_or_export_code_only_the_augmentation(trained_and_converted):
+def test_autograph_leaves_the_data_export_and_tf_transform_code_as_written(trained_and_converted):
     """Rewriting a function costs trace time (tf.Transform's, 1.2 s a run) and none of this
     code branches on tensors. The augmentation is still rewritten: the recording sees it."""
     _, converted = trained_and_converted

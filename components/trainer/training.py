@@ -409,7 +409,9 @@ def _frozen_outputs(
 ) -> list[tuple[list[np.ndarray], np.ndarray]]:
     """([each output's features], labels) of every example of each part, in inference mode."""
     image_spec = tf.TensorSpec([None, *extractor.input_shape[1:]], tf.float32)
-    embed = tf.function(lambda images: extractor(images, training=False), [image_spec])
+    embed = tf.function(
+        lambda images: extractor(images, training=False), [image_spec], autograph=False
+    )
     results = []
     for batches_ in parts:
         outputs, labels = [], []

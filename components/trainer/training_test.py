@@ -26,7 +26,7 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(scope="module", autouse=True)
-def keras_unconverted():
+def libraries_unconverted():
     """As every entry point that trains does: tracing Keras's own code costs minutes here."""
     tracing.leave_libraries_unconverted()
 

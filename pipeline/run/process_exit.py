@@ -18,13 +18,16 @@ def exit_after_run(status: int) -> NoReturn:
     `make local`, after the summary is printed, for nothing anyone reads. Everything a run
     leaves is on disk before this is called (artifacts written, metadata committed, the log
     closed); the exit handlers still run, so temporary folders, logging's flush and the like
-    happen as at a normal exit. For a process's entry point only: it never returns.
+    happen as at a normal exit. Not waited for, unlike at a normal exit: threads not marked
+    daemon (a run leaves none) and the buffers of files left open (a run's are closed). For a
+    process's entry point only: it never returns.
     """
     try:
         atexit._run_exitfuncs()  # what Python runs at exit, in its order (last registered first)
     finally:
         for stream in (sys.stdout, sys.stderr):
             # Closed, or its reader gone: there is nothing more to say.
-            with contextlib.suppress(OSError, ValueError):
+            # None where the process was started with the stream closed.
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 stream.flush()
         os._exit(status)

@@ -67,7 +67,7 @@ def test_a_failing_exit_handler_still_ends_with_the_run_s_status():
     assert "handler failed" in result.stderr
 
 
-def test_the_local_runner_exits_with_main_s_status_and_message(tmp_path):
+def test_the_local_runner_s_status_and_message_pass_through_its_exit(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pipeline.local_runner", "--data", str(tmp_path / "missing")],
         capture_output=True,
